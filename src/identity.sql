@@ -1,0 +1,206 @@
+-- Identity: identify(), alias(), merging profiles and finding the ones that look like one person.
+
+CREATE FUNCTION personalize.merge_profiles(keep bigint, drop bigint, force boolean DEFAULT false,
+                                           cause text DEFAULT 'manual', as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k personalize.profiles;
+    d personalize.profiles;
+    moved bigint;
+BEGIN
+    IF keep IS NULL OR drop IS NULL THEN
+        RAISE EXCEPTION 'profile ids must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF keep = drop THEN
+        RAISE EXCEPTION 'cannot merge profile % into itself', keep USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM FROM personalize.profiles WHERE profile_id IN (keep, drop) ORDER BY profile_id FOR UPDATE;
+    SELECT * INTO k FROM personalize.profiles WHERE profile_id = keep;
+    SELECT * INTO d FROM personalize.profiles WHERE profile_id = drop;
+    IF k.profile_id IS NULL OR d.profile_id IS NULL THEN
+        RAISE EXCEPTION 'profile % does not exist', CASE WHEN k.profile_id IS NULL THEN keep ELSE drop END
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF NOT force AND k.email_consent <> 'unknown' AND d.email_consent <> 'unknown'
+       AND k.email_consent <> d.email_consent THEN
+        RAISE EXCEPTION 'profiles % and % have conflicting e-mail consent (% and %)',
+                        keep, drop, k.email_consent, d.email_consent
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Resolve the consent first, or pass force => true: the merged profile is then unsubscribed.';
+    END IF;
+
+    UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
+    UPDATE personalize.consent_log SET profile_id = keep WHERE profile_id = drop;
+    UPDATE personalize.profiles p
+       SET user_id = coalesce(k.user_id, d.user_id),
+           email = coalesce(k.email, d.email),
+           email_hash = coalesce(k.email_hash, d.email_hash),
+           traits = d.traits || k.traits,
+           email_consent = CASE WHEN k.email_consent = d.email_consent THEN k.email_consent
+                                WHEN k.email_consent = 'unknown' THEN d.email_consent
+                                WHEN d.email_consent = 'unknown' THEN k.email_consent
+                                ELSE 'unsubscribed' END,
+           lawful_basis = coalesce(k.lawful_basis, d.lawful_basis),
+           do_not_sell = k.do_not_sell OR d.do_not_sell,
+           consent_at = greatest(k.consent_at, d.consent_at),
+           event_count = k.event_count + d.event_count,
+           first_seen_at = least(k.first_seen_at, d.first_seen_at),
+           last_seen_at = greatest(k.last_seen_at, d.last_seen_at),
+           created_at = least(k.created_at, d.created_at),
+           updated_at = statement_timestamp()
+     WHERE p.profile_id = keep;
+    DELETE FROM personalize.profiles WHERE profile_id = drop;
+    INSERT INTO personalize.merge_log (kept_profile, dropped_profile, cause, forced, events_moved, merged_at)
+    VALUES (keep, drop, coalesce(cause, 'manual'), force, moved, as_of);
+    PERFORM personalize._invalidate('personalize.identities'::regclass);
+    RETURN keep;
+END
+$$;
+COMMENT ON FUNCTION personalize.merge_profiles(bigint, bigint, boolean, text, timestamptz) IS
+'Moves everything of profile drop into keep (keep''s traits win) and logs it; refuses conflicting consent unless forced';
+
+-- Validates an external identifier argument: not null, 1 to 255 bytes, no control characters.
+CREATE FUNCTION personalize._check_id(name text, value text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL OR value = '' THEN
+        RAISE EXCEPTION '% must not be empty', name USING ERRCODE = 'null_value_not_allowed';
+    ELSIF octet_length(value) > 255 OR value ~ '[\x01-\x1f\x7f]' THEN
+        RAISE EXCEPTION 'invalid %: "%"', name, left(value, 40)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Identifiers are 1 to 255 bytes without control characters.';
+    END IF;
+END
+$$;
+
+-- The profile an identity resolves to, or NULL.
+CREATE FUNCTION personalize.resolve_identity(kind text, value text)
+RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT i.profile_id FROM personalize.identities i WHERE i.kind = $1 AND i.value = $2 $$;
+
+-- Attaches an identity to a profile, or returns the profile that already holds it.
+CREATE FUNCTION personalize._claim_identity(kind text, value text, profile_id bigint)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO personalize.identities (kind, value, profile_id) VALUES ($1, $2, $3)
+        ON CONFLICT DO NOTHING;
+    RETURN personalize.resolve_identity($1, $2);
+END
+$$;
+
+CREATE FUNCTION personalize.identify(user_id text, traits jsonb DEFAULT '{}', anonymous_id text DEFAULT NULL,
+                                     as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pid bigint;
+    anon_pid bigint;
+    email_norm text;
+    hash text;
+BEGIN
+    PERFORM personalize._check_id('user_id', identify.user_id);
+    IF identify.anonymous_id IS NOT NULL THEN
+        PERFORM personalize._check_id('anonymous_id', identify.anonymous_id);
+    END IF;
+    identify.traits := coalesce(identify.traits, '{}');
+    IF jsonb_typeof(identify.traits) <> 'object' THEN
+        RAISE EXCEPTION 'traits must be a JSON object, not %', jsonb_typeof(identify.traits)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF identify.traits ? 'email' AND jsonb_typeof(identify.traits -> 'email') <> 'null' THEN
+        IF jsonb_typeof(identify.traits -> 'email') <> 'string' THEN
+            RAISE EXCEPTION 'the email trait must be a string' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        email_norm := personalize.normalize_email(identify.traits ->> 'email');
+        hash := personalize.email_hash(email_norm);
+    END IF;
+
+    pid := personalize.resolve_identity('user_id', identify.user_id);
+    anon_pid := personalize.resolve_identity('anonymous_id', identify.anonymous_id);
+    IF pid IS NULL THEN
+        -- A known anonymous visitor, or a profile known only by e-mail, becomes this user.
+        pid := coalesce(
+            (SELECT p.profile_id FROM personalize.profiles p WHERE p.profile_id = anon_pid AND p.user_id IS NULL),
+            (SELECT p.profile_id FROM personalize.profiles p
+              WHERE p.profile_id = personalize.resolve_identity('email_hash', hash) AND p.user_id IS NULL));
+        IF pid IS NULL THEN
+            INSERT INTO personalize.profiles (user_id, created_at) VALUES (identify.user_id, as_of)
+            RETURNING profile_id INTO pid;
+        END IF;
+        pid := personalize._claim_identity('user_id', identify.user_id, pid);
+        UPDATE personalize.profiles p SET user_id = identify.user_id WHERE p.profile_id = pid AND p.user_id IS NULL;
+        DELETE FROM personalize.profiles p WHERE p.profile_id <> pid AND p.user_id = identify.user_id
+           AND NOT EXISTS (SELECT FROM personalize.identities i WHERE i.profile_id = p.profile_id);
+    END IF;
+    IF identify.anonymous_id IS NOT NULL THEN
+        anon_pid := personalize._claim_identity('anonymous_id', identify.anonymous_id, pid);
+        IF anon_pid <> pid AND EXISTS (SELECT FROM personalize.profiles p
+                                        WHERE p.profile_id = anon_pid AND p.user_id IS NULL) THEN
+            PERFORM personalize.merge_profiles(pid, anon_pid, force => true, cause => 'identify', as_of => as_of);
+        END IF;
+    END IF;
+    IF hash IS NOT NULL THEN
+        PERFORM personalize._claim_identity('email_hash', hash, pid);
+    END IF;
+    UPDATE personalize.profiles p
+       SET traits = p.traits || identify.traits,
+           email = coalesce(email_norm, p.email),
+           email_hash = coalesce(hash, p.email_hash),
+           updated_at = statement_timestamp()
+     WHERE p.profile_id = pid;
+    RETURN pid;
+END
+$$;
+COMMENT ON FUNCTION personalize.identify(text, jsonb, text, timestamptz) IS
+'Finds or creates the profile of user_id, merges in its anonymous activity, and records its traits';
+
+CREATE FUNCTION personalize.alias(previous_id text, user_id text, as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pid bigint;
+    prev bigint;
+BEGIN
+    PERFORM personalize._check_id('previous_id', alias.previous_id);
+    pid := personalize.identify(alias.user_id, '{}', NULL, as_of);
+    prev := coalesce(personalize.resolve_identity('user_id', alias.previous_id),
+                     personalize.resolve_identity('anonymous_id', alias.previous_id));
+    IF prev IS NULL THEN
+        PERFORM personalize._claim_identity('anonymous_id', alias.previous_id, pid);
+    ELSIF prev <> pid THEN
+        PERFORM personalize.merge_profiles(pid, prev, cause => 'alias', as_of => as_of);
+    END IF;
+    RETURN pid;
+END
+$$;
+COMMENT ON FUNCTION personalize.alias(text, text, timestamptz) IS
+'Declares previous_id (an anonymous or former user id) to be user_id; their profiles become one';
+
+CREATE VIEW personalize.duplicate_profiles AS
+SELECT email_hash, count(*) AS profiles, array_agg(profile_id ORDER BY profile_id) AS profile_ids
+  FROM personalize.profiles
+ WHERE email_hash IS NOT NULL
+ GROUP BY email_hash
+HAVING count(*) > 1;
+COMMENT ON VIEW personalize.duplicate_profiles IS
+'Profiles sharing a normalized e-mail address: candidates for merge_profiles()';

@@ -1,0 +1,253 @@
+-- The event pipeline: the events table, its triggers, and track() (src/ingest.c).
+
+CREATE SEQUENCE personalize.event_id_seq AS bigint;
+
+CREATE TABLE personalize.events (
+    profile_id    bigint NOT NULL,
+    occurred_at   timestamptz NOT NULL,
+    event         text NOT NULL,
+    user_id       text,
+    anonymous_id  text,
+    properties    jsonb NOT NULL DEFAULT '{}',
+    message_id    text NOT NULL,
+    event_id      bigint NOT NULL DEFAULT pg_catalog.nextval('personalize.event_id_seq'),
+    received_at   timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
+) PARTITION BY RANGE (occurred_at);
+CREATE TABLE personalize.events_default PARTITION OF personalize.events DEFAULT;
+CREATE INDEX events_profile_idx ON personalize.events (profile_id, occurred_at);
+COMMENT ON TABLE personalize.events IS
+'Every accepted event, partitioned by UTC month; INSERT and COPY take the same path as track()';
+
+CREATE TABLE personalize.event_keys (
+    message_id  text PRIMARY KEY,
+    duplicates  bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE personalize.event_keys IS
+'One row per message_id ever accepted (whatever its month), with the count of duplicates dropped';
+
+CREATE TABLE personalize.rejected_events (
+    rejected_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    payload      jsonb NOT NULL,
+    reason       text NOT NULL,
+    path         text NOT NULL,
+    expected     text NOT NULL,
+    rejected_at  timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
+);
+COMMENT ON TABLE personalize.rejected_events IS
+'Quarantine: each event that failed validation, with its full payload and the JSON path at fault';
+
+SELECT pg_catalog.pg_extension_config_dump('personalize.events_default', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.event_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.rejected_events', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.event_id_seq', '');
+
+CREATE FUNCTION personalize._events_before_statement()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'personalize_events_before_statement'
+LANGUAGE C;
+
+CREATE FUNCTION personalize._events_before_row()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'personalize_events_before_row'
+LANGUAGE C;
+
+CREATE FUNCTION personalize._ingest_pending_rejects(
+    OUT payload jsonb, OUT reason text, OUT path text, OUT expected text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'personalize_ingest_pending_rejects'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION personalize._ingest_pending_identities(
+    OUT kind text, OUT value text, OUT profile_id bigint, OUT is_new boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'personalize_ingest_pending_identities'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION personalize._ingest_end(accepted bigint, duplicates bigint, identities_changed boolean)
+RETURNS void
+AS 'MODULE_PATHNAME', 'personalize_ingest_end'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION personalize.last_ingest(OUT accepted bigint, OUT duplicates bigint, OUT rejected bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'personalize_last_ingest'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION personalize.last_ingest() IS
+'What the last INSERT or COPY into personalize.events of this session accepted, dropped as duplicate and quarantined';
+
+-- Settles the identities a statement relied on. Returns the profiles merged away as
+-- (from, to) pairs: rare races (two sessions meeting a new user at once) and anonymous
+-- activity that turns out to belong to a known user.
+CREATE FUNCTION personalize._settle_identities(OUT redirect_from bigint[], OUT redirect_to bigint[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    mine bigint;
+    theirs bigint;
+    keep bigint;
+    gone bigint;
+BEGIN
+    redirect_from := '{}';
+    redirect_to := '{}';
+    INSERT INTO personalize.profiles (profile_id, user_id)
+    SELECT p.profile_id, max(p.value) FILTER (WHERE p.kind = 'user_id')
+      FROM personalize._ingest_pending_identities() p
+     WHERE p.is_new
+     GROUP BY p.profile_id;
+    INSERT INTO personalize.identities (kind, value, profile_id)
+    SELECT DISTINCT ON (p.kind, p.value) p.kind, p.value, p.profile_id
+      FROM personalize._ingest_pending_identities() p
+     ORDER BY p.kind, p.value, p.is_new
+        ON CONFLICT (kind, value) DO NOTHING;
+    UPDATE personalize.profiles pr SET user_id = p.value
+      FROM personalize._ingest_pending_identities() p
+     WHERE p.kind = 'user_id' AND NOT p.is_new AND pr.profile_id = p.profile_id AND pr.user_id IS NULL;
+
+    FOR c IN
+        SELECT p.kind, p.value, p.profile_id, p.is_new
+          FROM personalize._ingest_pending_identities() p
+          JOIN personalize.identities i USING (kind, value)
+         WHERE i.profile_id <> p.profile_id
+         ORDER BY p.is_new DESC, p.kind DESC, p.value
+    LOOP
+        mine := coalesce(redirect_to[array_position(redirect_from, c.profile_id)], c.profile_id);
+        SELECT i.profile_id INTO theirs FROM personalize.identities i
+         WHERE i.kind = c.kind AND i.value = c.value;
+        CONTINUE WHEN theirs IS NULL OR theirs = mine;
+        keep := NULL;
+        IF c.is_new OR c.kind = 'user_id' THEN
+            -- Our profile met an identity that already belongs to another: it joins that one,
+            -- unless it is itself a different known user.
+            IF NOT EXISTS (SELECT FROM personalize.profiles WHERE profile_id = mine
+                             AND user_id IS NOT NULL AND user_id IS DISTINCT FROM
+                                 (SELECT user_id FROM personalize.profiles WHERE profile_id = theirs)) THEN
+                keep := theirs; gone := mine;
+            END IF;
+        ELSIF NOT EXISTS (SELECT FROM personalize.profiles WHERE profile_id = theirs AND user_id IS NOT NULL) THEN
+            -- An anonymous visitor's earlier activity belongs to the known user now seen with it.
+            keep := mine; gone := theirs;
+        END IF;
+        CONTINUE WHEN keep IS NULL;
+        PERFORM personalize.merge_profiles(keep, gone, force => true, cause => 'ingest: ' || c.kind);
+        redirect_to := array_replace(redirect_to, gone, keep);
+        redirect_from := redirect_from || gone;
+        redirect_to := redirect_to || keep;
+    END LOOP;
+END
+$$;
+
+-- AFTER INSERT FOR EACH STATEMENT: stores quarantined rows, settles identities, drops
+-- duplicates (message_id seen before, in this statement or any other), and updates each
+-- touched profile once, locking profiles in profile_id order.
+CREATE FUNCTION personalize._events_after_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    settled record;
+    n_accepted bigint;
+    n_duplicates bigint;
+BEGIN
+    INSERT INTO personalize.rejected_events (payload, reason, path, expected)
+    SELECT payload, reason, path, expected FROM personalize._ingest_pending_rejects();
+
+    settled := personalize._settle_identities();
+
+    WITH keys AS (
+        SELECT message_id, count(*) AS n, min(event_id) AS first_id
+          FROM new_events GROUP BY message_id
+    ), claimed AS (
+        INSERT INTO personalize.event_keys AS k (message_id, duplicates)
+        SELECT message_id, n - 1 FROM keys ORDER BY message_id
+            ON CONFLICT (message_id) DO UPDATE SET duplicates = k.duplicates + excluded.duplicates + 1
+        RETURNING k.message_id, (k.xmax = 0) AS fresh
+    ), classified AS MATERIALIZED (
+        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
+               (c.fresh AND e.event_id = k.first_id) AS kept
+          FROM new_events e
+          JOIN keys k USING (message_id)
+          JOIN claimed c USING (message_id)
+          LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
+                 ON r.from_id = e.profile_id
+    ), dropped AS (
+        DELETE FROM personalize.events d USING classified c
+         WHERE NOT c.kept AND d.profile_id = c.profile_id AND d.occurred_at = c.occurred_at
+           AND d.event_id = c.event_id
+    ), consent AS (
+        SELECT DISTINCT ON (profile_id) profile_id, occurred_at,
+               CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END AS state
+          FROM classified
+         WHERE kept AND event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+         ORDER BY profile_id, occurred_at DESC, event_id DESC
+    ), consent_logged AS (
+        INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
+        SELECT profile_id, occurred_at,
+               CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END, 'event: ' || event
+          FROM classified
+         WHERE kept AND event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+    ), touched AS (
+        SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at
+          FROM classified WHERE kept GROUP BY profile_id
+    ), locked AS MATERIALIZED (
+        SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
+         ORDER BY p.profile_id FOR UPDATE OF p
+    ), counted AS (
+        UPDATE personalize.profiles p
+           SET event_count = p.event_count + t.n,
+               first_seen_at = least(p.first_seen_at, t.first_at),
+               last_seen_at = greatest(p.last_seen_at, t.last_at),
+               email_consent = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
+                                    THEN c.state ELSE p.email_consent END,
+               consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
+                                 THEN c.occurred_at ELSE p.consent_at END,
+               updated_at = statement_timestamp()
+          FROM touched t LEFT JOIN consent c USING (profile_id)
+         WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
+    )
+    SELECT count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept)
+      INTO n_accepted, n_duplicates
+      FROM classified;
+
+    PERFORM personalize._ingest_end(n_accepted, n_duplicates,
+                                    cardinality(settled.redirect_from) > 0);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER events_before_statement BEFORE INSERT ON personalize.events
+    FOR EACH STATEMENT EXECUTE FUNCTION personalize._events_before_statement();
+CREATE TRIGGER events_before_row BEFORE INSERT ON personalize.events
+    FOR EACH ROW EXECUTE FUNCTION personalize._events_before_row();
+CREATE TRIGGER events_after_statement AFTER INSERT ON personalize.events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION personalize._events_after_insert();
+
+CREATE FUNCTION personalize.track(user_id text, event text, properties jsonb DEFAULT '{}',
+                                  occurred_at timestamptz DEFAULT now(), message_id text DEFAULT NULL,
+                                  anonymous_id text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    INSERT INTO personalize.events (user_id, anonymous_id, event, properties, occurred_at, message_id)
+    VALUES (track.user_id, track.anonymous_id, track.event, track.properties, track.occurred_at,
+            track.message_id);
+    r := personalize.last_ingest();
+    RETURN CASE WHEN r.accepted > 0 THEN 'accepted' WHEN r.duplicates > 0 THEN 'duplicate' ELSE 'rejected' END;
+END
+$$;
+COMMENT ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text, text) IS
+'Records one event; returns accepted, duplicate or rejected (see personalize.rejected_events)';
+
+CREATE VIEW personalize.ingest_stats AS
+SELECT (SELECT count(*) FROM personalize.events) AS events,
+       (SELECT coalesce(sum(duplicates), 0) FROM personalize.event_keys)::bigint AS duplicates_dropped,
+       (SELECT count(*) FROM personalize.rejected_events) AS rejected,
+       (SELECT count(*) FROM personalize.profiles) AS profiles;

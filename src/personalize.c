@@ -1,0 +1,100 @@
+/*
+ * personalize.c: module entry point, settings (GUCs) and the cache of the extension's own
+ * relation OIDs, which relcache invalidations keep current.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "catalog/namespace.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+
+#include "personalize.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(personalize_invalidate);
+
+int			personalize_on_invalid_event = INVALID_EVENT_QUARANTINE;
+bool		personalize_strict_events = false;
+int			personalize_max_event_bytes = 65536;
+
+static const struct config_enum_entry invalid_event_options[] = {
+	{"quarantine", INVALID_EVENT_QUARANTINE, false},
+	{"error", INVALID_EVENT_ERROR, false},
+	{NULL, 0, false}
+};
+
+#define MAX_CACHED_RELS 16
+static struct
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+}			cached_rels[MAX_CACHED_RELS];
+static int	n_cached_rels = 0;
+
+/* Returns the OID of personalize.<name>, looked up once and cached until invalidated. */
+Oid
+personalize_relid(const char *name)
+{
+	Oid			nsp, relid;
+
+	for (int i = 0; i < n_cached_rels; i++)
+		if (strcmp(cached_rels[i].name, name) == 0)
+			return cached_rels[i].relid;
+	nsp = get_namespace_oid("personalize", true);
+	relid = OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+	if (OidIsValid(relid) && n_cached_rels < MAX_CACHED_RELS)
+	{
+		strlcpy(cached_rels[n_cached_rels].name, name, NAMEDATALEN);
+		cached_rels[n_cached_rels++].relid = relid;
+	}
+	return relid;
+}
+
+/* Relcache callback: forgets cached OIDs and the caches built on the invalidated relation. */
+static void
+relcache_callback(Datum arg, Oid relid)
+{
+	bool		ours = !OidIsValid(relid);
+
+	for (int i = 0; i < n_cached_rels && !ours; i++)
+		ours = cached_rels[i].relid == relid;
+	if (!ours)
+		return;
+	ingest_invalidate(relid);
+	if (!OidIsValid(relid))
+		n_cached_rels = 0;
+}
+
+/* SQL: personalize._invalidate(regclass): tells every backend to drop caches built on it. */
+Datum
+personalize_invalidate(PG_FUNCTION_ARGS)
+{
+	CacheInvalidateRelcacheByRelid(PG_GETARG_OID(0));
+	PG_RETURN_VOID();
+}
+
+/* Module load: defines the settings and registers the invalidation callback. */
+void
+_PG_init(void)
+{
+	DefineCustomEnumVariable("personalize.on_invalid_event",
+							 "What happens to an event that fails validation.",
+							 "quarantine stores it in personalize.rejected_events; error fails the statement.",
+							 &personalize_on_invalid_event, INVALID_EVENT_QUARANTINE,
+							 invalid_event_options, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("personalize.strict_events",
+							 "Rejects events whose name has no row in personalize.event_schemas.",
+							 NULL, &personalize_strict_events, false, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("personalize.max_event_bytes",
+							"Largest accepted event properties, in bytes.",
+							NULL, &personalize_max_event_bytes, 65536, 64, 100 * 1024 * 1024,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("personalize");
+	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	ingest_init();
+}

@@ -1,0 +1,26 @@
+/*
+ * personalize.h: settings and caches shared by the modules.
+ */
+#ifndef PERSONALIZE_H
+#define PERSONALIZE_H
+
+#include "postgres.h"
+
+typedef enum InvalidEventAction
+{
+	INVALID_EVENT_QUARANTINE,
+	INVALID_EVENT_ERROR
+} InvalidEventAction;
+
+extern int	personalize_on_invalid_event;
+extern bool personalize_strict_events;
+extern int	personalize_max_event_bytes;
+
+/* The OID of a relation in the personalize schema, cached; InvalidOid if it does not exist. */
+extern Oid	personalize_relid(const char *name);
+
+/* ingest.c: drop caches that depend on the given relation (InvalidOid: all). */
+extern void ingest_invalidate(Oid relid);
+extern void ingest_init(void);
+
+#endif

@@ -1,0 +1,39 @@
+-- Privileges: everything goes to the personalize_* roles, nothing to PUBLIC.
+--   personalize_admin    everything
+--   personalize_writer   ingestion: INSERT/COPY into events, track, identify, alias, set_consent
+--   personalize_analyst  reads every table and view
+-- Roles are cluster-wide, so a second database installing the extension reuses them.
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['personalize_admin', 'personalize_writer', 'personalize_analyst'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA personalize FROM PUBLIC;
+GRANT USAGE ON SCHEMA personalize TO personalize_admin, personalize_writer, personalize_analyst;
+
+GRANT ALL ON ALL TABLES IN SCHEMA personalize TO personalize_admin;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA personalize TO personalize_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA personalize TO personalize_admin;
+
+GRANT SELECT ON ALL TABLES IN SCHEMA personalize TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.normalize_email(text, boolean, boolean), personalize.email_hash(text),
+    personalize.fingerprint(jsonb), personalize.resolve_identity(text, text), personalize.last_ingest()
+    TO personalize_analyst, personalize_writer;
+
+GRANT INSERT ON personalize.events TO personalize_writer;
+GRANT SELECT ON personalize.event_schemas TO personalize_writer;
+GRANT EXECUTE ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text, text),
+    personalize.identify(text, jsonb, text, timestamptz), personalize.alias(text, text, timestamptz),
+    personalize.set_consent(bigint, text, text, boolean, text, timestamptz),
+    personalize._events_before_statement(), personalize._events_before_row(),
+    personalize._events_after_insert(), personalize._ingest_end(bigint, bigint, boolean),
+    personalize._ingest_pending_rejects(), personalize._ingest_pending_identities()
+    TO personalize_writer;
