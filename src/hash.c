@@ -242,7 +242,8 @@ reject_email(text *t, const char *why)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("invalid e-mail address \"%s\"", text_to_cstring(t)),
+			 errmsg("invalid e-mail address \"%.64s%s\"", text_to_cstring(t),
+					VARSIZE_ANY_EXHDR(t) > 64 ? "..." : ""),
 			 errdetail("The address is malformed: %s.", why)));
 }
 

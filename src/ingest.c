@@ -117,18 +117,14 @@ identity_cache_reset(void)
 	identity_cache = NULL;
 }
 
-/* Drops caches built on relid, or all of them for InvalidOid. */
+/* Drops the schema, identity and column caches (an invalidation of one of our tables). */
 void
-ingest_invalidate(Oid relid)
+ingest_invalidate(void)
 {
-	if (!OidIsValid(relid) || relid == personalize_relid("event_schemas"))
-	{
-		if (schema_cxt)
-			MemoryContextReset(schema_cxt);
-		schema_cache = NULL;
-	}
-	if (!OidIsValid(relid) || relid == personalize_relid("identities"))
-		identity_cache_reset();
+	if (schema_cxt)
+		MemoryContextReset(schema_cxt);
+	schema_cache = NULL;
+	identity_cache_reset();
 	n_column_cache = 0;
 }
 
@@ -183,6 +179,7 @@ load_schemas(void)
 	HASHCTL		ctl;
 	MemoryContext old;
 
+	(void) personalize_relid("event_schemas");	/* so that invalidations of it are noticed */
 	if (schema_cxt == NULL)
 		schema_cxt = AllocSetContextCreate(CacheMemoryContext, "personalize event schemas",
 										   ALLOCSET_SMALL_SIZES);

@@ -55,7 +55,10 @@ personalize_relid(const char *name)
 	return relid;
 }
 
-/* Relcache callback: forgets cached OIDs and the caches built on the invalidated relation. */
+/*
+ * Relcache callback: an invalidation of any of our relations (a schema change, a merge, a
+ * dropped extension) drops every cache of ours, OIDs included; they are cheap to rebuild.
+ */
 static void
 relcache_callback(Datum arg, Oid relid)
 {
@@ -65,9 +68,8 @@ relcache_callback(Datum arg, Oid relid)
 		ours = cached_rels[i].relid == relid;
 	if (!ours)
 		return;
-	ingest_invalidate(relid);
-	if (!OidIsValid(relid))
-		n_cached_rels = 0;
+	ingest_invalidate();
+	n_cached_rels = 0;
 }
 
 /* SQL: personalize._invalidate(regclass): tells every backend to drop caches built on it. */

@@ -19,8 +19,8 @@ extern int	personalize_max_event_bytes;
 /* The OID of a relation in the personalize schema, cached; InvalidOid if it does not exist. */
 extern Oid	personalize_relid(const char *name);
 
-/* ingest.c: drop caches that depend on the given relation (InvalidOid: all). */
-extern void ingest_invalidate(Oid relid);
+/* ingest.c: drops the caches built on the extension's tables. */
+extern void ingest_invalidate(void);
 extern void ingest_init(void);
 
 #endif

@@ -29,6 +29,7 @@ GRANT EXECUTE ON FUNCTION personalize.normalize_email(text, boolean, boolean), p
     TO personalize_analyst, personalize_writer;
 
 GRANT INSERT ON personalize.events TO personalize_writer;
+GRANT USAGE ON SEQUENCE personalize.event_id_seq TO personalize_writer;
 GRANT SELECT ON personalize.event_schemas TO personalize_writer;
 GRANT EXECUTE ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text, text),
     personalize.identify(text, jsonb, text, timestamptz), personalize.alias(text, text, timestamptz),

@@ -1,0 +1,69 @@
+-- Identity: identify(), alias(), merge_profiles() and duplicate_profiles.
+CREATE EXTENSION personalize;
+\set VERBOSITY terse
+SELECT personalize.maintain('2026-02-15', 1, 1);
+
+-- anonymous browsing, then the visitor signs up: one profile, nothing lost
+SELECT personalize.track(NULL, 'Product Viewed', '{"product_id": "p1"}', '2026-02-01', 'e1', anonymous_id => 'anon-a');
+SELECT personalize.track(NULL, 'Product Added', '{"product_id": "p1"}', '2026-02-01 00:05', 'e2', anonymous_id => 'anon-a');
+SELECT personalize.identify('alice', '{"email": " Alice@Example.com", "first_name": "Alice"}', 'anon-a', '2026-02-02')
+     = personalize.resolve_identity('anonymous_id', 'anon-a') AS adopted_anonymous_profile;
+SELECT user_id, email, email_hash = personalize.email_hash('alice@example.com') AS hash_ok, traits, event_count
+  FROM personalize.profiles;
+SELECT kind, value = coalesce(personalize.email_hash('alice@example.com'), '') OR kind <> 'email_hash' AS ok
+  FROM personalize.identities ORDER BY kind;
+
+-- a known user later seen with another anonymous id: that id's profile merges into hers
+SELECT personalize.track(NULL, 'Product Viewed', '{}', '2026-02-03', 'e3', anonymous_id => 'anon-b');
+SELECT personalize.identify('alice', '{"plan": "pro"}', 'anon-b', '2026-02-04') = personalize.resolve_identity('user_id', 'alice');
+SELECT count(*) AS profiles, sum(event_count) AS events FROM personalize.profiles;
+SELECT traits FROM personalize.profiles WHERE user_id = 'alice';
+SELECT cause, events_moved FROM personalize.merge_log ORDER BY merge_id;
+
+-- alias: an old id becomes the new one
+SELECT personalize.identify('bob-old', '{"city": "Oslo"}', NULL, '2026-02-01');
+SELECT personalize.track('bob-old', 'Order Completed', '{"order_id": 1, "revenue": 20}', '2026-02-05', 'e4');
+SELECT personalize.alias('bob-old', 'bob', '2026-02-06') = personalize.resolve_identity('user_id', 'bob-old') AS same_profile;
+SELECT user_id, traits, event_count FROM personalize.profiles WHERE profile_id = personalize.resolve_identity('user_id', 'bob');
+SELECT personalize.alias('device-7', 'bob') = personalize.resolve_identity('anonymous_id', 'device-7') AS new_id_attached;
+
+-- duplicate_profiles: two accounts with one address
+SELECT personalize.identify('carol-1', '{"email": "carol@example.com"}');
+SELECT personalize.identify('carol-2', '{"email": "CAROL@example.com "}');
+SELECT profiles, cardinality(profile_ids) FROM personalize.duplicate_profiles;
+
+-- consent conflicts refuse a merge unless forced; a forced merge keeps the opt-out
+SELECT personalize.set_consent(personalize.resolve_identity('user_id', 'carol-1'), 'subscribed', 'consent', as_of => '2026-02-01');
+SELECT personalize.set_consent(personalize.resolve_identity('user_id', 'carol-2'), 'unsubscribed', as_of => '2026-02-02');
+SELECT personalize.merge_profiles(personalize.resolve_identity('user_id', 'carol-1'), personalize.resolve_identity('user_id', 'carol-2'));
+DO $$
+BEGIN
+    PERFORM personalize.merge_profiles(personalize.resolve_identity('user_id', 'carol-1'),
+                                       personalize.resolve_identity('user_id', 'carol-2'));
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    RAISE NOTICE 'refused with sqlstate %', SQLSTATE;
+END $$;
+SELECT personalize.merge_profiles(personalize.resolve_identity('user_id', 'carol-1'),
+                                  personalize.resolve_identity('user_id', 'carol-2'), force => true, cause => 'support ticket 42');
+SELECT email_consent, lawful_basis FROM personalize.profiles WHERE profile_id = personalize.resolve_identity('user_id', 'carol-2');
+SELECT count(*) FROM personalize.duplicate_profiles;
+SELECT cause, forced FROM personalize.merge_log ORDER BY merge_id DESC LIMIT 1;
+-- after the merge, new events for either id land on the kept profile (caches were invalidated)
+SELECT personalize.track('carol-2', 'Email Opened', '{}', '2026-02-07', 'e5');
+SELECT user_id, event_count FROM personalize.profiles WHERE profile_id = personalize.resolve_identity('user_id', 'carol-2');
+
+-- bad input
+SELECT personalize.identify(NULL, '{}');
+SELECT personalize.identify('', '{}');
+SELECT personalize.identify(repeat('u', 300), '{}');
+SELECT personalize.identify('x', '[1]');
+SELECT personalize.identify('x', '{"email": 5}');
+SELECT personalize.identify('x', '{"email": "not an address"}');
+SELECT personalize.identify('x', '{}', E'bad\nanon');
+SELECT personalize.alias(NULL, 'bob');
+SELECT personalize.merge_profiles(1, 1);
+SELECT personalize.merge_profiles(1, 999999);
+SELECT personalize.merge_profiles(NULL, 1);
+SELECT count(*) AS no_profile_for_x FROM personalize.identities WHERE value = 'x';
+
+DROP EXTENSION personalize;
