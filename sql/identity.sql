@@ -32,7 +32,7 @@ SELECT personalize.identify('carol-1', '{"email": "carol@example.com"}');
 SELECT personalize.identify('carol-2', '{"email": "CAROL@example.com "}');
 SELECT profiles, cardinality(profile_ids) FROM personalize.duplicate_profiles;
 
--- consent conflicts refuse a merge unless forced; a forced merge keeps the opt-out
+-- consent conflicts refuse a merge unless forced; a forced merge keeps the later action (here the opt-out)
 SELECT personalize.set_consent(personalize.resolve_identity('user_id', 'carol-1'), 'subscribed', 'consent', as_of => '2026-02-01');
 SELECT personalize.set_consent(personalize.resolve_identity('user_id', 'carol-2'), 'unsubscribed', as_of => '2026-02-02');
 SELECT personalize.merge_profiles(personalize.resolve_identity('user_id', 'carol-1'), personalize.resolve_identity('user_id', 'carol-2'));
@@ -44,10 +44,21 @@ EXCEPTION WHEN object_not_in_prerequisite_state THEN
     RAISE NOTICE 'refused with sqlstate %', SQLSTATE;
 END $$;
 SELECT personalize.merge_profiles(personalize.resolve_identity('user_id', 'carol-1'),
-                                  personalize.resolve_identity('user_id', 'carol-2'), force => true, cause => 'support ticket 42');
+                                  personalize.resolve_identity('user_id', 'carol-2'), force => true, cause => 'support ticket 42',
+                                  as_of => '2026-02-06');
 SELECT email_consent, lawful_basis FROM personalize.profiles WHERE profile_id = personalize.resolve_identity('user_id', 'carol-2');
 SELECT count(*) FROM personalize.duplicate_profiles;
 SELECT cause, forced FROM personalize.merge_log ORDER BY merge_id DESC LIMIT 1;
+SELECT changed_at, email_consent, source ~ '^merge of profile' AS from_merge FROM personalize.consent_log
+ WHERE profile_id = personalize.resolve_identity('user_id', 'carol-2') ORDER BY logged_at, changed_at;
+-- the other way round: an older opt-out and a newer opt-in end subscribed
+SELECT personalize.identify('dora', '{}', NULL, '2026-01-01');
+SELECT personalize.track('dora', 'Unsubscribed', '{}', '2026-01-02', 'u-d1');
+SELECT personalize.track(NULL, 'Subscribed', '{}', '2026-02-01', 'u-d2', anonymous_id => 'anon-dora');
+SELECT personalize.identify('dora', '{}', 'anon-dora', '2026-02-02');
+SELECT email_consent, consent_at FROM personalize.profiles WHERE user_id = 'dora';
+SELECT changed_at, email_consent, source ~ '^(merge of profile|event: )' AS sourced FROM personalize.consent_log
+ WHERE profile_id = personalize.resolve_identity('user_id', 'dora') ORDER BY changed_at, logged_at;
 -- after the merge, new events for either id land on the kept profile (caches were invalidated)
 SELECT personalize.track('carol-2', 'Email Opened', '{}', '2026-02-07', 'e5');
 SELECT user_id, event_count FROM personalize.profiles WHERE profile_id = personalize.resolve_identity('user_id', 'carol-2');

@@ -11,6 +11,7 @@ DECLARE
     k personalize.profiles;
     d personalize.profiles;
     moved bigint;
+    merged_consent text;
 BEGIN
     IF keep IS NULL OR drop IS NULL THEN
         RAISE EXCEPTION 'profile ids must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -30,9 +31,21 @@ BEGIN
         RAISE EXCEPTION 'profiles % and % have conflicting e-mail consent (% and %)',
                         keep, drop, k.email_consent, d.email_consent
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Resolve the consent first, or pass force => true: the merged profile is then unsubscribed.';
+                  HINT = 'Resolve the consent first, or pass force => true: the later of the two consent actions then wins.';
     END IF;
 
+    -- A known state beats unknown; between two, the later action wins (a tie keeps the opt-out).
+    merged_consent := CASE
+        WHEN k.email_consent = d.email_consent OR d.email_consent = 'unknown' THEN k.email_consent
+        WHEN k.email_consent = 'unknown' THEN d.email_consent
+        WHEN k.consent_at > d.consent_at OR d.consent_at IS NULL THEN k.email_consent
+        WHEN d.consent_at > k.consent_at OR k.consent_at IS NULL THEN d.email_consent
+        ELSE 'unsubscribed' END;
+    IF merged_consent <> k.email_consent THEN
+        INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
+        VALUES (keep, greatest(k.consent_at, d.consent_at, as_of), merged_consent,
+                format('merge of profile %s', drop));
+    END IF;
     UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
     GET DIAGNOSTICS moved = ROW_COUNT;
     UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
@@ -42,10 +55,7 @@ BEGIN
            email = coalesce(k.email, d.email),
            email_hash = coalesce(k.email_hash, d.email_hash),
            traits = d.traits || k.traits,
-           email_consent = CASE WHEN k.email_consent = d.email_consent THEN k.email_consent
-                                WHEN k.email_consent = 'unknown' THEN d.email_consent
-                                WHEN d.email_consent = 'unknown' THEN k.email_consent
-                                ELSE 'unsubscribed' END,
+           email_consent = merged_consent,
            lawful_basis = coalesce(k.lawful_basis, d.lawful_basis),
            do_not_sell = k.do_not_sell OR d.do_not_sell,
            consent_at = greatest(k.consent_at, d.consent_at),
@@ -63,7 +73,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION personalize.merge_profiles(bigint, bigint, boolean, text, timestamptz) IS
-'Moves everything of profile drop into keep (keep''s traits win) and logs it; refuses conflicting consent unless forced';
+'Moves everything of profile drop into keep (keep''s traits win) and logs it; refuses conflicting consent unless forced, then the later consent action wins';
 
 -- Validates an external identifier argument: not null, 1 to 255 bytes, no control characters.
 CREATE FUNCTION personalize._check_id(name text, value text)
