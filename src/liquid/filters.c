@@ -748,6 +748,10 @@ static int b64dec(liq_rs *rs, liq_value in, bool url, liq_value *out)
     size_t i, n;
     uint32_t acc = 0;
     int bits = 0;
+    if (in.type == LIQ_NIL) {
+        *out = liq_str("", 0);
+        return 0;
+    }
     if (in.type != LIQ_STRING)
         return liq_rs_fail(rs, LIQ_ERR_RENDER, "invalid base64 provided to base64_decode");
     s = in;
@@ -792,7 +796,7 @@ FILTER(f_slice)
     UNUSED_ARGS;
     if (to_integer(rs, arg(args, nargs, 0), &off) < 0)
         return -1;
-    if (nargs > 1 && to_integer(rs, args[1], &len) < 0)
+    if (nargs > 1 && args[1].type != LIQ_NIL && to_integer(rs, args[1], &len) < 0)
         return -1;
     if (in.type == LIQ_ARRAY) {
         n = (int64_t)in.u.a->len;

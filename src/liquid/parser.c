@@ -835,6 +835,8 @@ static bool parse_loop_head(parser *P, liq_node *node, const liq_token *t, bool 
         liq_etok *a;
         accept(P, ET_COMMA);
         a = cur(P);
+        if (a->kind == ET_EOS)
+            break; /* trailing comma */
         if (a->kind == ET_ID && tablerow && word_eq(a->s, a->len, "reversed")) {
             P->pos++;
             continue;

@@ -302,7 +302,7 @@ static const char *ruby_class(liq_value v)
 /* `l contains r`. */
 static bool contains(liq_rs *rs, liq_value l, liq_value r)
 {
-    if (l.type == LIQ_NIL || r.type == LIQ_NIL)
+    if (!liq_truthy(l) || !liq_truthy(r))
         return false;
     if (l.type == LIQ_STRING) {
         liq_value needle = liq_stringify(rs->ar, norm_arg(r));
@@ -815,27 +815,37 @@ static int render_partial(liq_rs *rs, const liq_node *n)
         lookup_name(rs, name.u.s, name.len, liq_hash(name.u.s, name.len), &val);
         have_val = true;
     }
-    /* evaluate parameters in the caller's context */
-    for (pa = n->u.partial.params; pa; pa = pa->next) {
-        liq_value pv;
-        if (eval_expr(rs, pa->val, &pv) < 0)
-            return -1;
-        if (push_var(rs, pa->name, pa->hash, pv) < 0)
-            return -1;
-    }
-    rs->partial_depth++;
-    if (render) {
-        rs->scope_base = base;
-        rs->globals = liq_object_new(rs->ar, 0).u.o;
-        rs->counters = liq_object_new(rs->ar, 0).u.o;
-        rs->root = liq_nil();
-        rs->loop = NULL;
-        rs->in_render_tag = true;
-        if (!rs->globals || !rs->counters) {
-            *rs = saved;
+    /* evaluate parameters in the caller's context: include binds them in
+     * a new scope, render makes them the isolated context's assigns */
+    {
+        struct liq_object *inner = render ? liq_object_new(rs->ar, 4).u.o : NULL;
+        if (render && !inner)
             return liq_rs_check_mem(rs);
+        for (pa = n->u.partial.params; pa; pa = pa->next) {
+            liq_value pv;
+            if (eval_expr(rs, pa->val, &pv) < 0)
+                return -1;
+            if (render) {
+                if (!liq_object_set_h(rs->ar, inner, pa->name.u.s, pa->name.len, pa->hash, pv))
+                    return liq_rs_check_mem(rs);
+            } else if (push_var(rs, pa->name, pa->hash, pv) < 0) {
+                return -1;
+            }
+        }
+        if (render) {
+            rs->scope_base = base;
+            rs->globals = inner;
+            rs->counters = liq_object_new(rs->ar, 0).u.o;
+            rs->root = liq_nil();
+            rs->loop = NULL;
+            rs->in_render_tag = true;
+            if (!rs->counters) {
+                *rs = saved;
+                return liq_rs_check_mem(rs);
+            }
         }
     }
+    rs->partial_depth++;
     rs->src = pc->src;
     rs->srclen = pc->len;
     rs->partial_name = pc->name;
@@ -851,9 +861,9 @@ static int render_partial(liq_rs *rs, const liq_node *n)
         loop.length = len;
         loop.name = varname;
         if (render) {
+            /* render's forloop is visible but is not a parentloop of inner loops */
             if (push_var(rs, liq_str("forloop", 7), liq_hash("forloop", 7), liq_drop(&loop)) < 0)
                 rc = -1;
-            rs->loop = &loop;
         }
         for (i = 0; i < len && rc == 0; i++) {
             if (tick(rs) < 0) {
@@ -1013,19 +1023,20 @@ static int render_node(liq_rs *rs, const liq_node *n)
                     return -1;
                 continue;
             }
-            for (i = 0; i < b->nvals && !hit; i++) {
+            /* every matching value renders the block (Liquid semantics) */
+            for (i = 0; i < b->nvals; i++) {
                 liq_value w;
                 if (eval_expr(rs, b->vals[i], &w) < 0)
                     return -1;
                 hit = equals(w, subj);
+                if (hit) {
+                    matched = true;
+                    if (render_nodes(rs, &b->body) < 0)
+                        return -1;
+                }
+                if (rs->interrupt)
+                    return 0;
             }
-            if (hit) {
-                matched = true;
-                if (render_nodes(rs, &b->body) < 0)
-                    return -1;
-            }
-            if (rs->interrupt)
-                return 0;
         }
         return 0;
     }
@@ -1056,9 +1067,8 @@ static int render_node(liq_rs *rs, const liq_node *n)
         c = cycle_reg(rs, key);
         if (!c)
             return liq_rs_check_mem(rs);
-        if (c->it >= (int64_t)n->u.cycle.nvals)
-            c->it = 0;
-        if (eval_expr(rs, n->u.cycle.vals[c->it], &v) < 0)
+        v = liq_nil(); /* a shorter list than the counter renders nothing */
+        if (c->it < (int64_t)n->u.cycle.nvals && eval_expr(rs, n->u.cycle.vals[c->it], &v) < 0)
             return -1;
         c->it++;
         if (c->it >= (int64_t)n->u.cycle.nvals)
