@@ -356,6 +356,8 @@ static void put_num(liq_buf *b, int64_t v, int width, char pad, char flag)
 {
     char tmp[48];
     int len;
+    if (width > 40)
+        width = 40; /* keep formatting bounded */
     if (flag == '-')
         width = 0;
     else if (flag == '_')
@@ -366,6 +368,10 @@ static void put_num(liq_buf *b, int64_t v, int width, char pad, char flag)
         len = snprintf(tmp, sizeof tmp, "-%0*lld", width > 1 ? width - 1 : 0, (long long)-v);
     else
         len = snprintf(tmp, sizeof tmp, pad == '0' ? "%0*lld" : "%*lld", width, (long long)v);
+    if (len < 0)
+        return;
+    if ((size_t)len >= sizeof tmp)
+        len = (int)sizeof tmp - 1;
     liq_buf_put(b, tmp, (size_t)len);
 }
 
@@ -373,6 +379,8 @@ static void put_num(liq_buf *b, int64_t v, int width, char pad, char flag)
 static void put_str(liq_buf *b, const char *s, size_t n, int width, char flag, bool upcase, bool swapcase)
 {
     size_t i;
+    if (width > 1000)
+        width = 1000;
     for (i = n; (int)i < width; i++)
         liq_buf_putc(b, flag == '0' ? '0' : ' ');
     for (i = 0; i < n; i++) {
