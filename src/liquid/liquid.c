@@ -75,6 +75,10 @@ int liq_render(const liq_template *t, liq_value ctx, const liq_render_opts *opts
     if (!err)
         err = &dummy;
     liq_clear_error(err);
+    if (!t) {
+        liq_set_error(err, LIQ_ERR_RENDER, NULL, 0, 0, "No template");
+        return -1;
+    }
     if (opts_in)
         opts = *opts_in;
     else

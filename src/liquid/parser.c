@@ -236,7 +236,7 @@ static liq_expr *parse_expr(parser *P)
     size_t off = offs(P, t->s);
     liq_expr *e;
     if (++P->depth > P->max_depth) {
-        SYNERR(P, off, "Nesting too deep");
+        liq_set_error(P->err, LIQ_ERR_LIMIT, P->src, P->len, off, "Nesting too deep (max %d)", P->max_depth);
         return NULL;
     }
     switch (t->kind) {
@@ -1187,7 +1187,7 @@ static int parse_body(parser *P, liq_lexer *lx, liq_body *body, const char *cons
     int rc = 0;
     memset(body, 0, sizeof *body);
     if (++P->depth > P->max_depth) {
-        SYNERR(P, (size_t)(lx->p - P->src), "Nesting too deep");
+        liq_set_error(P->err, LIQ_ERR_LIMIT, P->src, P->len, (size_t)(lx->p - P->src), "Nesting too deep (max %d)", P->max_depth);
         return -1;
     }
     for (;;) {
