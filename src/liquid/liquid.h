@@ -188,6 +188,12 @@ void liq_template_free(liq_template *t);
 typedef bool (*liq_partial_loader)(void *ud, const char *name, size_t name_len,
                                    const char **src, size_t *len);
 
+/* Optional faster partial loader: return a template compiled with
+ * liq_compile (owned by the caller, e.g. a per-backend cache) for `name`.
+ * Consulted before load_partial; returning false falls back to it. */
+typedef bool (*liq_template_loader)(void *ud, const char *name, size_t name_len,
+                                    const liq_template **tmpl);
+
 typedef struct liq_render_opts {
     const liq_allocator *allocator; /* NULL = malloc; also used for *out */
     bool strict_variables;  /* unknown variable/key -> LIQ_ERR_UNDEFINED */
@@ -201,8 +207,10 @@ typedef struct liq_render_opts {
     size_t max_memory;      /* render arena bytes; 0 = 256 MiB */
     void (*check_interrupts)(void *ud); /* called in every loop iteration; may longjmp */
     void *interrupt_ud;
-    liq_partial_loader load_partial;    /* NULL = no partials */
-    void *partial_ud;
+    liq_partial_loader load_partial;    /* NULL = no partials; sources are
+                                           compiled once per render */
+    liq_template_loader load_template;  /* optional precompiled partials */
+    void *partial_ud;                   /* passed to both loaders */
     int64_t now;            /* unix seconds for date: 'now' / 'today' */
     int32_t tz_offset;      /* seconds east of UTC used by `date`; 0 = UTC */
 } liq_render_opts;

@@ -14,17 +14,71 @@ typedef __int128 i128;
 #define I128_MAX ((i128)(((unsigned __int128)1 << 127) - 1))
 #define DEC_LIMIT ((i128)1000000000 * 1000000000 * 1000000000 * 100000000) /* 1e35 */
 
+static const double pow10_tab[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Fast path: smallest k <= 15 with v == m / 10^k for an integer |m| < 2^53
+ * (exact arithmetic, so the check is a true round trip). v > 0. */
+static bool fast_decimal(double v, int64_t *m, int *k)
+{
+    int i;
+    for (i = 0; i <= 15; i++) {
+        double x = v * pow10_tab[i], r, frac;
+        if (x >= 9007199254740992.0)
+            return false;
+        /* nearest integer to the exact product v*10^i (fma gives the
+         * rounding residual of x), so the digits are the closest ones */
+        r = round(x);
+        frac = (x - r) + fma(v, pow10_tab[i], -x);
+        if (frac > 0.5)
+            r += 1;
+        else if (frac < -0.5)
+            r -= 1;
+        if (r / pow10_tab[i] == v) {
+            *m = (int64_t)r;
+            *k = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int shortest_digits_slow(double v, char *digits, int *decpt);
+
 /* Shortest decimal digits that round-trip v (v > 0, finite); sets *decpt. */
 static int shortest_digits(double v, char *digits, int *decpt)
 {
-    char tmp[48];
-    int p, n = 0, exp;
-    const char *c;
-    for (p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
+    int64_t fm;
+    int fk;
+    if (fast_decimal(v, &fm, &fk) && fm > 0) {
+        char tmp[24];
+        int n = snprintf(tmp, sizeof tmp, "%lld", (long long)fm), z = n;
+        while (z > 1 && tmp[z - 1] == '0')
+            z--;
+        memcpy(digits, tmp, (size_t)z);
+        digits[z] = 0;
+        *decpt = n - fk;
+        return z;
     }
+    return shortest_digits_slow(v, digits, decpt);
+}
+
+/* Shortest round-trip digits via printf/strtod (general case). */
+static int shortest_digits_slow(double v, char *digits, int *decpt)
+{
+    char tmp[48];
+    int n = 0, exp, lo = 1, hi = 17;
+    const char *c;
+    /* round-tripping is monotone in the precision: binary search it */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(tmp, sizeof tmp, "%.*e", mid - 1, v);
+        if (strtod(tmp, NULL) == v)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
     for (c = tmp; *c && *c != 'e'; c++)
         if (*c >= '0' && *c <= '9')
             digits[n++] = *c;
@@ -53,7 +107,7 @@ size_t liq_fmt_float(char *buf, double v)
         v = -v;
     }
     nd = shortest_digits(v, digits, &decpt);
-    if (decpt > 0 && decpt <= 16) {
+    if (decpt > 0 && (decpt < 16 || (decpt == 16 && nd > 16))) { /* Ruby Float#to_s rule */
         for (i = 0; i < decpt; i++)
             *o++ = i < nd ? digits[i] : '0';
         *o++ = '.';
@@ -137,8 +191,16 @@ static liq_num num_from_double(double d)
     }
     {
         char digits[24];
-        int decpt, nd = shortest_digits(fabs(d), digits, &decpt), i;
+        int decpt, nd, i, fk;
+        int64_t fm;
         i128 m = 0;
+        if (fast_decimal(fabs(d), &fm, &fk)) {
+            n.kind = LIQ_NUM_DEC;
+            n.m = d < 0 ? -(i128)fm : fm;
+            n.e = -fk;
+            return n;
+        }
+        nd = shortest_digits(fabs(d), digits, &decpt);
         for (i = 0; i < nd; i++)
             m = m * 10 + (digits[i] - '0');
         n.kind = LIQ_NUM_DEC;
@@ -304,6 +366,12 @@ double liq_num_to_double(liq_num n)
         return (double)n.i;
     if (n.kind == LIQ_NUM_DBL)
         return n.d;
+    {
+        /* exact fast path: |m| < 2^53 and a small power of ten */
+        i128 lim = (i128)1 << 53;
+        if (n.m < lim && n.m > -lim && n.e >= -22 && n.e <= 22)
+            return n.e < 0 ? (double)n.m / pow10_tab[-n.e] : (double)n.m * pow10_tab[n.e];
+    }
     m = n.m;
     neg = m < 0;
     if (neg)

@@ -752,23 +752,36 @@ static int load_partial(liq_rs *rs, liq_value name, liq_partial_cache **out)
             *out = pc;
             return 0;
         }
-    if (!rs->opts->load_partial || !rs->opts->load_partial(rs->opts->partial_ud, name.u.s, name.len, &src, &len))
-        return liq_rs_fail(rs, LIQ_ERR_RENDER, "Could not find partial '%.*s'", (int)(name.len > 60 ? 60 : name.len), name.u.s);
     pc = liq_arena_calloc(rs->ar, 1, sizeof *pc);
-    copy = liq_arena_strdup(rs->ar, src, len);
-    if (!pc || !copy)
+    if (!pc)
         return liq_rs_check_mem(rs);
     pc->name = liq_arena_strdup(rs->ar, name.u.s, name.len);
     if (!pc->name)
         return liq_rs_check_mem(rs);
     pc->nlen = name.len;
+    if (rs->opts->load_template) {
+        const liq_template *tp = NULL;
+        if (rs->opts->load_template(rs->opts->partial_ud, name.u.s, name.len, &tp) && tp) {
+            pc->src = tp->src;
+            pc->len = tp->len;
+            pc->body = &tp->root;
+            goto done;
+        }
+    }
+    if (!rs->opts->load_partial || !rs->opts->load_partial(rs->opts->partial_ud, name.u.s, name.len, &src, &len))
+        return liq_rs_fail(rs, LIQ_ERR_RENDER, "Could not find partial '%.*s'", (int)(name.len > 60 ? 60 : name.len), name.u.s);
+    copy = liq_arena_strdup(rs->ar, src, len);
+    if (!copy)
+        return liq_rs_check_mem(rs);
     pc->src = copy;
     pc->len = len;
-    if (liq_parse(rs->ar, copy, len, rs->opts->max_depth, &pc->body, rs->err) < 0) {
+    if (liq_parse(rs->ar, copy, len, rs->opts->max_depth, &pc->own, rs->err) < 0) {
         if (rs->err && !rs->err->partial[0])
             snprintf(rs->err->partial, sizeof rs->err->partial, "%.*s", (int)(name.len > 60 ? 60 : name.len), name.u.s);
         return -1;
     }
+    pc->body = &pc->own;
+done:
     pc->next = rs->partials;
     rs->partials = pc;
     *out = pc;
@@ -872,14 +885,14 @@ static int render_partial(liq_rs *rs, const liq_node *n)
             }
             loop.index0 = i;
             rs->vars[vi].val = liq_seq_at(val, i);
-            rc = render_nodes(rs, &pc->body);
+            rc = render_nodes(rs, pc->body);
             if (render)
                 rs->interrupt = 0;
             else if (rs->interrupt)
                 break;
         }
     } else if (rc == 0) {
-        rc = render_nodes(rs, &pc->body);
+        rc = render_nodes(rs, pc->body);
     }
     /* restore the caller's context (assigns made by include persist) */
     {

@@ -26,7 +26,8 @@ typedef struct liq_partial_cache {
     size_t nlen;
     const char *src;
     size_t len;
-    liq_body body;
+    liq_body own;           /* body compiled during this render */
+    const liq_body *body;   /* own, or the root of a caller-provided template */
     struct liq_partial_cache *next;
 } liq_partial_cache;
 
