@@ -1195,34 +1195,72 @@ static item_rc item_prop(liq_rs *rs, liq_value item, liq_value prop, liq_value *
     }
 }
 
-/* uniq (optionally by property) */
+/* Hash of a value consistent with eql(). */
+static uint32_t value_hash(liq_value v, int depth)
+{
+    uint32_t h = 2166136261u ^ v.type;
+    size_t i;
+    switch (v.type) {
+    case LIQ_BOOL: return h ^ (uint32_t)v.u.b;
+    case LIQ_INT: return h ^ (uint32_t)(v.u.i ^ (v.u.i >> 32));
+    case LIQ_FLOAT: {
+        uint64_t bits;
+        double d = v.u.f == 0 ? 0.0 : v.u.f; /* -0.0 == 0.0 */
+        memcpy(&bits, &d, sizeof bits);
+        return h ^ (uint32_t)(bits ^ (bits >> 32));
+    }
+    case LIQ_STRING: return liq_hash(v.u.s, v.len);
+    case LIQ_ARRAY:
+        if (depth > 8)
+            return h;
+        for (i = 0; i < v.u.a->len && i < 16; i++)
+            h = (h ^ value_hash(v.u.a->items[i], depth + 1)) * 16777619u;
+        return h ^ (uint32_t)v.u.a->len;
+    case LIQ_OBJECT: return h ^ (uint32_t)v.u.o->len;
+    case LIQ_RANGE: return h ^ (uint32_t)(v.u.r->lo * 31 + v.u.r->hi);
+    default: return h;
+    }
+}
+
+/* uniq (optionally by property), hashed so large inputs stay linear */
 FILTER(f_uniq)
 {
     vec a, r;
-    size_t i, j;
+    size_t i, cap = 16;
+    int64_t *slots;
+    liq_value *keys;
     liq_value prop = arg(args, nargs, 0);
     UNUSED_ARGS;
     if (to_list(rs, in, &a) < 0)
         return -1;
     memset(&r, 0, sizeof r);
-    {
-        vec keys;
-        memset(&keys, 0, sizeof keys);
-        for (i = 0; i < a.n; i++) {
-            liq_value k = a.v[i];
-            bool dup = false;
-            if (nargs > 0 && prop.type != LIQ_NIL) {
-                item_rc rc = item_prop(rs, a.v[i], prop, &k);
-                if (rc == ITEM_ERROR)
-                    return -1;
+    while (cap < a.n * 2 + 2)
+        cap *= 2;
+    slots = liq_arena_alloc(rs->ar, cap * sizeof *slots);
+    keys = liq_arena_calloc(rs->ar, a.n + 1, sizeof *keys);
+    if (!slots || !keys)
+        return liq_rs_check_mem(rs);
+    memset(slots, 0xff, cap * sizeof *slots);
+    for (i = 0; i < a.n; i++) {
+        liq_value k = a.v[i];
+        size_t pos;
+        bool dup = false;
+        if (nargs > 0 && prop.type != LIQ_NIL && item_prop(rs, a.v[i], prop, &k) == ITEM_ERROR)
+            return -1;
+        keys[i] = k;
+        pos = value_hash(k, 0) & (cap - 1);
+        while (slots[pos] >= 0) {
+            if (eql(keys[slots[pos]], k)) {
+                dup = true;
+                break;
             }
-            for (j = 0; j < keys.n && !dup; j++)
-                dup = eql(keys.v[j], k);
-            if (!dup && (!vpush(rs, &keys, k) || !vpush(rs, &r, a.v[i])))
-                return liq_rs_check_mem(rs);
-            if (i % 1024 == 0 && rs->opts->check_interrupts)
-                rs->opts->check_interrupts(rs->opts->interrupt_ud);
+            pos = (pos + 1) & (cap - 1);
         }
+        if (dup)
+            continue;
+        slots[pos] = (int64_t)i;
+        if (!vpush(rs, &r, a.v[i]))
+            return liq_rs_check_mem(rs);
     }
     *out = vec_value(rs, &r);
     return 0;

@@ -26,7 +26,7 @@
  *   liq_value ctx = liq_object_new(ctx_arena, 4);
  *   liq_object_set(ctx_arena, ctx, "name", 4, liq_string(ctx_arena, "Ann", 3));
  *   char *out; size_t out_len;
- *   if (liq_render(t, ctx, NULL, &out, &out_len, &err) == 0) { use(out); liq_output_free(t, out); }
+ *   if (liq_render(t, ctx, NULL, &out, &out_len, &err) == 0) { use(out); liq_output_free(NULL, out); }
  *   liq_arena_free(ctx_arena); liq_template_free(t);
  */
 #ifndef LIQUID_H

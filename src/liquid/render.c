@@ -10,6 +10,7 @@
 #include "number.h"
 #include "error.h"
 #include "parser.h"
+#include "text.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -306,15 +307,7 @@ static bool contains(liq_rs *rs, liq_value l, liq_value r)
         return false;
     if (l.type == LIQ_STRING) {
         liq_value needle = liq_stringify(rs->ar, norm_arg(r));
-        size_t i;
-        if (needle.len == 0)
-            return true;
-        if (needle.len > l.len)
-            return false;
-        for (i = 0; i + needle.len <= l.len; i++)
-            if (memcmp(l.u.s + i, needle.u.s, needle.len) == 0)
-                return true;
-        return false;
+        return liq_find(l.u.s, l.len, needle.u.s, needle.len, 0) >= 0;
     }
     if (l.type == LIQ_ARRAY) {
         size_t i;
