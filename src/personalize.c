@@ -96,6 +96,7 @@ _PG_init(void)
 							"Largest accepted event properties, in bytes.",
 							NULL, &personalize_max_event_bytes, 65536, 64, 100 * 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	scoring_init();
 	MarkGUCPrefixReserved("personalize");
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	ingest_init();

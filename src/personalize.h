@@ -23,4 +23,7 @@ extern Oid	personalize_relid(const char *name);
 extern void ingest_invalidate(void);
 extern void ingest_init(void);
 
+/* decay.c: defines the scoring settings. */
+extern void scoring_init(void);
+
 #endif
