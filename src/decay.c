@@ -134,7 +134,7 @@ personalize_decay(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot decay a score backwards in time"),
 				 errdetail("to_ts (%s) is before from_ts (%s).",
-						   timestamptz_to_str(to), timestamptz_to_str(from)),
+						   pstrdup(timestamptz_to_str(to)), pstrdup(timestamptz_to_str(from))),
 				 errhint("A score valued at a time reflects events up to then; recompute it from the events to value it earlier.")));
 	PG_RETURN_FLOAT8(decay_by(score, from, to, h));
 }
