@@ -319,6 +319,7 @@ personalize_purchase_amount(PG_FUNCTION_ARGS)
 		JsonbValue *v;
 		text	   *key;
 
+		CHECK_FOR_INTERRUPTS();
 		if (enulls[i])
 			continue;
 		key = DatumGetTextPP(elems[i]);
@@ -356,6 +357,7 @@ personalize_rfm_score(PG_FUNCTION_ARGS)
 					  &elems, &enulls, &n);
 	for (int i = 0; i < n; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (enulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
