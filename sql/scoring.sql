@@ -70,6 +70,7 @@ SELECT profile_id, (personalize.rfm_agg(occurred_at, amount, '2026-01-29')).* FR
 -- profile 2: -5 negative, NaN (also -infinity time), Infinity: nothing counts.
 SELECT * FROM personalize.ignored_rows() ORDER BY 1, 2;
 SELECT (personalize.rfm_agg(occurred_at, amount, '2026-01-30 12:00')).recency_days AS "1.5 days" FROM ev WHERE id = 1;
+SELECT personalize.recency_days('2026-01-29', '2026-01-30 12:00') AS "1.5 days", personalize.recency_days('2026-01-29', '2026-01-28') AS "-1";
 SELECT (personalize.rfm_agg(occurred_at, amount, '2026-01-29')).* FROM ev WHERE false;
 SELECT personalize.rfm_agg(occurred_at, amount, NULL) FROM ev;
 SELECT personalize.rfm_agg(occurred_at, amount, 'infinity') FROM ev;

@@ -34,6 +34,7 @@ PG_FUNCTION_INFO_V1(personalize_rfm_deserialize);
 PG_FUNCTION_INFO_V1(personalize_rfm_final);
 PG_FUNCTION_INFO_V1(personalize_purchase_amount);
 PG_FUNCTION_INFO_V1(personalize_rfm_score);
+PG_FUNCTION_INFO_V1(personalize_recency_days);
 
 /* The fixed-size part of the state, serialized as is. */
 typedef struct RfmHeader
@@ -333,6 +334,57 @@ personalize_purchase_amount(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
+/* Breakpoints of the last call of rfm_score, kept in fn_extra: queries pass the same array per row. */
+typedef struct BreaksCache
+{
+	Size		len;			/* bytes of the array they came from */
+	int			n;
+	double	   *values;
+	char	   *raw;			/* a copy of that array, to recognize it */
+} BreaksCache;
+
+/* The breakpoints of an array, deconstructed once per distinct array per call site. */
+static BreaksCache *
+breaks_of(FunctionCallInfo fcinfo, ArrayType *breaks)
+{
+	BreaksCache *cache = (BreaksCache *) fcinfo->flinfo->fn_extra;
+	Size		len = VARSIZE(breaks);
+	MemoryContext old;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+
+	if (cache != NULL && cache->len == len && memcmp(cache->raw, breaks, len) == 0)
+		return cache;
+	deconstruct_array(breaks, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &enulls, &n);
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (cache == NULL)
+		cache = palloc0(sizeof(BreaksCache));
+	else
+	{
+		pfree(cache->values);
+		pfree(cache->raw);
+	}
+	cache->values = palloc(sizeof(double) * Max(n, 1));
+	cache->raw = palloc(len);
+	MemoryContextSwitchTo(old);
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (enulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("breakpoints must not contain nulls")));
+		cache->values[i] = DatumGetFloat8(elems[i]);
+	}
+	memcpy(cache->raw, breaks, len);
+	cache->len = len;
+	cache->n = n;
+	fcinfo->flinfo->fn_extra = cache;
+	return cache;
+}
+
 /*
  * SQL: personalize.rfm_score(value, breakpoints, reverse): the bin of value among the bins
  * [min, b1), [b1, b2), ..., [bk, max]: 1 + the number of breakpoints <= value, or, reversed,
@@ -342,28 +394,29 @@ Datum
 personalize_rfm_score(PG_FUNCTION_ARGS)
 {
 	float8		value = PG_GETARG_FLOAT8(0);
-	ArrayType  *breaks = PG_GETARG_ARRAYTYPE_P(1);
 	bool		reverse = PG_GETARG_BOOL(2);
-	Datum	   *elems;
-	bool	   *enulls;
-	int			n,
-				below = 0;
+	BreaksCache *breaks;
+	int			below = 0;
 
 	if (isnan(value))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot score NaN")));
-	deconstruct_array(breaks, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &elems, &enulls, &n);
-	for (int i = 0; i < n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (enulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("breakpoints must not contain nulls")));
-		if (DatumGetFloat8(elems[i]) <= value)
+	breaks = breaks_of(fcinfo, PG_GETARG_ARRAYTYPE_P(1));
+	for (int i = 0; i < breaks->n; i++)
+		if (breaks->values[i] <= value)
 			below++;
-	}
-	PG_RETURN_INT32(reverse ? n + 1 - below : 1 + below);
+	PG_RETURN_INT32(reverse ? breaks->n + 1 - below : 1 + below);
+}
+
+/* SQL: personalize.recency_days(last_purchase, as_of): days from last_purchase to as_of, as float8. */
+Datum
+personalize_recency_days(PG_FUNCTION_ARGS)
+{
+	TimestampTz last = PG_GETARG_TIMESTAMPTZ(0);
+	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
+
+	scoring_check_finite(last, "last_purchase");
+	scoring_check_finite(as_of, "as_of");
+	PG_RETURN_FLOAT8((double) (as_of - last) / (double) USECS_PER_DAY);
 }

@@ -63,6 +63,13 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION personalize.rfm_score(float8, float8[], boolean) IS
 'The bin of value: 1 + the number of breakpoints <= value (bins [lower, upper)); reversed: the lowest values score highest';
 
+CREATE FUNCTION personalize.recency_days(last_purchase timestamptz, as_of timestamptz)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'personalize_recency_days'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION personalize.recency_days(timestamptz, timestamptz) IS
+'Days from last_purchase to as_of (fractional; negative when as_of is earlier), as rfm_agg reports recency';
+
 -- The segment rules, first match wins (lowest priority number first). Scores run from 1 to 5.
 CREATE TABLE personalize.rfm_segments (
     priority  integer PRIMARY KEY,
@@ -169,7 +176,7 @@ BEGIN
     END IF;
     probs := personalize._rfm_probs(bins);
     -- One pass over the purchasers for all three sets of quantiles.
-    SELECT personalize.rfm_breakpoints(percentile_cont(probs) WITHIN GROUP (ORDER BY extract(epoch FROM score_rfm.as_of - p.last_purchase_at)::float8 / 86400)),
+    SELECT personalize.rfm_breakpoints(percentile_cont(probs) WITHIN GROUP (ORDER BY personalize.recency_days(p.last_purchase_at, score_rfm.as_of))),
            personalize.rfm_breakpoints(percentile_cont(probs) WITHIN GROUP (ORDER BY p.purchase_count::float8)),
            personalize.rfm_breakpoints(percentile_cont(probs) WITHIN GROUP (ORDER BY p.purchase_total::float8)),
            max(p.last_purchase_at), count(*)
@@ -194,7 +201,7 @@ BEGIN
          ORDER BY g.r, g.f, g.m, s.priority
     ), scored AS (
         SELECT p.profile_id,
-               personalize.rfm_score(extract(epoch FROM score_rfm.as_of - p.last_purchase_at)::float8 / 86400, rb, true) AS r,
+               personalize.rfm_score(personalize.recency_days(p.last_purchase_at, score_rfm.as_of), rb, true) AS r,
                personalize.rfm_score(p.purchase_count::float8, fb) AS f,
                personalize.rfm_score(p.purchase_total::float8, mb) AS m,
                p.rfm_r AS old_r, p.rfm_f AS old_f, p.rfm_m AS old_m, p.rfm_segment AS old_segment

@@ -45,6 +45,7 @@ GRANT EXECUTE ON FUNCTION personalize.decay(float8, timestamptz, timestamptz, in
     personalize.engagement(timestamptz, float8, interval, timestamptz),
     personalize.rfm_agg(timestamptz, numeric, timestamptz), personalize.purchase_amount(jsonb, text[]),
     personalize.rfm_score(float8, float8[], boolean), personalize.rfm_breakpoints(float8[]),
+    personalize.recency_days(timestamptz, timestamptz),
     personalize.rfm_segment(integer, integer, integer), personalize.event_category(jsonb, text),
     personalize.engagement_score(bigint, timestamptz), personalize.engagement_scores(timestamptz),
     personalize.top_interests(bigint, integer, timestamptz),
