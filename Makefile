@@ -4,9 +4,9 @@ EXTVERSION  = 0.1
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
 # The install script is assembled from one SQL file per module, in dependency order.
-SQL_MODULES = schema_setup hash profile consent schema ingest identity privacy partition roles
+SQL_MODULES = schema_setup hash profile consent schema ingest identity privacy render templates partition roles
 MODULE_big  = personalize
-OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
+OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c)) $(patsubst %.c,%.o,$(wildcard src/liquid/*.c))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  =

@@ -38,3 +38,10 @@ GRANT EXECUTE ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text
     personalize._events_after_insert(), personalize._ingest_end(bigint, bigint, boolean),
     personalize._ingest_pending_rejects(), personalize._ingest_pending_identities()
     TO personalize_writer;
+
+GRANT EXECUTE ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, jsonb, boolean),
+    personalize._render_part(text, jsonb, boolean, timestamptz, jsonb, boolean, "char"),
+    personalize.context(bigint, timestamptz), personalize._cart(bigint, timestamptz),
+    personalize.render_email(text, bigint, jsonb, timestamptz, boolean), personalize._email_template(text),
+    personalize.liquid_cache_stats()
+    TO personalize_analyst;
