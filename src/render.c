@@ -11,6 +11,7 @@
 #include "common/hashfn.h"
 #include "datatype/timestamp.h"
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -20,6 +21,8 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/jsonfuncs.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -329,6 +332,158 @@ container_to_liq(liq_arena *ar, JsonbContainer *c)
 	return res;
 }
 
+/* One open object or array while a json context is converted. */
+typedef struct JsonFrame
+{
+	liq_value	container;
+	char	   *key;			/* the pending field name of an object */
+} JsonFrame;
+
+/* State of the json (text, ordered) to Liquid conversion. */
+typedef struct JsonBuild
+{
+	liq_arena  *ar;
+	JsonFrame  *stack;
+	int			depth;
+	int			size;
+	liq_value	root;
+} JsonBuild;
+
+/* Fails the conversion when the arena is out of memory. */
+static void
+json_oom(void)
+{
+	ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					errmsg("out of memory converting the liquid context"),
+					errhint("Raise personalize.liquid_max_memory.")));
+}
+
+/* Adds a finished value to the open container, or makes it the root. */
+static void
+json_add(JsonBuild *b, liq_value v)
+{
+	JsonFrame  *f;
+
+	if (b->depth == 0)
+	{
+		b->root = v;
+		return;
+	}
+	f = &b->stack[b->depth - 1];
+	if (f->container.type == LIQ_OBJECT)
+	{
+		if (!liq_object_set(b->ar, f->container, f->key, strlen(f->key), v))
+			json_oom();
+	}
+	else if (!liq_array_push(b->ar, f->container, v))
+		json_oom();
+}
+
+/* Opens an object or array. */
+static void
+json_push(JsonBuild *b, liq_value container)
+{
+	if (container.type == LIQ_NIL)
+		json_oom();
+	if (b->depth == b->size)
+	{
+		b->size = b->size ? b->size * 2 : 16;
+		b->stack = b->stack ? repalloc(b->stack, sizeof(JsonFrame) * b->size) :
+			palloc(sizeof(JsonFrame) * b->size);
+	}
+	b->stack[b->depth].container = container;
+	b->stack[b->depth].key = NULL;
+	b->depth++;
+}
+
+/* Parser callback: an object starts. */
+static void
+json_object_start(void *state)
+{
+	JsonBuild  *b = state;
+
+	json_push(b, liq_object_new(b->ar, 8));
+}
+
+/* Parser callback: an array starts. */
+static void
+json_array_start(void *state)
+{
+	JsonBuild  *b = state;
+
+	json_push(b, liq_array_new(b->ar, 8));
+}
+
+/* Parser callback: an object or array ends. */
+static void
+json_container_end(void *state)
+{
+	JsonBuild  *b = state;
+
+	b->depth--;
+	json_add(b, b->stack[b->depth].container);
+}
+
+/* Parser callback: the name of the next field. */
+static void
+json_field_start(void *state, char *fname, bool isnull)
+{
+	JsonBuild  *b = state;
+
+	b->stack[b->depth - 1].key = fname;
+}
+
+/* Parser callback: a scalar; numbers are converted from their text, as written. */
+static void
+json_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	JsonBuild  *b = state;
+	liq_value	v = liq_nil();
+
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			v = liq_string_ref(token, strlen(token));
+			break;
+		case JSON_TOKEN_NUMBER:
+			if (!liq_number_from_text(token, strlen(token), &v))
+				v = liq_nil();
+			break;
+		case JSON_TOKEN_TRUE:
+			v = liq_bool(true);
+			break;
+		case JSON_TOKEN_FALSE:
+			v = liq_bool(false);
+			break;
+		default:
+			break;
+	}
+	json_add(b, v);
+}
+
+/* Converts a json (text) context into Liquid values, keeping the order of object keys. */
+static liq_value
+json_to_liq(liq_arena *ar, text *json)
+{
+	JsonBuild	b;
+	JsonSemAction sem;
+	JsonLexContext *lex = makeJsonLexContext(json, true);
+
+	memset(&b, 0, sizeof(b));
+	b.ar = ar;
+	b.root = liq_nil();
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &b;
+	sem.object_start = json_object_start;
+	sem.object_end = json_container_end;
+	sem.array_start = json_array_start;
+	sem.array_end = json_container_end;
+	sem.object_field_start = json_field_start;
+	sem.scalar = json_scalar;
+	pg_parse_json_or_ereport(lex, &sem);
+	return b.root;
+}
+
 /* Looks a partial's source up in the explicit partials object or in personalize.templates. */
 static bool
 partial_source(PartialLoader *pl, const char *name, size_t name_len, const char **src, size_t *len)
@@ -436,14 +591,15 @@ load_partial(void *ud, const char *name, size_t name_len, const char **src, size
 }
 
 /*
- * SQL: personalize.render(template, context, strict, as_of, partials, autoescape[, part]):
- * the template rendered with the context. NULL template gives NULL; NULL context is empty.
+ * SQL: personalize.render(template, context, strict, as_of, partials, autoescape[, part]) and
+ * render_json(): the template rendered with the context (jsonb, or json whose object keys keep
+ * their order). NULL template gives NULL; NULL context is empty.
  */
 Datum
 personalize_render(PG_FUNCTION_ARGS)
 {
 	text	   *tsrc;
-	Jsonb	   *ctxj = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	bool		ctx_is_json = get_fn_expr_argtype(fcinfo->flinfo, 1) == JSONOID;
 	bool		strict = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	TimestampTz as_of = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_TIMESTAMPTZ(3) : GetCurrentTransactionStartTimestamp();
 	bool		autoescape = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
@@ -483,13 +639,22 @@ personalize_render(PG_FUNCTION_ARGS)
 	ar = liq_arena_new(&alloc);
 	if (ar == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	if (ctxj != NULL && !JB_ROOT_IS_OBJECT(ctxj))
+	if (ctx_is_json && !PG_ARGISNULL(1))
+		ctx = json_to_liq(ar, PG_GETARG_TEXT_P(1));
+	else if (!PG_ARGISNULL(1))
+	{
+		Jsonb	   *ctxj = PG_GETARG_JSONB_P(1);
+
+		if (JB_ROOT_IS_OBJECT(ctxj))
+			ctx = container_to_liq(ar, &ctxj->root);
+		else
+			ctx.type = JB_ROOT_IS_SCALAR(ctxj) ? LIQ_STRING : LIQ_ARRAY;
+	}
+	if (ctx.type != LIQ_OBJECT && ctx.type != LIQ_NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("liquid context must be a jsonb object"),
-				 errdetail("The context given is a jsonb %s.", JB_ROOT_IS_SCALAR(ctxj) ? "scalar" : "array")));
-	if (ctxj != NULL)
-		ctx = container_to_liq(ar, &ctxj->root);
+				 errmsg("liquid context must be a json object"),
+				 errdetail("The context given is a%s.", ctx.type == LIQ_ARRAY ? "n array" : " scalar")));
 
 	memset(&ro, 0, sizeof(ro));
 	ro.allocator = &alloc;

@@ -11,6 +11,16 @@ COMMENT ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, jsonb,
 'Shopify Liquid 5 template rendered with a jsonb context; strict: unknown variables and filters are errors; '
 'partials from the given object, else from personalize.templates; as_of is what date: "now" means';
 
+CREATE FUNCTION personalize.render_json(template text, context json DEFAULT '{}', strict boolean DEFAULT false,
+                                        as_of timestamptz DEFAULT now(), partials jsonb DEFAULT NULL,
+                                        autoescape boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'personalize_render'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize.render_json(text, json, boolean, timestamptz, jsonb, boolean) IS
+'render() with a json context: object keys keep the order they are written in (jsonb sorts them), '
+'numbers keep their written form (1e2 is a float)';
+
 CREATE FUNCTION personalize._render_part(template text, context jsonb, strict boolean, as_of timestamptz,
                                          partials jsonb, autoescape boolean, part "char")
 RETURNS text

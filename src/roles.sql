@@ -40,6 +40,7 @@ GRANT EXECUTE ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text
     TO personalize_writer;
 
 GRANT EXECUTE ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, jsonb, boolean),
+    personalize.render_json(text, json, boolean, timestamptz, jsonb, boolean),
     personalize._render_part(text, jsonb, boolean, timestamptz, jsonb, boolean, "char"),
     personalize.context(bigint, timestamptz), personalize._cart(bigint, timestamptz),
     personalize.render_email(text, bigint, jsonb, timestamptz, boolean), personalize._email_template(text),
