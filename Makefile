@@ -24,7 +24,9 @@ $(EXTENSION)--$(EXTVERSION).sql: $(foreach m,$(SQL_MODULES),src/$(m).sql) Makefi
 	  printf '%s\n' '\echo Use "CREATE EXTENSION personalize" to load this file. \quit'; \
 	  for f in $(foreach m,$(SQL_MODULES),src/$(m).sql); do echo; echo "-- ---- $$f"; cat $$f; done; } > $@
 
-.PHONY: test demo bench deps
+FUZZ_SECONDS ?= 60
+
+.PHONY: test demo bench deps fuzz
 deps:
 	@test/deps
 test:
@@ -33,3 +35,6 @@ demo:
 	@test/demo
 bench:
 	@bench/run
+# libFuzzer (clang, ASan, UBSan) on the Liquid parser and renderer for FUZZ_SECONDS; build in fuzz/build.
+fuzz:
+	$(MAKE) -f src/liquid/Makefile.standalone BUILD=fuzz/build FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz

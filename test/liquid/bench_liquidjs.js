@@ -1,6 +1,8 @@
 // bench_liquidjs.js - the same benchmark as bench.c on LiquidJS (parse once,
 // render N times, renderSync). Needs `npm install liquidjs` somewhere on
 // NODE_PATH. Usage: node bench_liquidjs.js TEMPLATE DATA.json PARTIALS_DIR [N]
+// DATA.jsonl (one context per line, as `make bench` writes): renders each context once instead,
+// contexts parsed before the clock starts.
 const fs = require('fs');
 const path = require('path');
 const { Liquid } = require('liquidjs');
@@ -13,6 +15,16 @@ engine.registerFilter('money', (v, sym = '') => {
   return (Number(v) < 0 ? '-' : '') + sym + s;
 });
 const tpl = engine.parse(fs.readFileSync(tplPath, 'utf8'));
+if (dataPath.endsWith('.jsonl')) {
+  const ctxs = fs.readFileSync(dataPath, 'utf8').split('\n').filter((l) => l.length).map((l) => JSON.parse(l));
+  let bytes = 0;
+  const t0 = process.hrtime.bigint();
+  for (const c of ctxs) bytes += Buffer.byteLength(engine.renderSync(tpl, c));
+  const t1 = process.hrtime.bigint();
+  const s = Number(t1 - t0) / 1e9;
+  console.log(`LiquidJS: ${ctxs.length} renders in ${s.toFixed(3)} s, ${bytes} bytes output`);
+  process.exit(0);
+}
 const data = JSON.parse(fs.readFileSync(dataPath, 'utf8'));
 let out = engine.renderSync(tpl, data);
 const t0 = process.hrtime.bigint();
