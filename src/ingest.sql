@@ -140,7 +140,9 @@ $$;
 
 -- AFTER INSERT FOR EACH STATEMENT: stores quarantined rows, settles identities, drops
 -- duplicates (message_id seen before, in this statement or any other), and updates each
--- touched profile once, locking profiles in profile_id order.
+-- touched profile once, locking profiles in profile_id order. The common case (no duplicate)
+-- claims the keys and aggregates by profile in two passes over the transition table; only a
+-- statement with duplicates pays for finding and deleting them.
 CREATE FUNCTION personalize._events_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -149,70 +151,84 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     settled record;
-    n_accepted bigint;
-    n_duplicates bigint;
+    n_rows bigint;
+    n_keys bigint;
+    lost text[];
+    dropped bigint[] := '{}';
 BEGIN
     INSERT INTO personalize.rejected_events (payload, reason, path, expected)
     SELECT payload, reason, path, expected FROM personalize._ingest_pending_rejects();
 
     settled := personalize._settle_identities();
 
-    WITH keys AS (
-        SELECT message_id, count(*) AS n, min(event_id) AS first_id
-          FROM new_events GROUP BY message_id
+    -- Claim each message_id; a key another statement already holds comes back not fresh.
+    SELECT count(*) INTO n_rows FROM new_events;
+    WITH grouped AS (
+        SELECT message_id, count(*) AS n FROM new_events GROUP BY message_id
     ), claimed AS (
         INSERT INTO personalize.event_keys AS k (message_id, duplicates)
-        SELECT message_id, n - 1 FROM keys ORDER BY message_id
+        SELECT message_id, n - 1 FROM grouped ORDER BY message_id
             ON CONFLICT (message_id) DO UPDATE SET duplicates = k.duplicates + excluded.duplicates + 1
         RETURNING k.message_id, (k.xmax = 0) AS fresh
-    ), classified AS MATERIALIZED (
-        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
-               (c.fresh AND e.event_id = k.first_id) AS kept
-          FROM new_events e
-          JOIN keys k USING (message_id)
-          JOIN claimed c USING (message_id)
+    )
+    SELECT count(*), coalesce(array_agg(message_id) FILTER (WHERE NOT fresh), '{}')
+      INTO n_keys, lost
+      FROM claimed;
+
+    IF n_keys < n_rows OR cardinality(lost) > 0 THEN
+        -- Keep the first copy of a key new to this statement; drop the rest.
+        SELECT coalesce(array_agg(event_id), '{}') INTO dropped
+          FROM (SELECT e.event_id, e.message_id,
+                       row_number() OVER (PARTITION BY e.message_id ORDER BY e.event_id) AS copy
+                  FROM new_events e) x
+         WHERE copy > 1 OR message_id IN (SELECT unnest(lost));
+        DELETE FROM personalize.events d
+         USING new_events e
           LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
                  ON r.from_id = e.profile_id
-    ), dropped AS (
-        DELETE FROM personalize.events d USING classified c
-         WHERE NOT c.kept AND d.profile_id = c.profile_id AND d.occurred_at = c.occurred_at
-           AND d.event_id = c.event_id
+         WHERE e.event_id IN (SELECT unnest(dropped))
+           AND d.profile_id = coalesce(r.to_id, e.profile_id) AND d.occurred_at = e.occurred_at
+           AND d.event_id = e.event_id;
+    END IF;
+
+    WITH accepted AS MATERIALIZED (
+        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event
+          FROM new_events e
+          LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
+                 ON r.from_id = e.profile_id
+         WHERE NOT EXISTS (SELECT FROM unnest(dropped) AS d(event_id) WHERE d.event_id = e.event_id)
     ), consent AS (
         SELECT DISTINCT ON (profile_id) profile_id, occurred_at,
                CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END AS state
-          FROM classified
-         WHERE kept AND event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+          FROM accepted
+         WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
          ORDER BY profile_id, occurred_at DESC, event_id DESC
     ), consent_logged AS (
         INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
         SELECT profile_id, occurred_at,
                CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END, 'event: ' || event
-          FROM classified
-         WHERE kept AND event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+          FROM accepted
+         WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
     ), touched AS (
         SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at
-          FROM classified WHERE kept GROUP BY profile_id
+          FROM accepted GROUP BY profile_id
     ), locked AS MATERIALIZED (
         SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
          ORDER BY p.profile_id FOR UPDATE OF p
-    ), counted AS (
-        UPDATE personalize.profiles p
-           SET event_count = p.event_count + t.n,
-               first_seen_at = least(p.first_seen_at, t.first_at),
-               last_seen_at = greatest(p.last_seen_at, t.last_at),
-               email_consent = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
-                                    THEN c.state ELSE p.email_consent END,
-               consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
-                                 THEN c.occurred_at ELSE p.consent_at END,
-               updated_at = statement_timestamp()
-          FROM touched t LEFT JOIN consent c USING (profile_id)
-         WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
     )
-    SELECT count(*) FILTER (WHERE kept), count(*) FILTER (WHERE NOT kept)
-      INTO n_accepted, n_duplicates
-      FROM classified;
+    UPDATE personalize.profiles p
+       SET event_count = p.event_count + t.n,
+           first_seen_at = least(p.first_seen_at, t.first_at),
+           last_seen_at = greatest(p.last_seen_at, t.last_at),
+           email_consent = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
+                                THEN c.state ELSE p.email_consent END,
+           consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
+                             THEN c.occurred_at ELSE p.consent_at END,
+           updated_at = statement_timestamp()
+      FROM touched t LEFT JOIN consent c USING (profile_id)
+     WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked);
 
-    PERFORM personalize._ingest_end(n_accepted, n_duplicates,
+    PERFORM personalize._ingest_end(n_rows - cardinality(dropped), cardinality(dropped)::bigint,
                                     cardinality(settled.redirect_from) > 0);
     RETURN NULL;
 END
