@@ -112,6 +112,10 @@ SELECT personalize.render('{% render "footer", unsubscribe_url: "u" %}', '{}');
 SELECT personalize._render_part('{% render "footer", unsubscribe_url: "u" %}', '{}', false, now(), NULL, false, 't');
 SELECT personalize.render('{% render "footer" %}', '{}', partials => '{"footer": "given"}');
 SELECT pg_temp.try('{% render "greeting", traits: t %} {% render "missing" %}', '{"t": {}}');
+-- parallel safe: the same in a parallel worker, partials read there too
+SET force_parallel_mode = on;
+SELECT personalize.render('{% render "footer", unsubscribe_url: "u" %}|{{ a.b }}', '{"a": {"b": 2}}');
+RESET force_parallel_mode;
 
 -- context(): the documented shape, cart from Product Added / Removed since the last order
 SELECT personalize.maintain('2026-02-15', 1, 1);

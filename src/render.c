@@ -22,7 +22,6 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/jsonfuncs.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -31,6 +30,7 @@
 #include "liquid/liquid.h"
 
 PG_FUNCTION_INFO_V1(personalize_render);
+PG_FUNCTION_INFO_V1(personalize_render_json);
 PG_FUNCTION_INFO_V1(personalize_liquid_check);
 PG_FUNCTION_INFO_V1(personalize_liquid_cache_stats);
 
@@ -591,15 +591,13 @@ load_partial(void *ud, const char *name, size_t name_len, const char **src, size
 }
 
 /*
- * SQL: personalize.render(template, context, strict, as_of, partials, autoescape[, part]) and
- * render_json(): the template rendered with the context (jsonb, or json whose object keys keep
- * their order). NULL template gives NULL; NULL context is empty.
+ * render() and render_json(): the template rendered with the context (jsonb, or json whose object
+ * keys keep their order). NULL template gives NULL; NULL context is empty.
  */
-Datum
-personalize_render(PG_FUNCTION_ARGS)
+static Datum
+render_common(FunctionCallInfo fcinfo, bool ctx_is_json)
 {
 	text	   *tsrc;
-	bool		ctx_is_json = get_fn_expr_argtype(fcinfo->flinfo, 1) == JSONOID;
 	bool		strict = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	TimestampTz as_of = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_TIMESTAMPTZ(3) : GetCurrentTransactionStartTimestamp();
 	bool		autoescape = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
@@ -681,6 +679,20 @@ personalize_render(PG_FUNCTION_ARGS)
 	result = cstring_to_text_with_len(out, out_len);
 	MemoryContextDelete(cxt);
 	PG_RETURN_TEXT_P(result);
+}
+
+/* SQL: personalize.render(template, context jsonb, strict, as_of, partials, autoescape[, part]). */
+Datum
+personalize_render(PG_FUNCTION_ARGS)
+{
+	return render_common(fcinfo, false);
+}
+
+/* SQL: personalize.render_json(template, context json, strict, as_of, partials, autoescape). */
+Datum
+personalize_render_json(PG_FUNCTION_ARGS)
+{
+	return render_common(fcinfo, true);
 }
 
 /*

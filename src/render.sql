@@ -15,7 +15,7 @@ CREATE FUNCTION personalize.render_json(template text, context json DEFAULT '{}'
                                         as_of timestamptz DEFAULT now(), partials jsonb DEFAULT NULL,
                                         autoescape boolean DEFAULT false)
 RETURNS text
-AS 'MODULE_PATHNAME', 'personalize_render'
+AS 'MODULE_PATHNAME', 'personalize_render_json'
 LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION personalize.render_json(text, json, boolean, timestamptz, jsonb, boolean) IS
 'render() with a json context: object keys keep the order they are written in (jsonb sorts them), '
