@@ -311,6 +311,7 @@ container_to_liq(liq_arena *ar, JsonbContainer *c)
 		liq_value	item;
 		bool		ok = true;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok == WJB_KEY)
 		{
 			key = v.val.string.val;
@@ -364,6 +365,7 @@ json_add(JsonBuild *b, liq_value v)
 {
 	JsonFrame  *f;
 
+	CHECK_FOR_INTERRUPTS();
 	if (b->depth == 0)
 	{
 		b->root = v;
