@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -23,6 +24,7 @@
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "hash.h"
@@ -134,28 +136,51 @@ jsonb_literal(JsonbValue *v)
 	return psprintf("%s::jsonb", quote_literal_cstr(JsonbToCString(NULL, &j->root, VARSIZE(j))));
 }
 
-/* A positive interval literal checked by PostgreSQL's own parser; errors name path. */
-static char *
-interval_at(JsonbValue *v, const char *path)
+/*
+ * Parses s with a type's input function inside a subtransaction, so that a malformed value
+ * becomes the rule error for path (PostgreSQL 15 input functions have no soft errors).
+ */
+static Datum
+parse_or_refuse(PGFunction input, const char *s, const char *path, const char *expected)
 {
-	char	   *s = string_at(v, path, "an interval such as \"7 days\"");
-	Interval   *iv;
-	Interval	zero = {0};
 	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Datum		result = (Datum) 0;
+	bool		ok = true;
 
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(s),
-												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+		result = DirectFunctionCall3(input, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid),
+									 Int32GetDatum(-1));
+		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
 		FlushErrorState();
-		bad_rule(path, "an interval such as \"7 days\"");
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
 	}
 	PG_END_TRY();
-	if (DatumGetBool(DirectFunctionCall2(interval_le, IntervalPGetDatum(iv), IntervalPGetDatum(&zero))))
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (!ok)
+		bad_rule(path, expected);
+	return result;
+}
+
+/* A positive interval literal checked by PostgreSQL's own parser; errors name path. */
+static char *
+interval_at(JsonbValue *v, const char *path)
+{
+	const char *expected = "an interval such as \"7 days\"";
+	char	   *s = string_at(v, path, expected);
+	Interval	zero = {0};
+	Datum		iv = parse_or_refuse(interval_in, s, path, expected);
+
+	if (DatumGetBool(DirectFunctionCall2(interval_le, iv, IntervalPGetDatum(&zero))))
 		bad_rule(path, "a positive interval");
 	return psprintf("%s::interval", quote_literal_cstr(s));
 }
@@ -164,23 +189,10 @@ interval_at(JsonbValue *v, const char *path)
 static char *
 timestamp_at(JsonbValue *v, const char *path)
 {
-	char	   *s = string_at(v, path, "a timestamp such as \"2026-01-31 00:00+00\"");
-	TimestampTz ts = 0;
-	MemoryContext cxt = CurrentMemoryContext;
+	const char *expected = "a timestamp such as \"2026-01-31 00:00+00\"";
+	char	   *s = string_at(v, path, expected);
 
-	PG_TRY();
-	{
-		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
-													 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		bad_rule(path, "a timestamp such as \"2026-01-31 00:00+00\"");
-	}
-	PG_END_TRY();
-	if (TIMESTAMP_NOT_FINITE(ts))
+	if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(parse_or_refuse(timestamptz_in, s, path, expected))))
 		bad_rule(path, "a finite timestamp");
 	return psprintf("%s::timestamptz", quote_literal_cstr(s));
 }
