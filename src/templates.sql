@@ -34,6 +34,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION personalize._templates_check() IS
+'Trigger: refuses a template part that does not parse (42601, naming the part); bumps version on a change';
 CREATE TRIGGER templates_check BEFORE INSERT OR UPDATE ON personalize.templates
     FOR EACH ROW EXECUTE FUNCTION personalize._templates_check();
 
@@ -56,6 +58,8 @@ BEGIN
     RETURN t;
 END
 $$;
+COMMENT ON FUNCTION personalize._email_template(text) IS
+'The stored template of that name; undefined_object (42704) if there is none';
 
 CREATE FUNCTION personalize.render_email(template_name text, profile_id bigint, extra jsonb DEFAULT '{}',
                                          as_of timestamptz DEFAULT now(), strict boolean DEFAULT false,
