@@ -339,3 +339,6 @@ SELECT p.engagement, p.engagement_as_of, personalize.engagement_score(p.profile_
 SELECT personalize.forget(p.profile_id) FROM personalize.profiles p WHERE p.user_id = 'dave';
 SELECT count(*) AS interests_left FROM personalize.profile_interests i
  WHERE NOT EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = i.profile_id);
+DROP TABLE ev, stream, recomputed;
+DROP FUNCTION live_vs_recomputed();
+DROP EXTENSION personalize;

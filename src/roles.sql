@@ -1,7 +1,7 @@
 -- Privileges: everything goes to the personalize_* roles, nothing to PUBLIC.
 --   personalize_admin    everything
 --   personalize_writer   ingestion: INSERT/COPY into events, track, identify, alias, set_consent
---   personalize_analyst  reads every table and view
+--   personalize_analyst  reads every table and view, manages rule segments
 -- Roles are cluster-wide, so a second database installing the extension reuses them.
 
 DO $$
@@ -38,6 +38,24 @@ GRANT EXECUTE ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text
     personalize._events_after_insert(), personalize._ingest_end(bigint, bigint, boolean),
     personalize._ingest_pending_rejects(), personalize._ingest_pending_identities()
     TO personalize_writer;
+
+-- Segments: analysts define rule segments (compiled, never raw SQL) and read memberships;
+-- SQL segments run arbitrary SQL and stay with admins.
+GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz),
+    personalize.alter_segment(text, jsonb, timestamptz), personalize.drop_segment(text),
+    personalize.refresh_segment(text, timestamptz), personalize.tick(timestamptz),
+    personalize.bucket(bigint, text), personalize.days_to_anniversary(text, timestamptz)
+    TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.in_segment(text, bigint), personalize.segments_of(bigint)
+    TO personalize_analyst, personalize_writer;
+
+GRANT EXECUTE ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, jsonb, boolean),
+    personalize.render_json(text, json, boolean, timestamptz, jsonb, boolean),
+    personalize._render_part(text, jsonb, boolean, timestamptz, jsonb, boolean, "char"),
+    personalize.context(bigint, timestamptz), personalize._cart(bigint, timestamptz),
+    personalize.render_email(text, bigint, jsonb, timestamptz, boolean), personalize._email_template(text),
+    personalize.liquid_cache_stats()
+    TO personalize_analyst;
 
 -- Scoring: analysts read and compute scores and edit the segment rules; score_rfm and
 -- rebuild_scores write every profile and stay with personalize_admin.

@@ -114,7 +114,7 @@ int main(void)
     liq_value ctx = liq_object_new(ar, 4), v;
     liq_error err;
     liq_template *t;
-    char *out;
+    char *out = NULL;
     size_t len;
 
     /* values: integer vs float, decimal strings, embedded NUL */
@@ -208,6 +208,8 @@ int main(void)
     ro.autoescape = true;
     expect_out("{{ html }}|{{ html | raw }}|{{ html | upcase | raw }}|<i>{{ i }}</i>", ctx, &ro,
                "&lt;b&gt;&amp;&quot;&#39;|<b>&\"'|<B>&\"'|<i>367</i>");
+    expect_out("{{ html | escape }}|{{ html | h }}|{{ html | escape_once }}|{{ html | escape | upcase }}", ctx, &ro,
+               "&lt;b&gt;&amp;&quot;&#39;|&lt;b&gt;&amp;&quot;&#39;|&lt;b&gt;&amp;&quot;&#39;|&amp;LT;B&amp;GT;&amp;AMP;&amp;QUOT;&amp;#39;");
     ro.autoescape = false;
     expect_out("{{ html }}", ctx, &ro, "<b>&\"'");
 
