@@ -4,12 +4,12 @@ EXTVERSION  = 0.1
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
 # The install script is assembled from one SQL file per module, in dependency order.
-SQL_MODULES = schema_setup hash profile consent schema ingest identity privacy partition roles
+SQL_MODULES = schema_setup hash profile consent schema ingest identity privacy partition audience roles
 MODULE_big  = personalize
 OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK  =
+SHLIB_LINK  = -lroaring
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
