@@ -301,6 +301,7 @@ personalize_audience_out(PG_FUNCTION_ARGS)
 	AudienceIter it;
 	StringInfoData out;
 	uint32		x,
+				xhi,
 				lo = 0,
 				hi = 0;
 	bool		have = false,
@@ -311,18 +312,19 @@ personalize_audience_out(PG_FUNCTION_ARGS)
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
 	audience_iter_init(&it, &v);
-	while (audience_iter_next(&it, &x))
+	while (audience_iter_next_run(&it, &x, &xhi))
 	{
 		if ((++count & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 		if (have && hi != PG_UINT32_MAX && x == hi + 1)
 		{
-			hi = x;
+			hi = xhi;
 			continue;
 		}
 		if (have)
 			append_run(&out, &first, lo, hi);
-		lo = hi = x;
+		lo = x;
+		hi = xhi;
 		have = true;
 	}
 	if (have)

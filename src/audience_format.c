@@ -449,6 +449,8 @@ audience_view_contains(const AudienceView *v, uint32_t x)
 	return (p[low / 8] >> (low % 8)) & 1;
 }
 
+static bool iter_step(AudienceIter *it, uint32_t *out, uint32_t *out_hi, bool whole_runs);
+
 /* Starts a walk. */
 void
 audience_iter_init(AudienceIter *it, const AudienceView *v)
@@ -461,6 +463,22 @@ audience_iter_init(AudienceIter *it, const AudienceView *v)
 /* Next value of the walk. */
 bool
 audience_iter_next(AudienceIter *it, uint32_t *out)
+{
+	uint32_t	hi;
+
+	return iter_step(it, out, &hi, false);
+}
+
+/* Next stretch of consecutive values of the walk. */
+bool
+audience_iter_next_run(AudienceIter *it, uint32_t *lo, uint32_t *hi)
+{
+	return iter_step(it, lo, hi, true);
+}
+
+/* One step of the walk: a value, or with whole_runs the rest of the current run. */
+static bool
+iter_step(AudienceIter *it, uint32_t *out, uint32_t *out_hi, bool whole_runs)
 {
 	const AudienceView *v = it->v;
 
@@ -486,9 +504,13 @@ audience_iter_next(AudienceIter *it, uint32_t *out)
 			{
 				uint32_t	end = rd16(p + 2 + 4 * it->i) + rd16(p + 4 + 4 * it->i);
 
-				if (it->run_next <= end && it->run_next <= 0xFFFF)
+				if (end > 0xFFFF)
+					end = 0xFFFF;	/* only in data that failed a full check */
+				if (it->run_next <= end)
 				{
-					*out = base | it->run_next++;
+					*out = base | it->run_next;
+					*out_hi = whole_runs ? (base | end) : *out;
+					it->run_next = whole_runs ? end + 1 : it->run_next + 1;
 					return true;
 				}
 				it->i++;
@@ -505,7 +527,7 @@ audience_iter_next(AudienceIter *it, uint32_t *out)
 			}
 			if (it->i < header_card(v, it->ci))
 			{
-				*out = base | rd16(p + 2 * it->i++);
+				*out = *out_hi = base | rd16(p + 2 * it->i++);
 				return true;
 			}
 		}
@@ -524,7 +546,7 @@ audience_iter_next(AudienceIter *it, uint32_t *out)
 					uint32_t	bit = (uint32_t) __builtin_ctzll(it->word);
 
 					it->word &= it->word - 1;
-					*out = base | (it->i * 64 + bit);
+					*out = *out_hi = base | (it->i * 64 + bit);
 					return true;
 				}
 				if (++it->i >= BITSET_BYTES / 8)

@@ -84,4 +84,10 @@ extern void audience_iter_init(AudienceIter *it, const AudienceView *v);
 /* Stores the next profile number in *out; false when the set is exhausted. */
 extern bool audience_iter_next(AudienceIter *it, uint32_t *out);
 
+/*
+ * Stores the next stretch lo..hi of consecutive members (a whole run of a run container in one
+ * step, else one value); false when the set is exhausted. Adjacent stretches may touch.
+ */
+extern bool audience_iter_next_run(AudienceIter *it, uint32_t *lo, uint32_t *hi);
+
 #endif
