@@ -171,6 +171,8 @@ CREATE TEMP TABLE recv_in (b bytea);
 CREATE TEMP TABLE recv_out (a audience);
 -- a bytea column in binary COPY is its raw bytes, which audience_recv then reads
 CREATE FUNCTION pg_temp.try_recv(b bytea) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    detail text;
 BEGIN
     TRUNCATE recv_in;
     INSERT INTO recv_in VALUES (b);
@@ -178,7 +180,8 @@ BEGIN
     EXECUTE format('COPY recv_out FROM %L (FORMAT binary)', current_setting('data_directory') || '/audience_recv.bin');
     RETURN 'accepted';
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || SQLERRM || ': ' || detail;
 END $$;
 CREATE TEMP TABLE bad (name text, bytes bytea);
 INSERT INTO bad VALUES
