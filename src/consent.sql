@@ -51,6 +51,7 @@ BEGIN
     INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, lawful_basis, do_not_sell, source)
     VALUES (set_consent.profile_id, as_of, set_consent.email_consent, set_consent.lawful_basis,
             set_consent.do_not_sell, coalesce(source, 'api'));
+    PERFORM personalize._segments_live(ARRAY[set_consent.profile_id], '{}', '{consent}', 'consent');
 END
 $$;
 COMMENT ON FUNCTION personalize.set_consent(bigint, text, text, boolean, text, timestamptz) IS

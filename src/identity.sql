@@ -66,6 +66,13 @@ BEGIN
            updated_at = statement_timestamp()
      WHERE p.profile_id = keep;
     DELETE FROM personalize.profiles WHERE profile_id = drop;
+    WITH gone AS (DELETE FROM personalize.segment_members m WHERE m.profile_id = drop RETURNING m.segment_id)
+    INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
+    SELECT segment_id, drop, 'exited', as_of, 'merge into ' || keep FROM gone;
+    DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = drop;
+    IF cause NOT LIKE 'ingest:%' THEN      -- the ingest trigger re-evaluates the profiles it touched
+        PERFORM personalize._segments_live(ARRAY[keep], '{}', '{*}', 'merge');
+    END IF;
     INSERT INTO personalize.merge_log (kept_profile, dropped_profile, cause, forced, events_moved, merged_at)
     VALUES (keep, drop, coalesce(cause, 'manual'), force, moved, as_of);
     PERFORM personalize._invalidate('personalize.identities'::regclass);
@@ -124,6 +131,7 @@ DECLARE
     anon_pid bigint;
     email_norm text;
     hash text;
+    created boolean := false;
 BEGIN
     PERFORM personalize._check_id('user_id', identify.user_id);
     IF identify.anonymous_id IS NOT NULL THEN
@@ -153,6 +161,7 @@ BEGIN
         IF pid IS NULL THEN
             INSERT INTO personalize.profiles (user_id, created_at) VALUES (identify.user_id, as_of)
             RETURNING profile_id INTO pid;
+            created := true;
         END IF;
         pid := personalize._claim_identity('user_id', identify.user_id, pid);
         UPDATE personalize.profiles p SET user_id = identify.user_id WHERE p.profile_id = pid AND p.user_id IS NULL;
@@ -175,6 +184,8 @@ BEGIN
            email_hash = coalesce(hash, p.email_hash),
            updated_at = statement_timestamp()
      WHERE p.profile_id = pid;
+    PERFORM personalize._segments_live(ARRAY[pid], '{}', CASE WHEN created THEN '{*}'::text[]
+                                                            ELSE '{traits,email,user_id}' END, 'identify');
     RETURN pid;
 END
 $$;

@@ -78,7 +78,8 @@ COMMENT ON FUNCTION personalize.last_ingest() IS
 -- Settles the identities a statement relied on. Returns the profiles merged away as
 -- (from, to) pairs: rare races (two sessions meeting a new user at once) and anonymous
 -- activity that turns out to belong to a known user.
-CREATE FUNCTION personalize._settle_identities(OUT redirect_from bigint[], OUT redirect_to bigint[])
+CREATE FUNCTION personalize._settle_identities(OUT redirect_from bigint[], OUT redirect_to bigint[],
+                                               OUT new_profiles bigint[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -91,11 +92,15 @@ DECLARE
 BEGIN
     redirect_from := '{}';
     redirect_to := '{}';
-    INSERT INTO personalize.profiles (profile_id, user_id)
-    SELECT p.profile_id, max(p.value) FILTER (WHERE p.kind = 'user_id')
-      FROM personalize._ingest_pending_identities() p
-     WHERE p.is_new
-     GROUP BY p.profile_id;
+    WITH created AS (
+        INSERT INTO personalize.profiles (profile_id, user_id)
+        SELECT p.profile_id, max(p.value) FILTER (WHERE p.kind = 'user_id')
+          FROM personalize._ingest_pending_identities() p
+         WHERE p.is_new
+         GROUP BY p.profile_id
+        RETURNING profile_id
+    )
+    SELECT coalesce(array_agg(profile_id), '{}') INTO new_profiles FROM created;
     INSERT INTO personalize.identities (kind, value, profile_id)
     SELECT DISTINCT ON (p.kind, p.value) p.kind, p.value, p.profile_id
       FROM personalize._ingest_pending_identities() p
@@ -155,6 +160,10 @@ DECLARE
     n_keys bigint;
     lost text[];
     dropped bigint[] := '{}';
+    live boolean := EXISTS (SELECT FROM personalize.segments WHERE kind = 'rule');
+    ids bigint[];
+    names text[];
+    consent_changed boolean;
 BEGIN
     INSERT INTO personalize.rejected_events (payload, reason, path, expected)
     SELECT payload, reason, path, expected FROM personalize._ingest_pending_rejects();
@@ -215,7 +224,7 @@ BEGIN
     ), locked AS MATERIALIZED (
         SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
          ORDER BY p.profile_id FOR UPDATE OF p
-    )
+    ), counted AS (
     UPDATE personalize.profiles p
        SET event_count = p.event_count + t.n,
            first_seen_at = least(p.first_seen_at, t.first_at),
@@ -226,7 +235,22 @@ BEGIN
                              THEN c.occurred_at ELSE p.consent_at END,
            updated_at = statement_timestamp()
       FROM touched t LEFT JOIN consent c USING (profile_id)
-     WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked);
+     WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
+    RETURNING p.profile_id
+    )
+    -- what segments need to know (only gathered when there are segments)
+    SELECT CASE WHEN live THEN (SELECT array_agg(profile_id) FROM counted) END,
+           CASE WHEN live THEN (SELECT array_agg(DISTINCT event) FROM accepted) END,
+           CASE WHEN live THEN EXISTS (SELECT FROM consent) END
+      INTO ids, names, consent_changed;
+
+    IF live THEN
+        PERFORM personalize._segments_live(ids, names,
+            CASE WHEN cardinality(settled.redirect_from) > 0 THEN '{*}'::text[]
+                 ELSE ARRAY['event_count', 'first_seen_at', 'last_seen_at']
+                      || CASE WHEN consent_changed THEN '{consent}'::text[] ELSE '{}' END END,
+            'ingest', settled.new_profiles);
+    END IF;
 
     PERFORM personalize._ingest_end(n_rows - cardinality(dropped), cardinality(dropped)::bigint,
                                     cardinality(settled.redirect_from) > 0);

@@ -21,6 +21,7 @@ PG_FUNCTION_INFO_V1(personalize_invalidate);
 int			personalize_on_invalid_event = INVALID_EVENT_QUARANTINE;
 bool		personalize_strict_events = false;
 int			personalize_max_event_bytes = 65536;
+char	   *personalize_clock = NULL;
 
 static const struct config_enum_entry invalid_event_options[] = {
 	{"quarantine", INVALID_EVENT_QUARANTINE, false},
@@ -96,6 +97,10 @@ _PG_init(void)
 							"Largest accepted event properties, in bytes.",
 							NULL, &personalize_max_event_bytes, 65536, 64, 100 * 1024 * 1024,
 							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomStringVariable("personalize.clock",
+							   "The time live segment updates are evaluated at (empty: the statement's time).",
+							   "Set it to replay history or to test time-dependent segments; tick() takes its own as_of.",
+							   &personalize_clock, "", PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("personalize");
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	ingest_init();

@@ -37,6 +37,9 @@ BEGIN
     DELETE FROM personalize.identities i WHERE i.profile_id = forget.profile_id;
     GET DIAGNOSTICS n_identities = ROW_COUNT;
     DELETE FROM personalize.consent_log c WHERE c.profile_id = forget.profile_id;
+    DELETE FROM personalize.segment_members m WHERE m.profile_id = forget.profile_id;
+    DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = forget.profile_id;
+    DELETE FROM personalize.segment_log l WHERE l.profile_id = forget.profile_id;
     DELETE FROM personalize.profiles p WHERE p.profile_id = forget.profile_id;
     INSERT INTO personalize.erasure_log VALUES (forget.profile_id, as_of, n_events, n_identities, n_rejected,
                                                 session_user);

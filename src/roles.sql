@@ -1,7 +1,7 @@
 -- Privileges: everything goes to the personalize_* roles, nothing to PUBLIC.
 --   personalize_admin    everything
 --   personalize_writer   ingestion: INSERT/COPY into events, track, identify, alias, set_consent
---   personalize_analyst  reads every table and view
+--   personalize_analyst  reads every table and view, manages rule segments
 -- Roles are cluster-wide, so a second database installing the extension reuses them.
 
 DO $$
@@ -68,3 +68,13 @@ GRANT EXECUTE ON FUNCTION personalize.audience_in(cstring), personalize.audience
     personalize.audience_agg(bigint), personalize.audience_union_agg(personalize.audience),
     personalize.audience_intersect_agg(personalize.audience)
     TO personalize_analyst;
+
+-- Segments: analysts define rule segments (compiled, never raw SQL) and read memberships;
+-- SQL segments run arbitrary SQL and stay with admins.
+GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz),
+    personalize.alter_segment(text, jsonb, timestamptz), personalize.drop_segment(text),
+    personalize.refresh_segment(text, timestamptz), personalize.tick(timestamptz),
+    personalize.bucket(bigint, text), personalize.days_to_anniversary(text, timestamptz)
+    TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.in_segment(text, bigint), personalize.segments_of(bigint)
+    TO personalize_analyst, personalize_writer;

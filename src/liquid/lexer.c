@@ -227,16 +227,22 @@ int liq_etokenize(const char *s, size_t n, liq_etok *toks, int max, const char *
 {
     const char *p = s, *e = s + n;
     int k = 0;
+    liq_etok dummy;
     for (;;) {
         liq_etok *t;
         size_t l;
         while (p < e && liq_is_space(*p))
             p++;
-        if (k >= max) {
+        if (toks && k >= max) {
             *bad = p;
             return -1;
         }
-        t = &toks[k++];
+        if (k == 0x7ffffff0) {
+            *bad = p;
+            return -1;
+        }
+        t = toks ? &toks[k] : &dummy; /* toks == NULL: count only */
+        k++;
         t->s = p;
         t->len = 0;
         if (p >= e) {

@@ -59,7 +59,7 @@ typedef struct liq_etok {
 
 /* Tokenize markup into at most max tokens (ET_EOS-terminated); returns the
  * count including EOS, or -1 (with *bad set) on an unexpected character or
- * too many tokens. */
+ * too many tokens. With toks == NULL it only counts the tokens. */
 int liq_etokenize(const char *s, size_t n, liq_etok *toks, int max, const char **bad);
 /* Ruby \s: space, \t \n \v \f \r. */
 bool liq_is_space(char c);

@@ -68,6 +68,19 @@ static bool word_eq(const char *s, size_t n, const char *w)
     return strlen(w) == n && memcmp(s, w, n) == 0;
 }
 
+/* Grow an arena array that gains one element at a time: capacity doubles
+ * whenever n is 0 or a power of two, so appends stay amortised O(1). */
+static void *grow1(parser *P, void *old, size_t n, size_t size)
+{
+    void *p;
+    if (n && (n & (n - 1)) != 0)
+        return old;
+    p = liq_arena_grow(P->ar, old, n, n ? n * 2 : 1, size);
+    if (!p)
+        oom(P, P->tok_base);
+    return p;
+}
+
 /* ------------------------------------------------------------------ */
 /* expression tokens                                                   */
 /* ------------------------------------------------------------------ */
@@ -76,7 +89,14 @@ static bool word_eq(const char *s, size_t n, const char *w)
 static int begin_markup(parser *P, const char *m, size_t n)
 {
     const char *bad = NULL;
-    int need = (int)(n < 0x3fffffff ? n : 0x3fffffff) + 2, k;
+    int need, k;
+    /* count first so the token buffer is exactly as large as needed */
+    need = liq_etokenize(m, n, NULL, 0, &bad);
+    if (need < 0) {
+        SYNERR(P, offs(P, bad), "Unexpected character %c in \"%.*s\"", bad && bad < m + n ? *bad : '?',
+               (int)(n > 120 ? 120 : n), m);
+        return -1;
+    }
     if (need > P->scratch_cap) {
         int cap = P->scratch_cap ? P->scratch_cap : 64;
         while (cap < need)
@@ -170,11 +190,9 @@ static liq_expr *lit_expr(parser *P, liq_value v, size_t off)
 /* Append a path segment to a variable expression. */
 static bool add_seg(parser *P, liq_expr *e, liq_seg s)
 {
-    liq_seg *n = liq_arena_grow(P->ar, e->segs, e->nsegs, e->nsegs + 1, sizeof *n);
-    if (!n) {
-        oom(P, e->off);
+    liq_seg *n = grow1(P, e->segs, e->nsegs, sizeof *n);
+    if (!n)
         return false;
-    }
     n[e->nsegs++] = s;
     e->segs = n;
     return true;
@@ -353,8 +371,8 @@ static bool parse_filters(parser *P, liq_fexpr *fe)
                     v = parse_expr(P);
                     if (!v)
                         return false;
-                    fc.kwnames = liq_arena_grow(P->ar, fc.kwnames, fc.nkw, fc.nkw + 1u, sizeof(liq_value));
-                    fc.kwvals = liq_arena_grow(P->ar, fc.kwvals, fc.nkw, fc.nkw + 1u, sizeof(liq_expr *));
+                    fc.kwnames = grow1(P, fc.kwnames, fc.nkw, sizeof(liq_value));
+                    fc.kwvals = grow1(P, fc.kwvals, fc.nkw, sizeof(liq_expr *));
                     if (!fc.kwnames || !fc.kwvals || fc.nkw == UINT16_MAX)
                         return oom(P, fc.off), false;
                     fc.kwnames[fc.nkw] = liq_str(k->s, k->len);
@@ -363,14 +381,14 @@ static bool parse_filters(parser *P, liq_fexpr *fe)
                     liq_expr *v = parse_expr(P);
                     if (!v)
                         return false;
-                    fc.args = liq_arena_grow(P->ar, fc.args, fc.nargs, fc.nargs + 1u, sizeof(liq_expr *));
+                    fc.args = grow1(P, fc.args, fc.nargs, sizeof(liq_expr *));
                     if (!fc.args || fc.nargs == UINT16_MAX)
                         return oom(P, fc.off), false;
                     fc.args[fc.nargs++] = v;
                 }
             } while (accept(P, ET_COMMA));
         }
-        nf = liq_arena_grow(P->ar, fe->filters, fe->nfilters, fe->nfilters + 1, sizeof *nf);
+        nf = grow1(P, fe->filters, fe->nfilters, sizeof *nf);
         if (!nf)
             return oom(P, fc.off), false;
         nf[fe->nfilters++] = fc;
@@ -737,7 +755,7 @@ static bool parse_when(parser *P, liq_branch *br, const liq_token *t)
         liq_expr **nv;
         if (!e)
             return false;
-        nv = liq_arena_grow(P->ar, br->vals, br->nvals, br->nvals + 1, sizeof *nv);
+        nv = grow1(P, br->vals, br->nvals, sizeof *nv);
         if (!nv)
             return oom(P, t->off), false;
         nv[br->nvals++] = e;
@@ -938,7 +956,7 @@ static liq_node *parse_cycle(parser *P, const liq_token *t)
         liq_expr **nv;
         if (!e)
             return NULL;
-        nv = liq_arena_grow(P->ar, node->u.cycle.vals, node->u.cycle.nvals, node->u.cycle.nvals + 1, sizeof *nv);
+        nv = grow1(P, node->u.cycle.vals, node->u.cycle.nvals, sizeof *nv);
         if (!nv)
             return oom(P, t->off), NULL;
         nv[node->u.cycle.nvals++] = e;

@@ -382,30 +382,30 @@ static int compare(liq_rs *rs, liq_value l, int op, liq_value r, bool *res)
     return 0;
 }
 
-/* Evaluate a right-associative condition chain. */
+/* Evaluate a right-associative condition chain (a and (b or (c ...))).
+ * Iterative with short-circuit, so long chains cannot exhaust the stack. */
 static int eval_cond(liq_rs *rs, const liq_cond *c, bool *res)
 {
-    liq_value l, r;
-    bool v = false;
-    if (eval_expr(rs, c->l, &l) < 0)
-        return -1;
-    if (c->op == OP_NONE) {
-        v = liq_truthy(l);
-    } else {
-        if (eval_expr(rs, c->r, &r) < 0)
+    for (;;) {
+        liq_value l, r;
+        bool v = false;
+        if (eval_expr(rs, c->l, &l) < 0)
             return -1;
-        rs->err_off = c->l->off;
-        if (compare(rs, l, c->op, r, &v) < 0)
-            return -1;
+        if (c->op == OP_NONE) {
+            v = liq_truthy(l);
+        } else {
+            if (eval_expr(rs, c->r, &r) < 0)
+                return -1;
+            rs->err_off = c->l->off;
+            if (compare(rs, l, c->op, r, &v) < 0)
+                return -1;
+        }
+        if (!c->next || (c->rel == REL_AND && !v) || (c->rel == REL_OR && v)) {
+            *res = v;
+            return 0;
+        }
+        c = c->next;
     }
-    if (c->next) {
-        if (c->rel == REL_AND && v)
-            return eval_cond(rs, c->next, res);
-        if (c->rel == REL_OR && !v)
-            return eval_cond(rs, c->next, res);
-    }
-    *res = v;
-    return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -114,7 +114,7 @@ int main(void)
     liq_value ctx = liq_object_new(ar, 4), v;
     liq_error err;
     liq_template *t;
-    char *out;
+    char *out = NULL;
     size_t len;
 
     /* values: integer vs float, decimal strings, embedded NUL */

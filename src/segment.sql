@@ -1,0 +1,519 @@
+-- Segments: rules compiled in C (src/segment.c), membership kept in the same transaction as
+-- the events that change it, time-driven rechecks for tick(), and NOTIFY of what changed.
+
+CREATE FUNCTION personalize._compile_rule(rule jsonb, OUT predicate text, OUT recheck text,
+                                          OUT events text[], OUT fields text[], OUT segments text[])
+AS 'MODULE_PATHNAME', 'personalize_compile_rule'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION personalize.bucket(profile_id bigint, salt text DEFAULT '')
+RETURNS integer
+AS 'MODULE_PATHNAME', 'personalize_bucket'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION personalize.bucket(bigint, text) IS
+'Stable random bucket 0..9999: first 8 bytes of SHA-256(salt:profile_id), big-endian, mod 10000';
+
+CREATE FUNCTION personalize.days_to_anniversary(date_text text, as_of timestamptz)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'personalize_days_to_anniversary'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION personalize.days_to_anniversary(text, timestamptz) IS
+'Days from as_of (UTC date) to the next anniversary of a YYYY-MM-DD date; NULL if not a date';
+
+-- The evaluation time of live updates: personalize.clock if set (tests, replays), else the
+-- statement's time.
+CREATE FUNCTION personalize._clock()
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(nullif(current_setting('personalize.clock', true), '')::timestamptz, statement_timestamp()) $$;
+
+CREATE TABLE personalize.segments (
+    segment_id      integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name            text NOT NULL UNIQUE CHECK (name <> '' AND octet_length(name) <= 200),
+    kind            text NOT NULL CHECK (kind IN ('rule', 'sql')),
+    rule            jsonb,
+    where_clause    text,
+    predicate       text NOT NULL,
+    recheck         text,
+    reads_events    text[] NOT NULL DEFAULT '{}',
+    reads_fields    text[] NOT NULL DEFAULT '{}',
+    reads_segments  text[] NOT NULL DEFAULT '{}',
+    eval_order      integer NOT NULL DEFAULT 0,
+    refreshed_at    timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
+);
+COMMENT ON TABLE personalize.segments IS 'Segment definitions with their compiled predicate and what they read';
+
+CREATE TABLE personalize.segment_members (
+    segment_id  integer NOT NULL REFERENCES personalize.segments ON DELETE CASCADE,
+    profile_id  bigint NOT NULL,
+    entered_at  timestamptz NOT NULL,
+    recheck_at  timestamptz,
+    PRIMARY KEY (segment_id, profile_id)
+);
+CREATE INDEX segment_members_profile_idx ON personalize.segment_members (profile_id);
+CREATE INDEX segment_members_recheck_idx ON personalize.segment_members (recheck_at) WHERE recheck_at IS NOT NULL;
+COMMENT ON TABLE personalize.segment_members IS
+'Current members; recheck_at is when the passing of time alone may change the answer';
+
+CREATE TABLE personalize.segment_pending (
+    segment_id  integer NOT NULL REFERENCES personalize.segments ON DELETE CASCADE,
+    profile_id  bigint NOT NULL,
+    recheck_at  timestamptz NOT NULL,
+    PRIMARY KEY (segment_id, profile_id)
+);
+CREATE INDEX segment_pending_recheck_idx ON personalize.segment_pending (recheck_at);
+COMMENT ON TABLE personalize.segment_pending IS
+'Non-members that the passing of time alone may turn into members, and when';
+
+CREATE TABLE personalize.segment_log (
+    log_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    segment_id  integer NOT NULL,
+    profile_id  bigint NOT NULL,
+    change      text NOT NULL CHECK (change IN ('entered', 'exited')),
+    at          timestamptz NOT NULL,
+    cause       text NOT NULL
+);
+CREATE INDEX segment_log_segment_idx ON personalize.segment_log (segment_id, log_id);
+CREATE INDEX segment_log_profile_idx ON personalize.segment_log (profile_id);
+COMMENT ON TABLE personalize.segment_log IS 'Every entry into and exit from a segment, with its cause';
+
+SELECT pg_catalog.pg_extension_config_dump('personalize.segments', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.segment_members', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.segment_pending', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.segment_log', '');
+
+CREATE VIEW personalize.segment_profiles AS
+SELECT profile_id, user_id, email, traits, email_consent, lawful_basis, do_not_sell, consent_at,
+       event_count, first_seen_at, last_seen_at, created_at, updated_at
+  FROM personalize.profiles;
+COMMENT ON VIEW personalize.segment_profiles IS
+'What SQL segments (create_sql_segment) may read, one row per profile, as "p"';
+
+-- Orders segments so that each comes after the segments it reads; refuses unknown
+-- references and cycles.
+CREATE FUNCTION personalize._segments_sort()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing text;
+    changed integer;
+    rounds integer := 0;
+    cycle text;
+BEGIN
+    SELECT r INTO missing FROM personalize.segments s, unnest(s.reads_segments) r
+     WHERE NOT EXISTS (SELECT FROM personalize.segments t WHERE t.name = r) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" does not exist', missing USING ERRCODE = 'undefined_object';
+    END IF;
+    UPDATE personalize.segments SET eval_order = 0 WHERE eval_order <> 0;
+    LOOP
+        UPDATE personalize.segments s SET eval_order = d.o
+          FROM (SELECT s2.segment_id, 1 + max(t.eval_order) AS o
+                  FROM personalize.segments s2, unnest(s2.reads_segments) r
+                  JOIN personalize.segments t ON t.name = r
+                 GROUP BY s2.segment_id) d
+         WHERE s.segment_id = d.segment_id AND s.eval_order <> d.o;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        EXIT WHEN changed = 0;
+        rounds := rounds + 1;
+        IF rounds > (SELECT count(*) FROM personalize.segments) THEN
+            SELECT string_agg(name, ', ' ORDER BY name) INTO cycle FROM personalize.segments
+             WHERE eval_order > (SELECT count(*) FROM personalize.segments) - 1;
+            RAISE EXCEPTION 'segment rules refer to each other in a cycle'
+                USING ERRCODE = 'invalid_recursion', DETAIL = format('Segments involved: %s.', cycle);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Re-evaluates one segment for the given profiles (NULL: every profile) as of as_of, stores
+-- the answer, logs entries and exits with cause, and returns how many entered and exited.
+CREATE FUNCTION personalize._segment_apply(seg personalize.segments, ids bigint[], as_of timestamptz,
+                                           cause text, OUT entered bigint, OUT exited bigint,
+                                           OUT changed bigint[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Live updates share a segment; a full refresh or a tick has it alone, so that neither
+    -- computes from a snapshot that misses what the other is committing.
+    IF ids IS NOT NULL AND cause NOT IN ('tick', 'refresh', 'create', 'alter') THEN
+        PERFORM pg_advisory_xact_lock_shared(1885692786, seg.segment_id);
+    ELSE
+        PERFORM pg_advisory_xact_lock(1885692786, seg.segment_id);
+    END IF;
+    EXECUTE format($q$
+        WITH cand AS MATERIALIZED (
+            SELECT p.profile_id, (%1$s) AS member, %2$s AS recheck
+              FROM personalize.segment_profiles p %3$s
+        ), ins AS (
+            INSERT INTO personalize.segment_members (segment_id, profile_id, entered_at, recheck_at)
+            SELECT $3, c.profile_id, $1, c.recheck FROM cand c WHERE c.member
+                ON CONFLICT (segment_id, profile_id) DO UPDATE SET recheck_at = excluded.recheck_at
+                WHERE personalize.segment_members.recheck_at IS DISTINCT FROM excluded.recheck_at
+            RETURNING profile_id, (xmax = 0) AS fresh
+        ), del AS (
+            DELETE FROM personalize.segment_members m
+             WHERE m.segment_id = $3 %4$s
+               AND NOT EXISTS (SELECT FROM cand c WHERE c.profile_id = m.profile_id AND c.member)
+            RETURNING m.profile_id
+        ), unpend AS (
+            DELETE FROM personalize.segment_pending sp
+             WHERE sp.segment_id = $3 %5$s
+               AND NOT EXISTS (SELECT FROM cand c WHERE c.profile_id = sp.profile_id
+                                 AND NOT c.member AND c.recheck IS NOT NULL)
+        ), pend AS (
+            INSERT INTO personalize.segment_pending (segment_id, profile_id, recheck_at)
+            SELECT $3, c.profile_id, c.recheck FROM cand c WHERE NOT c.member AND c.recheck IS NOT NULL
+                ON CONFLICT (segment_id, profile_id) DO UPDATE SET recheck_at = excluded.recheck_at
+        ), logged AS (
+            INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
+            SELECT $3, profile_id, 'entered', $1, $4 FROM ins WHERE fresh
+            UNION ALL
+            SELECT $3, profile_id, 'exited', $1, $4 FROM del
+        )
+        SELECT (SELECT count(*) FROM ins WHERE fresh), (SELECT count(*) FROM del),
+               ARRAY(SELECT profile_id FROM ins WHERE fresh UNION ALL SELECT profile_id FROM del)$q$,
+        seg.predicate, coalesce(seg.recheck, 'NULL::timestamptz'),
+        CASE WHEN ids IS NULL THEN '' ELSE 'WHERE p.profile_id = ANY ($2)' END,
+        CASE WHEN ids IS NULL THEN '' ELSE 'AND m.profile_id = ANY ($2)' END,
+        CASE WHEN ids IS NULL THEN '' ELSE 'AND sp.profile_id = ANY ($2)' END)
+      INTO entered, exited, changed
+      USING as_of, ids, seg.segment_id, cause;
+END
+$$;
+
+-- Re-evaluates, in dependency order, the rule segments that read any of the given events or
+-- fields ('*': everything), or a segment this pass changed, for the given profiles; profiles
+-- new_ids (just created) are evaluated for every segment. Returns a summary
+-- [{"id", "entered", "exited"}] of the segments that changed.
+CREATE FUNCTION personalize._segments_on_change(ids bigint[], events text[], fields text[],
+                                                as_of timestamptz, cause text, new_ids bigint[])
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seg personalize.segments;
+    r record;
+    changed text[] := '{}';
+    summary jsonb := '[]';
+BEGIN
+    IF coalesce(cardinality(ids), 0) + coalesce(cardinality(new_ids), 0) = 0 THEN
+        RETURN summary;
+    END IF;
+    FOR seg IN
+        SELECT * FROM personalize.segments s
+         WHERE s.kind = 'rule'
+         ORDER BY s.eval_order, s.segment_id
+    LOOP
+        IF '*' = ANY (fields) OR seg.reads_events && events OR seg.reads_fields && fields
+           OR seg.reads_segments && changed THEN
+            r := personalize._segment_apply(seg, ids, as_of, cause);
+        ELSIF coalesce(cardinality(new_ids), 0) > 0 THEN
+            r := personalize._segment_apply(seg, new_ids, as_of, cause);
+        ELSE
+            CONTINUE;
+        END IF;
+        IF r.entered + r.exited > 0 THEN
+            changed := changed || seg.name;
+            summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
+        END IF;
+    END LOOP;
+    RETURN summary;
+END
+$$;
+
+-- Sends the one NOTIFY of a statement on channel personalize_segments: segment ids and
+-- counts, never profile data, kept under the 8000-byte payload limit.
+CREATE FUNCTION personalize._segments_notify(summary jsonb, cause text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    payload text;
+    n integer := jsonb_array_length(summary);
+BEGIN
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    payload := jsonb_build_object('cause', cause, 'segments', summary)::text;
+    WHILE octet_length(payload) > 7900 LOOP
+        n := n / 2;
+        payload := jsonb_build_object('cause', cause, 'truncated', true,
+                                      'segments', (SELECT jsonb_agg(e) FROM jsonb_array_elements(summary)
+                                                     WITH ORDINALITY AS t(e, i) WHERE i <= n))::text;
+    END LOOP;
+    PERFORM pg_notify('personalize_segments', payload);
+END
+$$;
+
+-- Live updates after a change to some profiles: re-evaluates the segments that read what
+-- changed, as of personalize.clock, and sends the statement's one NOTIFY.
+CREATE FUNCTION personalize._segments_live(ids bigint[], events text[], fields text[], cause text,
+                                           new_ids bigint[] DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM personalize.segments WHERE kind = 'rule') THEN
+        PERFORM personalize._segments_notify(
+            personalize._segments_on_change(ids, events, fields, personalize._clock(), cause, new_ids), cause);
+    END IF;
+END
+$$;
+
+-- Compiles a rule, refusing a bad one with the JSON path of the bad node.
+CREATE FUNCTION personalize._segment_row(name text, rule jsonb)
+RETURNS personalize.segments
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    s personalize.segments;
+BEGIN
+    IF rule IS NULL THEN
+        RAISE EXCEPTION 'a segment rule must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    c := personalize._compile_rule(rule);
+    s.name := name;
+    s.kind := 'rule';
+    s.rule := rule;
+    s.predicate := c.predicate;
+    s.recheck := c.recheck;
+    s.reads_events := c.events;
+    s.reads_fields := c.fields;
+    s.reads_segments := c.segments;
+    RETURN s;
+END
+$$;
+
+-- Re-evaluates a segment for everyone, then the segments that read it, in order.
+CREATE FUNCTION personalize._segment_refresh_from(seg_name text, as_of timestamptz, cause text)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seg personalize.segments;
+    r record;
+    touched text[] := ARRAY[seg_name];
+    summary jsonb := '[]';
+BEGIN
+    FOR seg IN SELECT * FROM personalize.segments ORDER BY eval_order, segment_id LOOP
+        CONTINUE WHEN NOT (seg.name = seg_name OR seg.reads_segments && touched);
+        r := personalize._segment_apply(seg, NULL, as_of, cause);
+        UPDATE personalize.segments SET refreshed_at = as_of WHERE segment_id = seg.segment_id;
+        touched := touched || seg.name;
+        summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
+    END LOOP;
+    PERFORM personalize._segments_notify(
+        (SELECT coalesce(jsonb_agg(e), '[]') FROM jsonb_array_elements(summary) e
+          WHERE (e ->> 'entered')::bigint + (e ->> 'exited')::bigint > 0), cause);
+    RETURN summary;
+END
+$$;
+
+CREATE FUNCTION personalize.create_segment(name text, rule jsonb, as_of timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s personalize.segments;
+    id integer;
+BEGIN
+    s := personalize._segment_row(name, rule);
+    INSERT INTO personalize.segments (name, kind, rule, predicate, recheck, reads_events, reads_fields, reads_segments)
+    VALUES (s.name, 'rule', s.rule, s.predicate, s.recheck, s.reads_events, s.reads_fields, s.reads_segments)
+    RETURNING segment_id INTO id;
+    PERFORM personalize._segments_sort();
+    PERFORM personalize._segment_refresh_from(name, as_of, 'create');
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION personalize.create_segment(text, jsonb, timestamptz) IS
+'Defines a segment by a JSON rule (compiled and checked now) and fills it as of as_of';
+
+CREATE FUNCTION personalize.alter_segment(name text, rule jsonb, as_of timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s personalize.segments;
+    id integer;
+BEGIN
+    s := personalize._segment_row(name, rule);
+    UPDATE personalize.segments g
+       SET rule = s.rule, predicate = s.predicate, recheck = s.recheck, reads_events = s.reads_events,
+           reads_fields = s.reads_fields, reads_segments = s.reads_segments, updated_at = statement_timestamp()
+     WHERE g.name = alter_segment.name AND g.kind = 'rule'
+    RETURNING segment_id INTO id;
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'rule segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM personalize._segments_sort();
+    PERFORM personalize._segment_refresh_from(name, as_of, 'alter');
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION personalize.drop_segment(name text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    users text;
+BEGIN
+    SELECT string_agg(s.name, ', ' ORDER BY s.name) INTO users FROM personalize.segments s
+     WHERE drop_segment.name = ANY (s.reads_segments);
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" is used by other segments', name
+            USING ERRCODE = 'dependent_objects_still_exist', DETAIL = format('Used by: %s.', users),
+                  HINT = 'Alter or drop those segments first.';
+    END IF;
+    DELETE FROM personalize.segments s WHERE s.name = drop_segment.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION personalize.create_sql_segment(name text, where_clause text, as_of timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id integer;
+BEGIN
+    IF where_clause IS NULL OR btrim(where_clause) = '' OR position(';' IN where_clause) > 0 THEN
+        RAISE EXCEPTION 'invalid where clause for SQL segment "%"', name USING ERRCODE = 'syntax_error',
+            DETAIL = 'A SQL segment is one boolean expression over personalize.segment_profiles p, without semicolons.';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM (SELECT FROM personalize.segment_profiles p WHERE (%s) LIMIT 0) x',
+                   where_clause);
+    INSERT INTO personalize.segments (name, kind, where_clause, predicate, recheck)
+    VALUES (name, 'sql', where_clause, format('(%s)', where_clause), NULL)
+    RETURNING segment_id INTO id;
+    PERFORM personalize._segment_refresh_from(name, as_of, 'create');
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION personalize.create_sql_segment(text, text, timestamptz) IS
+'A segment defined by a SQL condition on personalize.segment_profiles p; refreshed in batch only (refresh_segment)';
+
+CREATE FUNCTION personalize.refresh_segment(name text, as_of timestamptz DEFAULT now(),
+                                            OUT entered bigint, OUT exited bigint)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    summary jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT FROM personalize.segments s WHERE s.name = refresh_segment.name) THEN
+        RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    summary := personalize._segment_refresh_from(name, as_of, 'refresh');
+    entered := (summary -> 0 ->> 'entered')::bigint;
+    exited := (summary -> 0 ->> 'exited')::bigint;
+END
+$$;
+COMMENT ON FUNCTION personalize.refresh_segment(text, timestamptz) IS
+'Recomputes a segment from scratch as of as_of (then the segments that read it); returns its entries and exits';
+
+CREATE FUNCTION personalize.tick(as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seg personalize.segments;
+    ids bigint[];
+    r record;
+    changed text[] := '{}';
+    changed_ids bigint[] := '{}';
+    summary jsonb := '[]';
+    total bigint := 0;
+BEGIN
+    IF as_of IS NULL OR NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR seg IN SELECT * FROM personalize.segments WHERE kind = 'rule' ORDER BY eval_order, segment_id LOOP
+        SELECT array_agg(profile_id) INTO ids FROM (
+            SELECT m.profile_id FROM personalize.segment_members m
+             WHERE m.segment_id = seg.segment_id AND m.recheck_at <= as_of
+            UNION
+            SELECT sp.profile_id FROM personalize.segment_pending sp
+             WHERE sp.segment_id = seg.segment_id AND sp.recheck_at <= as_of
+            UNION
+            -- profiles whose membership of a segment this one reads changed in this tick
+            SELECT unnest(changed_ids) WHERE seg.reads_segments && changed) due;
+        CONTINUE WHEN ids IS NULL;
+        r := personalize._segment_apply(seg, ids, as_of, 'tick');
+        IF r.entered + r.exited > 0 THEN
+            changed := changed || seg.name;
+            changed_ids := changed_ids || r.changed;
+            total := total + r.entered + r.exited;
+            summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
+        END IF;
+    END LOOP;
+    PERFORM personalize._segments_notify(summary, 'tick');
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION personalize.tick(timestamptz) IS
+'Re-evaluates the memberships whose answer may have changed with time by as_of; pg_cron calls it every minute';
+
+CREATE FUNCTION personalize.in_segment(name text, profile_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM personalize.segment_members m JOIN personalize.segments s USING (segment_id)
+                    WHERE s.name = $1 AND m.profile_id = $2)
+$$;
+
+CREATE FUNCTION personalize.segments_of(profile_id bigint)
+RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(s.name ORDER BY s.name), '{}')
+      FROM personalize.segment_members m JOIN personalize.segments s USING (segment_id)
+     WHERE m.profile_id = $1
+$$;
+
+CREATE FUNCTION personalize.install_schedule(tick_schedule text DEFAULT '* * * * *',
+                                             maintain_schedule text DEFAULT '17 3 * * *')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and run CREATE EXTENSION pg_cron; or call personalize.tick() every minute and personalize.maintain() daily from your own scheduler.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' USING 'personalize-tick', tick_schedule, 'SELECT personalize.tick()';
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' USING 'personalize-maintain', maintain_schedule, 'SELECT personalize.maintain()';
+END
+$$;
+COMMENT ON FUNCTION personalize.install_schedule(text, text) IS
+'Registers tick() (every minute) and maintain() (daily) with pg_cron';
