@@ -249,7 +249,7 @@ BEGIN
     END LOOP;
     FOR i IN 1..100 LOOP
         BEGIN
-            PERFORM personalize.audience_agg(CASE WHEN g = 50000 THEN -1 ELSE g * 65536 END) FROM generate_series(1, 50000) g;
+            PERFORM personalize.audience_agg(CASE WHEN g = 50000 THEN -1 ELSE g::bigint * 65536 END) FROM generate_series(1, 50000) g;
         EXCEPTION WHEN numeric_value_out_of_range THEN
             n := n + 1;
         END;
