@@ -27,7 +27,7 @@ SQL
 # each of 0..2N is in set a and in set b with probability 1/2, independently.
 bench_audience() {
   psql_run <<SQL
-SELECT setseed(0.5);
+SELECT setseed(0.5) \gset
 CREATE TABLE public.aud_a AS SELECT g::bigint AS id FROM generate_series(0, 2 * $N) g WHERE random() < 0.5 ORDER BY random();
 CREATE TABLE public.aud_b AS SELECT g::bigint AS id FROM generate_series(0, 2 * $N) g WHERE random() < 0.5 ORDER BY random();
 CREATE TABLE public.auds AS SELECT (SELECT personalize.audience_agg(id) FROM public.aud_a) AS a,
