@@ -13,16 +13,20 @@ SELECT ('{1,2,5-9,70000-70010,4294967295}'::audience)::text::audience = '{1,2,5-
 
 -- bad text: 22P02 for malformed text, 22003 for numbers outside 0..4294967295
 CREATE FUNCTION pg_temp.try(input text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    detail text;
 BEGIN
     PERFORM input::personalize.audience;
     RETURN 'accepted';
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN SQLSTATE || ': ' || SQLERRM || ' / ' || coalesce(detail, '');
 END $$;
 SELECT input, pg_temp.try(input)
   FROM unnest(ARRAY['', '{', '}', '1,2', '{1,,2}', '{,1}', '{1,}', '{1 2}', '{1-}', '{-}', '{1-2-3}',
                     '{a}', '{1.5}', '{1e3}', '{+1}', '{1}x', '{1}}', '{5-1}', '{-1}', '{1--2}',
-                    '{4294967296}', '{0-4294967296}', '{99999999999999999999999}', '{NULL}', '[1,2]']) input;
+                    '{4294967296}', '{0-4294967296}', '{99999999999999999999999}', '{NULL}', '[1,2]',
+                    '{1,üöäß}', '{' || repeat('1,', 40) || 'x}']) input;
 -- the detail and hint say where and what
 \set VERBOSITY default
 SELECT '{1, 2, x}'::audience;

@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -220,6 +221,9 @@ static void
 report_parse_error(const char *s, const AudienceParseError *err)
 {
 	size_t		len = strlen(s);
+	/* quoted excerpts are cut on character boundaries */
+	int			head = pg_mbcliplen(s, (int) Min(len, 1000), 64);
+	int			here = err->pos < len ? pg_mbcliplen(s + err->pos, (int) Min(len - err->pos, 1000), 10) : 0;
 
 	if (err->status == AUDIENCE_PARSE_OUT_OF_RANGE)
 		ereport(ERROR,
@@ -236,14 +240,14 @@ report_parse_error(const char *s, const AudienceParseError *err)
 	if (err->pos >= len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type audience: \"%.64s%s\"", s, len > 64 ? "..." : ""),
+				 errmsg("invalid input syntax for type audience: \"%.*s%s\"", head, s, len > (size_t) head ? "..." : ""),
 				 errdetail("Expected %s at the end of the input.", err->expected),
 				 errhint("An audience is written as {} or {1,2,5-9}.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("invalid input syntax for type audience: \"%.64s%s\"", s, len > 64 ? "..." : ""),
-			 errdetail("Expected %s at byte %zu, found \"%.10s%s\".", err->expected, err->pos + 1,
-					   s + err->pos, len - err->pos > 10 ? "..." : ""),
+			 errmsg("invalid input syntax for type audience: \"%.*s%s\"", head, s, len > (size_t) head ? "..." : ""),
+			 errdetail("Expected %s at byte %zu, found \"%.*s%s\".", err->expected, err->pos + 1,
+					   here, s + err->pos, len - err->pos > (size_t) here ? "..." : ""),
 			 errhint("An audience is written as {} or {1,2,5-9}.")));
 }
 
