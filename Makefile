@@ -4,9 +4,9 @@ EXTVERSION  = 0.1
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
 # The install script is assembled from one SQL file per module, in dependency order.
-SQL_MODULES = schema_setup hash profile consent schema ingest identity privacy partition audience segment roles
+SQL_MODULES = schema_setup hash profile consent schema ingest identity privacy render templates partition audience segment roles
 MODULE_big  = personalize
-OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
+OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c)) $(patsubst %.c,%.o,$(wildcard src/liquid/*.c))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lroaring
@@ -24,7 +24,9 @@ $(EXTENSION)--$(EXTVERSION).sql: $(foreach m,$(SQL_MODULES),src/$(m).sql) Makefi
 	  printf '%s\n' '\echo Use "CREATE EXTENSION personalize" to load this file. \quit'; \
 	  for f in $(foreach m,$(SQL_MODULES),src/$(m).sql); do echo; echo "-- ---- $$f"; cat $$f; done; } > $@
 
-.PHONY: test demo bench deps
+FUZZ_SECONDS ?= 60
+
+.PHONY: test demo bench deps fuzz fuzz-audience
 deps:
 	@test/deps
 test:
@@ -33,3 +35,9 @@ demo:
 	@test/demo
 bench:
 	@bench/run
+# libFuzzer (clang, ASan, UBSan) on the Liquid parser and renderer for FUZZ_SECONDS; build in fuzz/build.
+fuzz:
+	$(MAKE) -f src/liquid/Makefile.standalone BUILD=fuzz/build FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
+# libFuzzer (clang, ASan, UBSan) on the audience text parser and serialization reader for FUZZ_SECONDS.
+fuzz-audience:
+	@fuzz/run_audience_fuzz $(FUZZ_SECONDS)

@@ -104,4 +104,5 @@ _PG_init(void)
 	MarkGUCPrefixReserved("personalize");
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	ingest_init();
+	render_init();
 }

@@ -23,4 +23,7 @@ extern Oid	personalize_relid(const char *name);
 extern void ingest_invalidate(void);
 extern void ingest_init(void);
 
+/* render.c: defines the personalize.liquid_* settings. */
+extern void render_init(void);
+
 #endif

@@ -78,3 +78,11 @@ GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz),
     TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.in_segment(text, bigint), personalize.segments_of(bigint)
     TO personalize_analyst, personalize_writer;
+
+GRANT EXECUTE ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, jsonb, boolean),
+    personalize.render_json(text, json, boolean, timestamptz, jsonb, boolean),
+    personalize._render_part(text, jsonb, boolean, timestamptz, jsonb, boolean, "char"),
+    personalize.context(bigint, timestamptz), personalize._cart(bigint, timestamptz),
+    personalize.render_email(text, bigint, jsonb, timestamptz, boolean), personalize._email_template(text),
+    personalize.liquid_cache_stats()
+    TO personalize_analyst;

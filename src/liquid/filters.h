@@ -18,7 +18,7 @@ typedef struct liq_filter_def {
     liq_filter_fn fn;
     int8_t min_args;   /* positional (+1 if keywords given) */
     int8_t max_args;   /* -1 = unlimited */
-    bool is_raw;       /* the `raw` filter disables autoescape */
+    bool is_raw;       /* output is HTML-safe (raw, escape, escape_once, h): no autoescape */
 } liq_filter_def;
 
 /* Look up a filter by name; NULL if unknown. */

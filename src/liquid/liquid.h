@@ -199,7 +199,8 @@ typedef struct liq_render_opts {
     bool strict_variables;  /* unknown variable/key -> LIQ_ERR_UNDEFINED */
     bool strict_filters;    /* unknown filter -> LIQ_ERR_UNDEFINED
                                (lax: the input passes through, as Liquid) */
-    bool autoescape;        /* HTML-escape every {{ }} unless last filter is raw */
+    bool autoescape;        /* HTML-escape every {{ }} unless the last filter is raw
+                               or already escapes (escape, escape_once, h) */
     size_t max_output;      /* bytes; 0 = 16 MiB */
     uint64_t max_iterations;/* total loop iterations; 0 = 1,000,000 */
     int max_depth;          /* nesting of blocks/partials at render; 0 = 100 */

@@ -208,6 +208,8 @@ int main(void)
     ro.autoescape = true;
     expect_out("{{ html }}|{{ html | raw }}|{{ html | upcase | raw }}|<i>{{ i }}</i>", ctx, &ro,
                "&lt;b&gt;&amp;&quot;&#39;|<b>&\"'|<B>&\"'|<i>367</i>");
+    expect_out("{{ html | escape }}|{{ html | h }}|{{ html | escape_once }}|{{ html | escape | upcase }}", ctx, &ro,
+               "&lt;b&gt;&amp;&quot;&#39;|&lt;b&gt;&amp;&quot;&#39;|&lt;b&gt;&amp;&quot;&#39;|&amp;LT;B&amp;GT;&amp;AMP;&amp;QUOT;&amp;#39;");
     ro.autoescape = false;
     expect_out("{{ html }}", ctx, &ro, "<b>&\"'");
 
