@@ -100,3 +100,4 @@ GRANT EXECUTE ON FUNCTION personalize.decay(float8, timestamptz, timestamptz, in
     personalize.ignored_rows(), personalize.reset_ignored_rows()
     TO personalize_analyst;
 GRANT INSERT, UPDATE, DELETE ON personalize.rfm_segments TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.audience(text, timestamptz) TO personalize_analyst;
