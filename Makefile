@@ -4,7 +4,7 @@ EXTVERSION  = 0.1
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
 # The install script is assembled from one SQL file per module, in dependency order.
-SQL_MODULES = schema_setup hash profile consent schema ingest identity privacy render templates partition audience segment roles
+SQL_MODULES = schema_setup hash profile consent schema ingest decay rfm scoring interest identity privacy render templates partition audience segment roles
 MODULE_big  = personalize
 OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c)) $(patsubst %.c,%.o,$(wildcard src/liquid/*.c))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql

@@ -63,8 +63,28 @@ BEGIN
            first_seen_at = least(k.first_seen_at, d.first_seen_at),
            last_seen_at = greatest(k.last_seen_at, d.last_seen_at),
            created_at = least(k.created_at, d.created_at),
+           -- scoring: counters add up, decayed scores add up at the later time, RFM waits for score_rfm
+           purchase_count = k.purchase_count + d.purchase_count,
+           purchase_total = k.purchase_total + d.purchase_total,
+           first_purchase_at = least(k.first_purchase_at, d.first_purchase_at),
+           last_purchase_at = greatest(k.last_purchase_at, d.last_purchase_at),
+           purchases_ignored = k.purchases_ignored + d.purchases_ignored,
+           engagement = personalize._decay_sum(k.engagement, k.engagement_as_of,
+                                               CASE WHEN d.engagement_as_of IS NOT NULL
+                                                    THEN ROW(d.engagement, d.engagement_as_of)::personalize.decayed END,
+                                               personalize.half_life()),
+           engagement_as_of = greatest(k.engagement_as_of, d.engagement_as_of),
+           rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_segment = NULL,
            updated_at = statement_timestamp()
      WHERE p.profile_id = keep;
+    INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
+    SELECT keep, x.category, x.score, x.as_of FROM personalize.profile_interests x
+     WHERE x.profile_id = drop ORDER BY x.category
+        ON CONFLICT (profile_id, category) DO UPDATE
+       SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
+                                          personalize.half_life()),
+           as_of = greatest(i.as_of, excluded.as_of);
+    DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
     DELETE FROM personalize.profiles WHERE profile_id = drop;
     WITH gone AS (DELETE FROM personalize.segment_members m WHERE m.profile_id = drop RETURNING m.segment_id)
     INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)

@@ -201,7 +201,7 @@ BEGIN
     END IF;
 
     WITH accepted AS MATERIALIZED (
-        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event
+        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event, e.properties
           FROM new_events e
           LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
                  ON r.from_id = e.profile_id
@@ -224,6 +224,42 @@ BEGIN
     ), locked AS MATERIALIZED (
         SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
          ORDER BY p.profile_id FOR UPDATE OF p
+    -- ---- scoring (src/scoring.sql, src/interest.sql): purchases, engagement, interests
+    ), scored AS MATERIALIZED (
+        SELECT c.profile_id, c.occurred_at, w.engagement_weight, w.interest_weight,
+               c.event = st.purchase_event AS purchase,
+               CASE WHEN c.event = st.purchase_event
+                    THEN personalize.purchase_amount(c.properties, st.amount_properties) END AS amount,
+               CASE WHEN w.interest_weight > 0
+                    THEN personalize.event_category(c.properties, st.category_property) END AS category
+          FROM accepted c
+         CROSS JOIN personalize.scoring_settings st
+          LEFT JOIN personalize.scoring_events w ON w.event = c.event
+         WHERE w.engagement_weight <> 0 OR w.interest_weight > 0 OR c.event = st.purchase_event
+    ), scores AS (
+        SELECT s.profile_id,
+               count(*) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS purchases,
+               sum(s.amount) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS total,
+               min(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS first_at,
+               max(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS last_at,
+               count(*) FILTER (WHERE s.purchase AND NOT coalesce(s.amount >= 0 AND s.amount < 'Infinity', false)) AS ignored,
+               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
+                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
+          FROM scored s GROUP BY s.profile_id
+    ), interests AS (
+        INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
+        SELECT x.profile_id, x.category, (x.st).score, (x.st).as_of
+          FROM (SELECT s.profile_id, s.category,
+                       personalize._engagement_state(s.occurred_at, s.interest_weight, personalize.half_life()) AS st
+                  FROM scored s
+                 WHERE s.category IS NOT NULL AND s.profile_id IN (SELECT profile_id FROM locked)
+                 GROUP BY 1, 2) x
+         ORDER BY 1, 2
+            ON CONFLICT (profile_id, category) DO UPDATE
+           SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
+                                                personalize.half_life()),
+               as_of = greatest(i.as_of, excluded.as_of)
+    -- ---- end of scoring
     ), counted AS (
     UPDATE personalize.profiles p
        SET event_count = p.event_count + t.n,
@@ -233,8 +269,16 @@ BEGIN
                                 THEN c.state ELSE p.email_consent END,
            consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
                              THEN c.occurred_at ELSE p.consent_at END,
+           -- scoring (src/scoring.sql)
+           purchase_count = p.purchase_count + coalesce(s.purchases, 0),
+           purchase_total = p.purchase_total + coalesce(s.total, 0),
+           first_purchase_at = least(p.first_purchase_at, s.first_at),
+           last_purchase_at = greatest(p.last_purchase_at, s.last_at),
+           purchases_ignored = p.purchases_ignored + coalesce(s.ignored, 0),
+           engagement = personalize._decay_sum(p.engagement, p.engagement_as_of, s.engagement, personalize.half_life()),
+           engagement_as_of = greatest(p.engagement_as_of, (s.engagement).as_of),
            updated_at = statement_timestamp()
-      FROM touched t LEFT JOIN consent c USING (profile_id)
+      FROM touched t LEFT JOIN consent c USING (profile_id) LEFT JOIN scores s USING (profile_id)
      WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
     RETURNING p.profile_id
     )

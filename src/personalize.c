@@ -101,6 +101,7 @@ _PG_init(void)
 							   "The time live segment updates are evaluated at (empty: the statement's time).",
 							   "Set it to replay history or to test time-dependent segments; tick() takes its own as_of.",
 							   &personalize_clock, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	scoring_init();
 	MarkGUCPrefixReserved("personalize");
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	ingest_init();

@@ -26,4 +26,7 @@ extern void ingest_init(void);
 /* render.c: defines the personalize.liquid_* settings. */
 extern void render_init(void);
 
+/* decay.c: defines the scoring settings. */
+extern void scoring_init(void);
+
 #endif

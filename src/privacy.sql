@@ -37,6 +37,7 @@ BEGIN
     DELETE FROM personalize.identities i WHERE i.profile_id = forget.profile_id;
     GET DIAGNOSTICS n_identities = ROW_COUNT;
     DELETE FROM personalize.consent_log c WHERE c.profile_id = forget.profile_id;
+    DELETE FROM personalize.profile_interests x WHERE x.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_members m WHERE m.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_log l WHERE l.profile_id = forget.profile_id;
@@ -69,6 +70,8 @@ BEGIN
                                        FROM personalize.consent_log c WHERE c.profile_id = p.profile_id), '[]'),
         'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'profile_id' ORDER BY e.occurred_at, e.event_id)
                               FROM personalize.events e WHERE e.profile_id = p.profile_id), '[]'),
+        'interests', coalesce((SELECT jsonb_agg(to_jsonb(x) - 'profile_id' ORDER BY x.category)
+                                 FROM personalize.profile_interests x WHERE x.profile_id = p.profile_id), '[]'),
         'merges', coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.merge_id)
                               FROM personalize.merge_log m WHERE m.kept_profile = p.profile_id), '[]'))
       INTO result

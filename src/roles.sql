@@ -86,3 +86,17 @@ GRANT EXECUTE ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, 
     personalize.render_email(text, bigint, jsonb, timestamptz, boolean), personalize._email_template(text),
     personalize.liquid_cache_stats()
     TO personalize_analyst;
+
+-- Scoring: analysts read and compute scores and edit the segment rules; score_rfm and
+-- rebuild_scores write every profile and stay with personalize_admin.
+GRANT EXECUTE ON FUNCTION personalize.decay(float8, timestamptz, timestamptz, interval), personalize.half_life(),
+    personalize.engagement(timestamptz, float8, interval, timestamptz),
+    personalize.rfm_agg(timestamptz, numeric, timestamptz), personalize.purchase_amount(jsonb, text[]),
+    personalize.rfm_score(float8, float8[], boolean), personalize.rfm_breakpoints(float8[]),
+    personalize.recency_days(timestamptz, timestamptz),
+    personalize.rfm_segment(integer, integer, integer), personalize.event_category(jsonb, text),
+    personalize.engagement_score(bigint, timestamptz), personalize.engagement_scores(timestamptz),
+    personalize.top_interests(bigint, integer, timestamptz),
+    personalize.ignored_rows(), personalize.reset_ignored_rows()
+    TO personalize_analyst;
+GRANT INSERT, UPDATE, DELETE ON personalize.rfm_segments TO personalize_analyst;

@@ -21,8 +21,9 @@ build_private_install() {
 }
 
 # Makes a scratch directory that an unprivileged user can write; sets $work and $runas.
+# PERSONALIZE_TMP (default /tmp) is where it goes.
 make_workdir() {
-  work=$(mktemp -d /tmp/personalize.XXXXXX)
+  work=$(mktemp -d "${PERSONALIZE_TMP:-/tmp}/personalize.XXXXXX")
   chmod 755 "$work"
   runas=()
   if [ "$(id -u)" -eq 0 ]; then
