@@ -4,12 +4,12 @@ EXTVERSION  = 0.1
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
 # The install script is assembled from one SQL file per module, in dependency order.
-SQL_MODULES = schema_setup hash profile consent schema ingest decay rfm scoring interest identity privacy render templates partition segment roles
+SQL_MODULES = schema_setup hash profile consent schema ingest decay rfm scoring interest identity privacy render templates partition audience segment roles
 MODULE_big  = personalize
 OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c)) $(patsubst %.c,%.o,$(wildcard src/liquid/*.c))
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK  =
+SHLIB_LINK  = -lroaring
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
@@ -26,7 +26,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(foreach m,$(SQL_MODULES),src/$(m).sql) Makefi
 
 FUZZ_SECONDS ?= 60
 
-.PHONY: test demo bench deps fuzz
+.PHONY: test demo bench deps fuzz fuzz-audience
 deps:
 	@test/deps
 test:
@@ -38,3 +38,6 @@ bench:
 # libFuzzer (clang, ASan, UBSan) on the Liquid parser and renderer for FUZZ_SECONDS; build in fuzz/build.
 fuzz:
 	$(MAKE) -f src/liquid/Makefile.standalone BUILD=fuzz/build FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
+# libFuzzer (clang, ASan, UBSan) on the audience text parser and serialization reader for FUZZ_SECONDS.
+fuzz-audience:
+	@fuzz/run_audience_fuzz $(FUZZ_SECONDS)

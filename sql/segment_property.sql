@@ -1,7 +1,8 @@
 -- Property test: after a random stream of 10,000 events (out of order, some stamped in the
 -- future), trait and consent changes, anonymous visitors merged by identify(), and ticks at
 -- random times, the incrementally kept memberships and recheck times of 20 segments mixing
--- every condition kind equal a full recompute, exactly.
+-- every condition kind (traits, fields, event windows with filters, consent, buckets,
+-- anniversaries, decaying engagement, interests, other segments) equal a full recompute, exactly.
 CREATE EXTENSION personalize;
 \set VERBOSITY terse
 SET timezone = 'UTC';
@@ -12,11 +13,11 @@ SELECT count(*) AS segments FROM (SELECT personalize.create_segment(name, rule::
   ('vip',          '{"trait": "tier", "value": "vip"}'),
   ('not_vip',      '{"trait": "tier", "op": "ne", "value": "vip"}'),
   ('adults',       '{"trait": "age", "op": "gte", "value": 30}'),
-  ('young',        '{"trait": "age", "op": "lt", "value": 25}'),
+  ('engaged',      '{"engagement": {"op": "gte", "value": 2}}'),
   ('nordic',       '{"trait": "country", "op": "in", "value": ["NO", "SE", "DK"]}'),
   ('tagged_sale',  '{"trait": "tags", "op": "contains", "value": "sale"}'),
   ('has_phone',    '{"trait": "phone", "op": "exists"}'),
-  ('name_a',       '{"trait": "name", "op": "starts_with", "value": "A"}'),
+  ('likes_shoes',  '{"all": [{"interest": "shoes", "top": 1}, {"trait": "name", "op": "starts_with", "value": "A"}]}'),
   ('subscribed',   '{"consent": "subscribed"}'),
   ('busy',         '{"field": "event_count", "op": "gt", "value": 60}'),
   ('lapsed',       '{"field": "last_seen_at", "op": "lte", "value": {"ago": "9 days"}}'),

@@ -110,6 +110,37 @@ SELECT personalize.in_segment('heavy', :bo) AS after_refresh;
 SELECT personalize.create_sql_segment('bad', 'p.nope > 1');
 SELECT personalize.create_sql_segment('bad', 'true; DROP TABLE personalize.profiles');
 
+-- audiences: current members, and members at an earlier time replayed from the log
+SELECT personalize.cardinality(personalize.audience('no_order_30d', '2026-03-13')) AS now_members,
+       personalize.audience('no_order_30d', '2026-03-13')
+         OPERATOR(personalize.=) (SELECT personalize.audience_agg(profile_id) FROM personalize.segment_members
+             WHERE segment_id = (SELECT segment_id FROM personalize.segments WHERE name = 'no_order_30d')) AS same_as_members;
+SELECT personalize.audience('shoes_2_in_7d', '2026-02-12') AS on_feb_12, personalize.audience('shoes_2_in_7d', '2026-02-20') AS on_feb_20,
+       :ann AS ann;
+SELECT personalize.audience('no_order_30d', '2026-02-11') AS bo_gone, personalize.audience('no_order_30d', '2026-01-01') AS before_creation;
+SELECT personalize.audience('missing', '2026-01-01');
+SELECT personalize.audience('t_eq', NULL);
+
+-- RFM, engagement and interests in rules
+SELECT personalize.create_segment('engaged', '{"engagement": {"op": "gte", "value": 1}}', '2026-03-13');
+SELECT personalize.create_segment('shoe_interest', '{"interest": "shoes", "top": 1}', '2026-03-13');
+SELECT personalize.create_segment('champions', '{"field": "rfm_segment", "value": "Champions"}', '2026-03-13');
+SELECT personalize.create_segment('buyers', '{"field": "purchase_count", "op": "gte", "value": 1}', '2026-03-13');
+SELECT s.name, array_agg(p.user_id ORDER BY p.user_id) AS members
+  FROM personalize.segments s JOIN personalize.segment_members m USING (segment_id) JOIN personalize.profiles p USING (profile_id)
+ WHERE s.name IN ('engaged', 'shoe_interest', 'buyers') GROUP BY 1 ORDER BY 1;
+-- engaged: ann's live score decays below 1 at the recheck time; check it against the formula
+SELECT p.user_id, round(personalize.engagement_score(p.profile_id, '2026-03-13')::numeric, 6) AS score,
+       m.recheck_at,
+       abs(personalize.engagement_score(p.profile_id, m.recheck_at - interval '1 microsecond') - 1) < 1e-9 AS crosses_one_there
+  FROM personalize.segment_members m JOIN personalize.profiles p USING (profile_id)
+ WHERE m.segment_id = (SELECT segment_id FROM personalize.segments WHERE name = 'engaged') ORDER BY 1;
+SELECT personalize.score_rfm('2026-03-13') >= 0 AS scored;
+SELECT p.user_id, p.rfm_segment, personalize.in_segment('champions', p.profile_id) AS in_champions
+  FROM personalize.profiles p WHERE p.rfm_segment IS NOT NULL ORDER BY 1;
+SELECT personalize.create_segment('x', '{"engagement": {"op": "about", "value": 1}}');
+SELECT personalize.create_segment('x', '{"interest": "shoes", "top": 0}');
+
 -- merge and forget keep memberships consistent
 SELECT personalize.forget(:cy, '2026-03-14');
 SELECT count(*) AS cy_rows FROM personalize.segment_members WHERE profile_id = :cy;

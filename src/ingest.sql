@@ -291,7 +291,7 @@ BEGIN
     IF live THEN
         PERFORM personalize._segments_live(ids, names,
             CASE WHEN cardinality(settled.redirect_from) > 0 THEN '{*}'::text[]
-                 ELSE ARRAY['event_count', 'first_seen_at', 'last_seen_at']
+                 ELSE ARRAY['event_count', 'first_seen_at', 'last_seen_at', 'purchases', 'engagement', 'interests']
                       || CASE WHEN consent_changed THEN '{consent}'::text[] ELSE '{}' END END,
             'ingest', settled.new_profiles);
     END IF;

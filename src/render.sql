@@ -125,12 +125,21 @@ BEGIN
         'activity', jsonb_build_object('event_count', p.event_count, 'first_seen_at', p.first_seen_at,
                                        'last_seen_at', p.last_seen_at),
         'cart', personalize._cart(p.profile_id, as_of),
-        -- Scoring (issue 3) fills these keys; until it lands they are null / empty.
-        -- TODO(issue 3): rfm {recency, frequency, monetary, segment}, engagement_score, top_interests.
-        'rfm', NULL,
-        'segment', NULL,
-        'engagement_score', NULL,
-        'top_interests', '[]'::jsonb,
+        'purchases', jsonb_build_object('count', p.purchase_count, 'total', p.purchase_total,
+                                        'first_at', p.first_purchase_at, 'last_at', p.last_purchase_at,
+                                        'recency_days', CASE WHEN p.last_purchase_at <= as_of
+                                            THEN floor(extract(epoch FROM as_of - p.last_purchase_at) / 86400) END),
+        'rfm', CASE WHEN p.rfm_r IS NOT NULL THEN
+                   jsonb_build_object('r', p.rfm_r, 'f', p.rfm_f, 'm', p.rfm_m, 'segment', p.rfm_segment) END,
+        'segment', p.rfm_segment,
+        -- live state folded from events after as_of has no value as of as_of: null then
+        'engagement_score', CASE WHEN p.engagement_as_of IS NULL THEN 0
+                                 WHEN p.engagement_as_of <= as_of
+                                 THEN personalize.decay(p.engagement, p.engagement_as_of, as_of, personalize.half_life()) END,
+        'top_interests', CASE WHEN NOT EXISTS (SELECT FROM personalize.profile_interests i
+                                                WHERE i.profile_id = p.profile_id AND i.as_of > context.as_of)
+                              THEN to_jsonb(personalize.top_interests(p.profile_id, 5, as_of)) END,
+        'segments', to_jsonb(personalize.segments_of(p.profile_id)),
         'as_of', as_of)
       INTO result
       FROM personalize.profiles p WHERE p.profile_id = context.profile_id;

@@ -225,6 +225,7 @@ BEGIN
 
     INSERT INTO personalize.rfm_runs (as_of, bins, recency_breaks, frequency_breaks, monetary_breaks, profiles, changed)
     VALUES (as_of, bins, rb, fb, mb, n_profiles, n_changed);
+    PERFORM personalize._segments_refresh_reading('rfm', as_of, 'score_rfm');
     RETURN n_changed;
 END
 $$;

@@ -39,6 +39,36 @@ GRANT EXECUTE ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text
     personalize._ingest_pending_rejects(), personalize._ingest_pending_identities()
     TO personalize_writer;
 
+-- Audiences (src/audience.sql): analysts may use all of it. Type I/O, aggregate support and
+-- cast functions are checked against the type's or aggregate's owner, not the caller; they are
+-- granted anyway so that calling them by name behaves like the rest.
+GRANT EXECUTE ON FUNCTION personalize.audience_in(cstring), personalize.audience_out(personalize.audience),
+    personalize.audience_recv(internal), personalize.audience_send(personalize.audience),
+    personalize.audience(bytea),
+    personalize.audience_and(personalize.audience, personalize.audience),
+    personalize.audience_or(personalize.audience, personalize.audience),
+    personalize.audience_andnot(personalize.audience, personalize.audience),
+    personalize.audience_eq(personalize.audience, personalize.audience),
+    personalize.audience_ne(personalize.audience, personalize.audience),
+    personalize.cardinality(personalize.audience),
+    personalize.overlap(personalize.audience, personalize.audience),
+    personalize.jaccard(personalize.audience, personalize.audience),
+    personalize.contains(personalize.audience, bigint),
+    personalize.audience_contained(bigint, personalize.audience),
+    personalize.audience_members(personalize.audience),
+    personalize.audience_from_array(bigint[]),
+    personalize.audience_agg_trans(internal, bigint),
+    personalize.audience_union_trans(internal, personalize.audience),
+    personalize.audience_intersect_trans(internal, personalize.audience),
+    personalize.audience_union_combine(internal, internal),
+    personalize.audience_intersect_combine(internal, internal),
+    personalize.audience_agg_final(internal),
+    personalize.audience_agg_serialize(internal),
+    personalize.audience_agg_deserialize(bytea, internal),
+    personalize.audience_agg(bigint), personalize.audience_union_agg(personalize.audience),
+    personalize.audience_intersect_agg(personalize.audience)
+    TO personalize_analyst;
+
 -- Segments: analysts define rule segments (compiled, never raw SQL) and read memberships;
 -- SQL segments run arbitrary SQL and stay with admins.
 GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz),
@@ -70,3 +100,4 @@ GRANT EXECUTE ON FUNCTION personalize.decay(float8, timestamptz, timestamptz, in
     personalize.ignored_rows(), personalize.reset_ignored_rows()
     TO personalize_analyst;
 GRANT INSERT, UPDATE, DELETE ON personalize.rfm_segments TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.audience(text, timestamptz) TO personalize_analyst;

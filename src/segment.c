@@ -58,8 +58,25 @@ typedef struct FieldSpec
 static const FieldSpec field_specs[] = {
 	{"event_count", 'n'}, {"first_seen_at", 't'}, {"last_seen_at", 't'}, {"created_at", 't'},
 	{"consent_at", 't'}, {"email_consent", 's'}, {"lawful_basis", 's'}, {"email", 's'},
-	{"user_id", 's'}, {"do_not_sell", 'b'}, {NULL, 0}
+	{"user_id", 's'}, {"do_not_sell", 'b'}, {"purchase_count", 'n'}, {"purchase_total", 'n'},
+	{"first_purchase_at", 't'}, {"last_purchase_at", 't'}, {"rfm_r", 'n'}, {"rfm_f", 'n'},
+	{"rfm_m", 'n'}, {"rfm_segment", 's'}, {NULL, 0}
 };
+
+/* The change a field belongs to, for the dependency index: consent, purchases, rfm or itself. */
+static const char *
+field_group(const char *name)
+{
+	if (strcmp(name, "email_consent") == 0 || strcmp(name, "consent_at") == 0 ||
+		strcmp(name, "lawful_basis") == 0 || strcmp(name, "do_not_sell") == 0)
+		return "consent";
+	if (strncmp(name, "purchase_", 9) == 0 || strcmp(name, "first_purchase_at") == 0 ||
+		strcmp(name, "last_purchase_at") == 0)
+		return "purchases";
+	if (strncmp(name, "rfm_", 4) == 0)
+		return "rfm";
+	return name;
+}
 
 static char *compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth);
 
@@ -371,9 +388,9 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 		;
 	if (f->name == NULL)
 		bad_rule(psprintf("%s.field", path), "one of event_count, first_seen_at, last_seen_at, created_at, consent_at, "
-				 "email_consent, lawful_basis, email, user_id, do_not_sell");
-	rc->fields = add_name(rc->fields, strcmp(name, "email_consent") == 0 || strcmp(name, "consent_at") == 0 ||
-						  strcmp(name, "lawful_basis") == 0 || strcmp(name, "do_not_sell") == 0 ? "consent" : name);
+				 "email_consent, lawful_basis, email, user_id, do_not_sell, purchase_count, purchase_total, "
+				 "first_purchase_at, last_purchase_at, rfm_r, rfm_f, rfm_m, rfm_segment");
+	rc->fields = add_name(rc->fields, field_group(name));
 	if (strcmp(op, "exists") == 0)
 		return psprintf("(p.%s IS %sNULL)", name, value && value->type == jbvBool && !value->val.boolean ? "" : "NOT ");
 	if (strcmp(op, "eq") == 0)
@@ -612,6 +629,74 @@ compile_date_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 	return psprintf("coalesce(%s <= %lld, false)", x, (long long) days);
 }
 
+/* The SQL comparison operator of a threshold op name, or NULL. */
+static const char *
+threshold_op(const char *op)
+{
+	if (strcmp(op, "lt") == 0)
+		return "<";
+	if (strcmp(op, "lte") == 0)
+		return "<=";
+	if (strcmp(op, "gt") == 0)
+		return ">";
+	if (strcmp(op, "gte") == 0)
+		return ">=";
+	return NULL;
+}
+
+/*
+ * {"engagement": {"op": "gt", "value": 10}}: the live engagement score decayed to $1 (state
+ * folded from events stamped after $1 counts as it stands). A score only decays between events,
+ * so the answer flips when E·2^(-(t-a)/h) reaches the threshold: t = a + h·log2(E/v), plus a
+ * microsecond so the recheck lands on the far side.
+ */
+static char *
+compile_engagement(RuleCompiler *rc, JsonbValue *spec, const char *path)
+{
+	char	   *op, *v;
+	const char *sqlop;
+	JsonbValue *value;
+
+	if (!is_object(spec))
+		bad_rule(path, "an object {\"op\": \"gt\", \"value\": 10}");
+	op = op_of(spec, path);
+	if ((sqlop = threshold_op(op)) == NULL)
+		bad_rule(psprintf("%s.op", path), "one of lt, lte, gt, gte");
+	value = key_of(spec, "value");
+	if (value == NULL || value->type != jbvNumeric || numeric_is_nan(value->val.numeric) ||
+		numeric_is_inf(value->val.numeric))
+		bad_rule(psprintf("%s.value", path), "a number");
+	v = numeric_normalize(value->val.numeric);
+	rc->fields = add_name(rc->fields, "engagement");
+	rc->rechecks = lappend(rc->rechecks,
+						   psprintf("CASE WHEN p.engagement > %s AND %s > 0 AND p.engagement_as_of + personalize.half_life() "
+									"* (ln(p.engagement / %s) / ln(2)) > $1 THEN p.engagement_as_of + personalize.half_life() "
+									"* (ln(p.engagement / %s) / ln(2)) + '1 microsecond'::interval END", v, v, v, v));
+	return psprintf("coalesce(CASE WHEN p.engagement_as_of IS NULL THEN 0::float8 ELSE p.engagement * power(2::float8, "
+					"greatest(-1000, least(1000, extract(epoch FROM p.engagement_as_of - $1) / "
+					"extract(epoch FROM personalize.half_life())))::float8) END %s %s, false)", sqlop, v);
+}
+
+/*
+ * {"interest": "shoes", "top": 3}: the category is among the profile's n strongest interests.
+ * Every category decays at the same rate, so the ranking does not change with time alone: it is
+ * ordered by ln(score) + as_of·ln2/h, the log of the score carried to a common instant.
+ */
+static char *
+compile_interest(RuleCompiler *rc, JsonbValue *node, const char *path)
+{
+	char	   *category = string_at(key_of(node, "interest"), psprintf("%s.interest", path), "a category name");
+	int64		top = key_of(node, "top") ? count_at(key_of(node, "top"), psprintf("%s.top", path)) : 3;
+
+	if (top < 1 || top > 100)
+		bad_rule(psprintf("%s.top", path), "a number from 1 to 100");
+	rc->fields = add_name(rc->fields, "interests");
+	return psprintf("(%s IN (SELECT i.category FROM personalize.profile_interests i WHERE i.profile_id = p.profile_id "
+					"AND i.score > 0 ORDER BY ln(i.score) + extract(epoch FROM i.as_of) * ln(2) / "
+					"extract(epoch FROM personalize.half_life()) DESC, i.category LIMIT %lld))",
+					quote_literal_cstr(category), (long long) top);
+}
+
 /* Compiles one rule node into a SQL boolean expression. */
 static char *
 compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
@@ -660,8 +745,12 @@ compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 		return compile_bucket(v, psprintf("%s.bucket", path));
 	if (key_of(node, "date_trait"))
 		return compile_date_trait(rc, node, path);
+	if ((v = key_of(node, "engagement")) != NULL)
+		return compile_engagement(rc, v, psprintf("%s.engagement", path));
+	if (key_of(node, "interest"))
+		return compile_interest(rc, node, path);
 	bad_rule(path, "a rule with one of the keys all, any, not, trait, field, event, consent, segment, "
-			 "bucket, date_trait");
+			 "bucket, date_trait, engagement, interest");
 	return NULL;
 }
 

@@ -87,7 +87,9 @@ SELECT pg_catalog.pg_extension_config_dump('personalize.segment_log', '');
 
 CREATE VIEW personalize.segment_profiles AS
 SELECT profile_id, user_id, email, traits, email_consent, lawful_basis, do_not_sell, consent_at,
-       event_count, first_seen_at, last_seen_at, created_at, updated_at
+       event_count, first_seen_at, last_seen_at, created_at, updated_at,
+       purchase_count, purchase_total, first_purchase_at, last_purchase_at,
+       engagement, engagement_as_of, rfm_r, rfm_f, rfm_m, rfm_segment
   FROM personalize.profiles;
 COMMENT ON VIEW personalize.segment_profiles IS
 'What SQL segments (create_sql_segment) may read, one row per profile, as "p"';
@@ -296,8 +298,9 @@ BEGIN
 END
 $$;
 
--- Re-evaluates a segment for everyone, then the segments that read it, in order.
-CREATE FUNCTION personalize._segment_refresh_from(seg_name text, as_of timestamptz, cause text)
+-- Re-evaluates the segments named in roots for everyone, then the segments that read them,
+-- in order; sends one NOTIFY. Returns [{"id", "entered", "exited"}] for every segment it ran.
+CREATE FUNCTION personalize._segments_refresh(roots text[], as_of timestamptz, cause text)
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -305,11 +308,11 @@ AS $$
 DECLARE
     seg personalize.segments;
     r record;
-    touched text[] := ARRAY[seg_name];
+    touched text[] := roots;
     summary jsonb := '[]';
 BEGIN
     FOR seg IN SELECT * FROM personalize.segments ORDER BY eval_order, segment_id LOOP
-        CONTINUE WHEN NOT (seg.name = seg_name OR seg.reads_segments && touched);
+        CONTINUE WHEN NOT (seg.name = ANY (roots) OR seg.reads_segments && touched);
         r := personalize._segment_apply(seg, NULL, as_of, cause);
         UPDATE personalize.segments SET refreshed_at = as_of WHERE segment_id = seg.segment_id;
         touched := touched || seg.name;
@@ -319,6 +322,22 @@ BEGIN
         (SELECT coalesce(jsonb_agg(e), '[]') FROM jsonb_array_elements(summary) e
           WHERE (e ->> 'entered')::bigint + (e ->> 'exited')::bigint > 0), cause);
     RETURN summary;
+END
+$$;
+
+-- Refreshes every rule segment that reads a field group (e.g. rfm after score_rfm).
+CREATE FUNCTION personalize._segments_refresh_reading(field text, as_of timestamptz, cause text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    roots text[] := ARRAY(SELECT s.name FROM personalize.segments s
+                           WHERE s.kind = 'rule' AND field = ANY (s.reads_fields));
+BEGIN
+    IF cardinality(roots) > 0 THEN
+        PERFORM personalize._segments_refresh(roots, as_of, cause);
+    END IF;
 END
 $$;
 
@@ -337,7 +356,7 @@ BEGIN
     VALUES (s.name, 'rule', s.rule, s.predicate, s.recheck, s.reads_events, s.reads_fields, s.reads_segments)
     RETURNING segment_id INTO id;
     PERFORM personalize._segments_sort();
-    PERFORM personalize._segment_refresh_from(name, as_of, 'create');
+    PERFORM personalize._segments_refresh(ARRAY[name], as_of, 'create');
     RETURN id;
 END
 $$;
@@ -364,7 +383,7 @@ BEGIN
         RAISE EXCEPTION 'rule segment "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
     PERFORM personalize._segments_sort();
-    PERFORM personalize._segment_refresh_from(name, as_of, 'alter');
+    PERFORM personalize._segments_refresh(ARRAY[name], as_of, 'alter');
     RETURN id;
 END
 $$;
@@ -409,7 +428,7 @@ BEGIN
     INSERT INTO personalize.segments (name, kind, where_clause, predicate, recheck)
     VALUES (name, 'sql', where_clause, format('(%s)', where_clause), NULL)
     RETURNING segment_id INTO id;
-    PERFORM personalize._segment_refresh_from(name, as_of, 'create');
+    PERFORM personalize._segments_refresh(ARRAY[name], as_of, 'create');
     RETURN id;
 END
 $$;
@@ -428,7 +447,7 @@ BEGIN
     IF NOT EXISTS (SELECT FROM personalize.segments s WHERE s.name = refresh_segment.name) THEN
         RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
-    summary := personalize._segment_refresh_from(name, as_of, 'refresh');
+    summary := personalize._segments_refresh(ARRAY[name], as_of, 'refresh');
     entered := (summary -> 0 ->> 'entered')::bigint;
     exited := (summary -> 0 ->> 'exited')::bigint;
 END
@@ -517,3 +536,39 @@ END
 $$;
 COMMENT ON FUNCTION personalize.install_schedule(text, text) IS
 'Registers tick() (every minute) and maintain() (daily) with pg_cron';
+
+CREATE FUNCTION personalize.audience(segment_name text, as_of timestamptz)
+RETURNS personalize.audience
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seg integer;
+    latest timestamptz;
+    result personalize.audience;
+BEGIN
+    SELECT s.segment_id INTO seg FROM personalize.segments s WHERE s.name = segment_name;
+    IF seg IS NULL THEN
+        RAISE EXCEPTION 'segment "%" does not exist', segment_name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF as_of IS NULL OR NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT max(l.at) INTO latest FROM personalize.segment_log l WHERE l.segment_id = seg;
+    IF latest IS NULL OR as_of >= latest THEN
+        SELECT personalize.audience_agg(m.profile_id) INTO result
+          FROM personalize.segment_members m WHERE m.segment_id = seg;
+    ELSE
+        -- the membership at an earlier time, replayed from the log of entries and exits
+        SELECT personalize.audience_agg(l.profile_id) INTO result
+          FROM (SELECT DISTINCT ON (x.profile_id) x.profile_id, x.change
+                  FROM personalize.segment_log x
+                 WHERE x.segment_id = seg AND x.at <= as_of
+                 ORDER BY x.profile_id, x.at DESC, x.log_id DESC) l
+         WHERE l.change = 'entered';
+    END IF;
+    RETURN coalesce(result, personalize.audience_from_array('{}'));
+END
+$$;
+COMMENT ON FUNCTION personalize.audience(text, timestamptz) IS
+'The members of a segment as an audience bitmap: current ones, or as of an earlier time from segment_log';
