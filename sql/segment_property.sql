@@ -72,9 +72,11 @@ BEGIN
                 CASE WHEN random() < 0.5 THEN 'anon-' || u END, clock);
         END IF;
         IF random() < 0.1 THEN
+            -- draw once, outside the query, so the stream does not depend on row order
+            u := 1 + (random() * 119)::integer;
             PERFORM personalize.set_consent(p.profile_id, (ARRAY['subscribed', 'unsubscribed'])[1 + floor(random() * 2)::int],
                                             as_of => clock)
-               FROM personalize.profiles p WHERE p.user_id = 'u' || (1 + (random() * 119)::integer);
+               FROM personalize.profiles p WHERE p.user_id = 'u' || u;
         END IF;
         IF random() < 0.25 THEN
             PERFORM personalize.tick(clock);
