@@ -140,6 +140,7 @@ CREATE FUNCTION personalize._segment_apply(seg personalize.segments, ids bigint[
                                            OUT changed bigint[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off    -- the generated statement's estimates are defaults: JIT would compile every call
 AS $$
 BEGIN
     -- Live updates share a segment; a full refresh or a tick has it alone, so that neither
