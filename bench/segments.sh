@@ -81,6 +81,13 @@ plain_sql_statements() {
           FROM personalize.segments s JOIN public.bench_rules r USING (name) ORDER BY s.eval_order, s.segment_id"
 }
 
+# Creates the 20 segments of public.bench_rules as of AS_OF, unless the store has segments already.
+create_rules() {
+  make_rules_table
+  psql_run -At -c "SELECT personalize.create_segment(name, rule, '$AS_OF') FROM public.bench_rules
+                    WHERE NOT EXISTS (SELECT FROM personalize.segments) ORDER BY ord" >/dev/null
+}
+
 # Runs, in one session, each row (label, statement) of the query $2 in its own transaction and
 # records its server-clock seconds as public.bench_timings (run $1, label); prints the run's total.
 time_each() {
@@ -155,9 +162,9 @@ SQL
   echo "  analyst's query (* = hand-written GROUP BY / NOT EXISTS), of refresh_segment (with the segments reading it)"
   psql_run -At -F ' ' <<'SQL' |
 SELECT s.name, (SELECT count(*) FROM personalize.segment_members m WHERE m.segment_id = s.segment_id),
-       (SELECT string_agg(DISTINCT c::text, '/') FROM unnest(ARRAY[
-           (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM public.%I', 'seg_' || s.name), false, true, '')))[1]::text::bigint,
-           (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM public.%I', 'ana_' || s.name), false, true, '')))[1]::text::bigint]) c),
+       (SELECT string_agg(DISTINCT (xpath('/row/c/text()', query_to_xml(
+                  format('SELECT count(*) AS c FROM public.%I', prefix || s.name), false, true, '')))[1]::text, '/')
+          FROM unnest(ARRAY['seg_', 'ana_']) prefix),
        f.seconds, b.seconds, a.seconds, CASE WHEN r.analyst IS NULL THEN '-' ELSE '*' END, x.seconds
   FROM personalize.segments s
   JOIN public.bench_rules r USING (name)
@@ -192,12 +199,11 @@ bench_copy_segments() {
   psql_run -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS public.raw_events"
   make_plain_table raw_events
   raw=$(time_copy public.raw_events)
-  make_rules_table
   psql_run -c "ALTER DATABASE postgres SET personalize.clock = '$AS_OF'" -c "ALTER DATABASE postgres SET track_functions = 'pl'"
   reset_store
   zero=$(time_copy personalize.events)
   reset_store
-  psql_run -At -c "SELECT personalize.create_segment(name, rule, '$AS_OF') FROM public.bench_rules ORDER BY ord" >/dev/null
+  create_rules
   psql_run -At -c "SELECT pg_stat_reset()" >/dev/null
   live=$(time_copy personalize.events)
   echo "  baseline: plain logged heap table, the 6 CSV columns, no indexes, no triggers; segments evaluated at personalize.clock = $AS_OF"
@@ -216,10 +222,7 @@ bench_notify_latency() {
     mkdir -p "$node_dir"
     npm install --prefix "$node_dir" --no-audit --no-fund --silent pg@8 >/dev/null
   fi
-  make_rules_table
-  if [ "$(psql_run -At -c "SELECT count(*) FROM personalize.segments")" = 0 ]; then
-    psql_run -At -c "SELECT personalize.create_segment(name, rule, '$AS_OF') FROM public.bench_rules ORDER BY ord" >/dev/null
-  fi
+  create_rules
   psql_run -At -F ' ' -c "SELECT (SELECT count(*) FROM personalize.segments), (SELECT count(*) FROM personalize.events),
                                  (SELECT count(*) FROM personalize.profiles)" |
     awk '{printf "  store: %d segments, %d events, %d profiles\n", $1, $2, $3}'
