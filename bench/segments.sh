@@ -109,6 +109,7 @@ SQL
 # Loads the store the refresh runs on: PROFILES profiles with deterministic traits and consent
 # (INSERT ... SELECT, user ids as in the CSV), then the CSV's events through COPY with no segments.
 load_refresh_store() {
+  prepare_events
   psql_run >/dev/null <<SQL
 INSERT INTO personalize.profiles (profile_id, user_id, email, traits, email_consent, consent_at)
 SELECT uid + 1, synth.user_id(uid), lower(t ->> 'email'), t, c,
@@ -195,6 +196,7 @@ SQL
 
 # COPY of the CSV with 0 and with 20 live segments, each against a raw COPY into a plain table.
 bench_copy_segments() {
+  prepare_events
   local raw zero live
   psql_run -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS public.raw_events"
   make_plain_table raw_events
