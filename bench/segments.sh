@@ -145,7 +145,7 @@ bench_segments_refresh() {
     awk -v p="$profiles" '{printf "  store: %d profiles, %d events on %d of them (%.1f%%)\n", p, $1, $2, 100 * $2 / p}'
   fill=$(time_each seg_fill "SELECT name, format('SELECT personalize.create_segment(%L, %L, %L)', name, rule, '$AS_OF')
                                FROM public.bench_rules ORDER BY ord")
-  predicate_sql="'SELECT p.profile_id FROM personalize.segment_profiles p WHERE ' || s.predicate"
+  predicate_sql="'SELECT p.profile_id FROM personalize.segment_profiles p ' || replace(s.joins, '/*ids*/', '') || ' WHERE ' || s.predicate"
   base=$(time_each seg_sql "$(plain_sql_statements seg "$predicate_sql")")
   analyst=$(time_each seg_analyst "$(plain_sql_statements ana "coalesce(r.analyst, $predicate_sql)")")
   refresh=$(time_each seg_refresh "SELECT name, format('SELECT personalize.refresh_segment(%L, %L)', name, '$AS_OF')
@@ -177,7 +177,7 @@ SELECT s.name, (SELECT count(*) FROM personalize.segment_members m WHERE m.segme
 SQL
     awk '{printf "    %-13s %7d members%s  fill %7.3f s  predicate %7.3f s  analyst %7.3f s%s  refresh %7.3f s\n",
                  $1, $2, ($2 == $3 ? "" : " (plain SQL: " $3 "!)"), $4, $5, $6, ($7 == "*" ? "*" : " "), $8}'
-  echo "  baselines: CREATE TABLE AS of the compiled predicate over personalize.segment_profiles p, and of the analyst's query"
+  echo "  baselines: CREATE TABLE AS of the compiled predicate (with its event joins) over personalize.segment_profiles p, and of the analyst's query"
   print_figure segments_fill_vs_predicate "$((profiles * 20))" "$fill" "$base"
   print_figure segments_fill_vs_analyst "$((profiles * 20))" "$fill" "$analyst"
   print_figure segments_refresh_vs_predicate "$((profiles * evals))" "$refresh" "$(awk -v b="$base" -v e="$evals" 'BEGIN {print b * e / 20}')"

@@ -45,8 +45,13 @@ typedef struct RuleCompiler
 	List	   *fields;			/* profile fields read (char *) */
 	List	   *segments;		/* other segments read (char *) */
 	List	   *rechecks;		/* SQL expressions, each a time the answer may change */
+	StringInfoData joins;		/* FROM items the predicate and rechecks refer to */
+	int			n_joins;
 	int			nodes;
 } RuleCompiler;
+
+/* Where _segment_apply puts "AND e.profile_id = ANY ($2)" when it evaluates some profiles. */
+#define IDS_PLACEHOLDER "/*ids*/" 
 
 /* A profile column a "field" condition may compare, with its SQL type class. */
 typedef struct FieldSpec
@@ -496,7 +501,7 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 	JsonbValue *within = key_of(node, "within"), *between = key_of(node, "between");
 	JsonbValue *vmin = key_of(node, "min"), *vmax = key_of(node, "max"), *vexact = key_of(node, "exactly");
 	char	   *filters = event_filters(key_of(node, "where"), psprintf("%s.where", path));
-	char	   *base, *window = "", *future_window = "", *count;
+	char	   *window = "", *count, *alias, *iv = NULL;
 	int64		lo = 1, hi = -1;
 
 	if (strlen(name) > 200)
@@ -519,17 +524,8 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 		if (hi >= 0 && hi < lo)
 			bad_rule(path, "\"min\" not greater than \"max\"");
 	}
-	base = psprintf("FROM personalize.events e WHERE e.profile_id = p.profile_id AND e.event = %s%s",
-					quote_literal_cstr(name), filters);
 	if (within)
-	{
-		char	   *iv = interval_at(within, psprintf("%s.within", path));
-
-		window = psprintf(" AND e.occurred_at > $1 - %s", iv);
-		/* an event leaves the window when $1 reaches occurred_at + within */
-		rc->rechecks = lappend(rc->rechecks,
-							   psprintf("(SELECT min(e.occurred_at) + %s %s%s AND e.occurred_at <= $1)", iv, base, window));
-	}
+		window = psprintf(" AND e.occurred_at > $1 - %s", (iv = interval_at(within, psprintf("%s.within", path))));
 	else if (between)
 	{
 		JsonbIterator *it;
@@ -551,12 +547,26 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 			}
 		if (n != 2)
 			bad_rule(psprintf("%s.between", path), "an array of two timestamps [from, to)");
-		window = future_window = psprintf(" AND e.occurred_at >= %s AND e.occurred_at < %s", bounds[0], bounds[1]);
+		window = psprintf(" AND e.occurred_at >= %s AND e.occurred_at < %s", bounds[0], bounds[1]);
 	}
-	/* an event stamped after $1 starts to count when $1 reaches it */
-	rc->rechecks = lappend(rc->rechecks,
-						   psprintf("(SELECT min(e.occurred_at) %s%s AND e.occurred_at > $1)", base, future_window));
-	count = psprintf("(SELECT count(*) %s%s AND e.occurred_at <= $1)", base, window);
+
+	/*
+	 * One grouped scan of the matching events gives, per profile, the count up to $1, the
+	 * oldest event in a "within" window (it leaves the window at occurred_at + within) and the
+	 * first event stamped after $1 (it starts to count when $1 reaches it).
+	 */
+	alias = psprintf("ev%d", ++rc->n_joins);
+	appendStringInfo(&rc->joins,
+					 " LEFT JOIN (SELECT e.profile_id, count(*) FILTER (WHERE e.occurred_at <= $1) AS n,"
+					 " min(e.occurred_at) FILTER (WHERE e.occurred_at <= $1) AS first_in,"
+					 " min(e.occurred_at) FILTER (WHERE e.occurred_at > $1) AS next"
+					 " FROM personalize.events e WHERE e.event = %s%s%s " IDS_PLACEHOLDER
+					 " GROUP BY e.profile_id) %s ON %s.profile_id = p.profile_id",
+					 quote_literal_cstr(name), filters, window, alias, alias);
+	if (within)
+		rc->rechecks = lappend(rc->rechecks, psprintf("%s.first_in + %s", alias, iv));
+	rc->rechecks = lappend(rc->rechecks, psprintf("%s.next", alias));
+	count = psprintf("coalesce(%s.n, 0)", alias);
 	if (hi < 0)
 		return psprintf("(%s >= %lld)", count, (long long) lo);
 	if (lo == hi)
@@ -767,7 +777,7 @@ names_array(List *names)
 	return PointerGetDatum(construct_array(d, i, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* SQL: personalize._compile_rule(rule) -> (predicate, recheck, events, fields, segments) */
+/* SQL: personalize._compile_rule(rule) -> (predicate, recheck, events, fields, segments, joins) */
 Datum
 personalize_compile_rule(PG_FUNCTION_ARGS)
 {
@@ -775,8 +785,8 @@ personalize_compile_rule(PG_FUNCTION_ARGS)
 	RuleCompiler rc = {0};
 	JsonbValue	root;
 	TupleDesc	desc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
 	char	   *pred;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -786,6 +796,7 @@ personalize_compile_rule(PG_FUNCTION_ARGS)
 	root.type = jbvBinary;
 	root.val.binary.data = &rule->root;
 	root.val.binary.len = VARSIZE(rule) - VARHDRSZ;
+	initStringInfo(&rc.joins);
 	pred = compile_node(&rc, &root, "$", 0);
 
 	values[0] = CStringGetTextDatum(pred);
@@ -806,6 +817,7 @@ personalize_compile_rule(PG_FUNCTION_ARGS)
 	values[2] = names_array(rc.events);
 	values[3] = names_array(rc.fields);
 	values[4] = names_array(rc.segments);
+	values[5] = CStringGetTextDatum(rc.joins.data);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 

@@ -2,7 +2,8 @@
 -- the events that change it, time-driven rechecks for tick(), and NOTIFY of what changed.
 
 CREATE FUNCTION personalize._compile_rule(rule jsonb, OUT predicate text, OUT recheck text,
-                                          OUT events text[], OUT fields text[], OUT segments text[])
+                                          OUT events text[], OUT fields text[], OUT segments text[],
+                                          OUT joins text)
 AS 'MODULE_PATHNAME', 'personalize_compile_rule'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
@@ -36,6 +37,7 @@ CREATE TABLE personalize.segments (
     where_clause    text,
     predicate       text NOT NULL,
     recheck         text,
+    joins           text NOT NULL DEFAULT '',
     reads_events    text[] NOT NULL DEFAULT '{}',
     reads_fields    text[] NOT NULL DEFAULT '{}',
     reads_segments  text[] NOT NULL DEFAULT '{}',
@@ -153,7 +155,7 @@ BEGIN
     EXECUTE format($q$
         WITH cand AS MATERIALIZED (
             SELECT p.profile_id, (%1$s) AS member, %2$s AS recheck
-              FROM personalize.segment_profiles p %3$s
+              FROM personalize.segment_profiles p %6$s %3$s
         ), ins AS (
             INSERT INTO personalize.segment_members (segment_id, profile_id, entered_at, recheck_at)
             SELECT $3, c.profile_id, $1, c.recheck FROM cand c WHERE c.member
@@ -185,7 +187,8 @@ BEGIN
         seg.predicate, coalesce(seg.recheck, 'NULL::timestamptz'),
         CASE WHEN ids IS NULL THEN '' ELSE 'WHERE p.profile_id = ANY ($2)' END,
         CASE WHEN ids IS NULL THEN '' ELSE 'AND m.profile_id = ANY ($2)' END,
-        CASE WHEN ids IS NULL THEN '' ELSE 'AND sp.profile_id = ANY ($2)' END)
+        CASE WHEN ids IS NULL THEN '' ELSE 'AND sp.profile_id = ANY ($2)' END,
+        replace(seg.joins, '/*ids*/', CASE WHEN ids IS NULL THEN '' ELSE 'AND e.profile_id = ANY ($2)' END))
       INTO entered, exited, changed
       USING as_of, ids, seg.segment_id, cause;
 END
@@ -295,6 +298,7 @@ BEGIN
     s.reads_events := c.events;
     s.reads_fields := c.fields;
     s.reads_segments := c.segments;
+    s.joins := c.joins;
     RETURN s;
 END
 $$;
@@ -353,8 +357,8 @@ DECLARE
     id integer;
 BEGIN
     s := personalize._segment_row(name, rule);
-    INSERT INTO personalize.segments (name, kind, rule, predicate, recheck, reads_events, reads_fields, reads_segments)
-    VALUES (s.name, 'rule', s.rule, s.predicate, s.recheck, s.reads_events, s.reads_fields, s.reads_segments)
+    INSERT INTO personalize.segments (name, kind, rule, predicate, recheck, joins, reads_events, reads_fields, reads_segments)
+    VALUES (s.name, 'rule', s.rule, s.predicate, s.recheck, s.joins, s.reads_events, s.reads_fields, s.reads_segments)
     RETURNING segment_id INTO id;
     PERFORM personalize._segments_sort();
     PERFORM personalize._segments_refresh(ARRAY[name], as_of, 'create');
@@ -376,7 +380,7 @@ DECLARE
 BEGIN
     s := personalize._segment_row(name, rule);
     UPDATE personalize.segments g
-       SET rule = s.rule, predicate = s.predicate, recheck = s.recheck, reads_events = s.reads_events,
+       SET rule = s.rule, predicate = s.predicate, recheck = s.recheck, joins = s.joins, reads_events = s.reads_events,
            reads_fields = s.reads_fields, reads_segments = s.reads_segments, updated_at = statement_timestamp()
      WHERE g.name = alter_segment.name AND g.kind = 'rule'
     RETURNING segment_id INTO id;
