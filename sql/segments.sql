@@ -177,6 +177,8 @@ SELECT personalize.alter_segment('c1', '{"segment": "c2"}');
 SELECT personalize.drop_segment('c1');
 SELECT personalize.drop_segment('c2');
 SELECT personalize.drop_segment('c1');
+SELECT count(*) AS rows_left_of_dropped FROM personalize.segment_members m
+ WHERE NOT EXISTS (SELECT FROM personalize.segments s WHERE s.segment_id = m.segment_id);
 SELECT personalize.drop_segment('c1');
 SELECT personalize.tick('infinity');
 
