@@ -147,6 +147,7 @@ SELECT count(*) AS cy_rows FROM personalize.segment_members WHERE profile_id = :
 
 -- bad rules are refused with the JSON path of the bad node
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 SELECT personalize.create_segment('x', '{"trait": "city", "op": "like", "value": "O%"}');
 SELECT personalize.create_segment('x', '{"all": [{"trait": "city", "value": "Oslo"}, {"event": "E", "min": -1}]}');
 SELECT personalize.create_segment('x', '{"all": []}');

@@ -371,33 +371,52 @@ personalize_audience_from_bytea(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(audience_from_bytes(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
 }
 
-/* Which in-place set operation audience_binop applies. */
+/* What audience_pair computes from two bitmaps. */
 typedef enum AudienceOp
 {
-	OP_AND,
+	OP_AND,						/* the set operations give a new audience */
 	OP_OR,
-	OP_ANDNOT
+	OP_ANDNOT,
+	OP_EQUALS,					/* these give *count: 1/0, or the size of a & b */
+	OP_AND_COUNT
 } AudienceOp;
 
-/* a op b as a new audience; both bitmaps are freed on every path. */
+/*
+ * Applies op to the bitmaps of a and b, freeing both (CRoaring mallocs) on every path: returns
+ * a new audience for the set operations, NULL and *count for the others.
+ */
 static bytea *
-audience_binop(const bytea *a, const bytea *b, AudienceOp op)
+audience_pair(const bytea *a, const bytea *b, AudienceOp op, uint64 *count)
 {
 	roaring_bitmap_t *volatile ra = NULL;
 	roaring_bitmap_t *volatile rb = NULL;
 	bytea	   *volatile result = NULL;
+	volatile uint64 n = 0;
 
 	PG_TRY();
 	{
 		ra = personalize_audience_to_roaring(a);
 		rb = personalize_audience_to_roaring(b);
-		if (op == OP_AND)
-			roaring_bitmap_and_inplace(ra, rb);
-		else if (op == OP_OR)
-			roaring_bitmap_or_inplace(ra, rb);
-		else
-			roaring_bitmap_andnot_inplace(ra, rb);
-		result = personalize_audience_from_roaring(ra);
+		switch (op)
+		{
+			case OP_AND:
+				roaring_bitmap_and_inplace(ra, rb);
+				break;
+			case OP_OR:
+				roaring_bitmap_or_inplace(ra, rb);
+				break;
+			case OP_ANDNOT:
+				roaring_bitmap_andnot_inplace(ra, rb);
+				break;
+			case OP_EQUALS:
+				n = roaring_bitmap_equals(ra, rb) ? 1 : 0;
+				break;
+			case OP_AND_COUNT:
+				n = roaring_bitmap_and_cardinality(ra, rb);
+				break;
+		}
+		if (op == OP_AND || op == OP_OR || op == OP_ANDNOT)
+			result = personalize_audience_from_roaring(ra);
 	}
 	PG_CATCH();
 	{
@@ -408,10 +427,10 @@ audience_binop(const bytea *a, const bytea *b, AudienceOp op)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	if (ra != NULL)
-		roaring_bitmap_free(ra);
-	if (rb != NULL)
-		roaring_bitmap_free(rb);
+	roaring_bitmap_free(ra);
+	roaring_bitmap_free(rb);
+	if (count)
+		*count = n;
 	return result;
 }
 
@@ -419,21 +438,21 @@ audience_binop(const bytea *a, const bytea *b, AudienceOp op)
 Datum
 personalize_audience_and(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BYTEA_P(audience_binop(PG_GETARG_BYTEA_PP(0), PG_GETARG_BYTEA_PP(1), OP_AND));
+	PG_RETURN_BYTEA_P(audience_pair(PG_GETARG_BYTEA_PP(0), PG_GETARG_BYTEA_PP(1), OP_AND, NULL));
 }
 
 /* Operator |: union. */
 Datum
 personalize_audience_or(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BYTEA_P(audience_binop(PG_GETARG_BYTEA_PP(0), PG_GETARG_BYTEA_PP(1), OP_OR));
+	PG_RETURN_BYTEA_P(audience_pair(PG_GETARG_BYTEA_PP(0), PG_GETARG_BYTEA_PP(1), OP_OR, NULL));
 }
 
 /* Operator -: difference. */
 Datum
 personalize_audience_andnot(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BYTEA_P(audience_binop(PG_GETARG_BYTEA_PP(0), PG_GETARG_BYTEA_PP(1), OP_ANDNOT));
+	PG_RETURN_BYTEA_P(audience_pair(PG_GETARG_BYTEA_PP(0), PG_GETARG_BYTEA_PP(1), OP_ANDNOT, NULL));
 }
 
 /* Set equality: equal bytes, else equal cardinalities and then equal bitmaps. */
@@ -442,9 +461,7 @@ audience_equal(const bytea *a, const bytea *b)
 {
 	AudienceView va,
 				vb;
-	roaring_bitmap_t *volatile ra = NULL;
-	roaring_bitmap_t *volatile rb = NULL;
-	volatile bool result = false;
+	uint64		same;
 
 	if (VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
 		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0)
@@ -453,26 +470,8 @@ audience_equal(const bytea *a, const bytea *b)
 	open_stored(&vb, b);
 	if (audience_view_cardinality(&va) != audience_view_cardinality(&vb))
 		return false;
-	PG_TRY();
-	{
-		ra = personalize_audience_to_roaring(a);
-		rb = personalize_audience_to_roaring(b);
-		result = roaring_bitmap_equals(ra, rb);
-	}
-	PG_CATCH();
-	{
-		if (ra != NULL)
-			roaring_bitmap_free(ra);
-		if (rb != NULL)
-			roaring_bitmap_free(rb);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	if (ra != NULL)
-		roaring_bitmap_free(ra);
-	if (rb != NULL)
-		roaring_bitmap_free(rb);
-	return result;
+	audience_pair(a, b, OP_EQUALS, &same);
+	return same != 0;
 }
 
 /* Operator =: same set of profiles. */
@@ -505,34 +504,14 @@ audience_and_cardinality(const bytea *a, const bytea *b)
 {
 	AudienceView va,
 				vb;
-	roaring_bitmap_t *volatile ra = NULL;
-	roaring_bitmap_t *volatile rb = NULL;
-	volatile uint64 result = 0;
+	uint64		n;
 
 	open_stored(&va, a);
 	open_stored(&vb, b);
 	if (va.n == 0 || vb.n == 0)
 		return 0;
-	PG_TRY();
-	{
-		ra = personalize_audience_to_roaring(a);
-		rb = personalize_audience_to_roaring(b);
-		result = roaring_bitmap_and_cardinality(ra, rb);
-	}
-	PG_CATCH();
-	{
-		if (ra != NULL)
-			roaring_bitmap_free(ra);
-		if (rb != NULL)
-			roaring_bitmap_free(rb);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	if (ra != NULL)
-		roaring_bitmap_free(ra);
-	if (rb != NULL)
-		roaring_bitmap_free(rb);
-	return result;
+	audience_pair(a, b, OP_AND_COUNT, &n);
+	return n;
 }
 
 /* personalize.overlap(a, b): cardinality(a & b). */

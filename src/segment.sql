@@ -348,10 +348,11 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION personalize.create_segment(name text, rule jsonb, as_of timestamptz DEFAULT now())
+-- Compiles a rule and stores it as a new segment or over an existing one, orders the
+-- segments, and fills it (and the segments that read it) as of as_of.
+CREATE FUNCTION personalize._segment_define(name text, rule jsonb, as_of timestamptz, is_new boolean)
 RETURNS integer
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -359,41 +360,46 @@ DECLARE
     id integer;
 BEGIN
     s := personalize._segment_row(name, rule);
-    INSERT INTO personalize.segments (name, kind, rule, predicate, recheck, joins, reads_events, reads_fields, reads_segments)
-    VALUES (s.name, 'rule', s.rule, s.predicate, s.recheck, s.joins, s.reads_events, s.reads_fields, s.reads_segments)
-    RETURNING segment_id INTO id;
+    IF is_new THEN
+        INSERT INTO personalize.segments (name, kind, rule, predicate, recheck, joins, reads_events,
+                                          reads_fields, reads_segments)
+        VALUES (s.name, 'rule', s.rule, s.predicate, s.recheck, s.joins, s.reads_events, s.reads_fields,
+                s.reads_segments)
+        RETURNING segment_id INTO id;
+    ELSE
+        UPDATE personalize.segments g
+           SET rule = s.rule, predicate = s.predicate, recheck = s.recheck, joins = s.joins,
+               reads_events = s.reads_events, reads_fields = s.reads_fields, reads_segments = s.reads_segments,
+               updated_at = statement_timestamp()
+         WHERE g.name = _segment_define.name AND g.kind = 'rule'
+        RETURNING segment_id INTO id;
+        IF id IS NULL THEN
+            RAISE EXCEPTION 'rule segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+        END IF;
+    END IF;
     PERFORM personalize._segments_sort();
-    PERFORM personalize._segments_refresh(ARRAY[name], as_of, 'create');
+    PERFORM personalize._segments_refresh(ARRAY[name], as_of, CASE WHEN is_new THEN 'create' ELSE 'alter' END);
     RETURN id;
 END
 $$;
+
+CREATE FUNCTION personalize.create_segment(name text, rule jsonb, as_of timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT personalize._segment_define(name, rule, as_of, true) $$;
 COMMENT ON FUNCTION personalize.create_segment(text, jsonb, timestamptz) IS
 'Defines a segment by a JSON rule (compiled and checked now) and fills it as of as_of';
 
 CREATE FUNCTION personalize.alter_segment(name text, rule jsonb, as_of timestamptz DEFAULT now())
 RETURNS integer
-LANGUAGE plpgsql
+LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    s personalize.segments;
-    id integer;
-BEGIN
-    s := personalize._segment_row(name, rule);
-    UPDATE personalize.segments g
-       SET rule = s.rule, predicate = s.predicate, recheck = s.recheck, joins = s.joins, reads_events = s.reads_events,
-           reads_fields = s.reads_fields, reads_segments = s.reads_segments, updated_at = statement_timestamp()
-     WHERE g.name = alter_segment.name AND g.kind = 'rule'
-    RETURNING segment_id INTO id;
-    IF id IS NULL THEN
-        RAISE EXCEPTION 'rule segment "%" does not exist', name USING ERRCODE = 'undefined_object';
-    END IF;
-    PERFORM personalize._segments_sort();
-    PERFORM personalize._segments_refresh(ARRAY[name], as_of, 'alter');
-    RETURN id;
-END
-$$;
+AS $$ SELECT personalize._segment_define(name, rule, as_of, false) $$;
+COMMENT ON FUNCTION personalize.alter_segment(text, jsonb, timestamptz) IS
+'Replaces a rule segment''s rule and recomputes it (and the segments that read it) as of as_of';
 
 CREATE FUNCTION personalize.drop_segment(name text)
 RETURNS void
