@@ -273,6 +273,21 @@ path_literal(JsonbValue *v, const char *path)
 	return buf.data;
 }
 
+/* The SQL comparison operator of a threshold op name, or NULL. */
+static const char *
+threshold_op(const char *op)
+{
+	if (strcmp(op, "lt") == 0)
+		return "<";
+	if (strcmp(op, "lte") == 0)
+		return "<=";
+	if (strcmp(op, "gt") == 0)
+		return ">";
+	if (strcmp(op, "gte") == 0)
+		return ">=";
+	return NULL;
+}
+
 /*
  * A comparison of the jsonb expression x (a trait or an event property) by op with value,
  * as a SQL boolean that is never NULL (a missing or mistyped value compares false, and "ne"
@@ -300,15 +315,7 @@ json_comparison(const char *x, const char *op, JsonbValue *value, const char *pa
 			bad_rule(vpath, "a string, number, boolean or null");
 		return psprintf("(%scoalesce(%s = %s, false))", op[0] == 'n' ? "NOT " : "", x, jsonb_literal(value));
 	}
-	if (strcmp(op, "lt") == 0)
-		sqlop = "<";
-	else if (strcmp(op, "lte") == 0)
-		sqlop = "<=";
-	else if (strcmp(op, "gt") == 0)
-		sqlop = ">";
-	else if (strcmp(op, "gte") == 0)
-		sqlop = ">=";
-	if (sqlop)
+	if ((sqlop = threshold_op(op)) != NULL)
 	{
 		if (value->type == jbvNumeric)
 			return psprintf("coalesce(CASE WHEN jsonb_typeof(%s) = 'number' THEN (%s)::numeric %s %s END, false)",
@@ -402,15 +409,7 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 		sqlop = "=";
 	else if (strcmp(op, "ne") == 0)
 		sqlop = "<>";
-	else if (strcmp(op, "lt") == 0)
-		sqlop = "<";
-	else if (strcmp(op, "lte") == 0)
-		sqlop = "<=";
-	else if (strcmp(op, "gt") == 0)
-		sqlop = ">";
-	else if (strcmp(op, "gte") == 0)
-		sqlop = ">=";
-	else if (strcmp(op, "in") != 0)
+	else if ((sqlop = threshold_op(op)) == NULL && strcmp(op, "in") != 0)
 		bad_rule(psprintf("%s.op", path), "one of eq, ne, lt, lte, gt, gte, in, exists for a profile field");
 
 	if (sqlop == NULL)			/* in */
@@ -637,21 +636,6 @@ compile_date_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 						   psprintf("CASE WHEN %s IS NOT NULL THEN (date_trunc('day', $1 AT TIME ZONE 'UTC') "
 									"+ interval '1 day') AT TIME ZONE 'UTC' END", x));
 	return psprintf("coalesce(%s <= %lld, false)", x, (long long) days);
-}
-
-/* The SQL comparison operator of a threshold op name, or NULL. */
-static const char *
-threshold_op(const char *op)
-{
-	if (strcmp(op, "lt") == 0)
-		return "<";
-	if (strcmp(op, "lte") == 0)
-		return "<=";
-	if (strcmp(op, "gt") == 0)
-		return ">";
-	if (strcmp(op, "gte") == 0)
-		return ">=";
-	return NULL;
 }
 
 /*
