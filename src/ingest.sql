@@ -153,6 +153,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off    -- transition-table estimates are defaults: JIT would compile for a second on every COPY
 AS $$
 DECLARE
     settled record;
