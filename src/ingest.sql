@@ -9,7 +9,7 @@ CREATE TABLE personalize.events (
     user_id       text,
     anonymous_id  text,
     properties    jsonb NOT NULL DEFAULT '{}',
-    message_id    text NOT NULL,
+    message_id    text COLLATE "C" NOT NULL,
     event_id      bigint NOT NULL DEFAULT pg_catalog.nextval('personalize.event_id_seq'),
     received_at   timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
 ) PARTITION BY RANGE (occurred_at);
@@ -18,12 +18,14 @@ CREATE INDEX events_profile_idx ON personalize.events (profile_id, occurred_at);
 COMMENT ON TABLE personalize.events IS
 'Every accepted event, partitioned by UTC month; INSERT and COPY take the same path as track()';
 
+-- Keys are opaque: byte order (COLLATE "C") is all uniqueness needs, and much cheaper to keep.
 CREATE TABLE personalize.event_keys (
-    message_id  text PRIMARY KEY,
+    message_id  text COLLATE "C" PRIMARY KEY,
+    event_id    bigint NOT NULL,
     duplicates  bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE personalize.event_keys IS
-'One row per message_id ever accepted (whatever its month), with the count of duplicates dropped';
+'One row per message_id ever accepted (whatever its month): the event_id that holds it and the count of duplicates dropped';
 
 CREATE TABLE personalize.rejected_events (
     rejected_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -158,9 +160,10 @@ AS $$
 DECLARE
     settled record;
     n_rows bigint;
-    n_keys bigint;
-    lost text[];
+    kept bigint[];
     dropped bigint[] := '{}';
+    dropped_profiles bigint[];
+    dropped_at timestamptz[];
     live boolean := EXISTS (SELECT FROM personalize.segments WHERE kind = 'rule');
     ids bigint[];
     names text[];
@@ -171,34 +174,35 @@ BEGIN
 
     settled := personalize._settle_identities();
 
-    -- Claim each message_id; a key another statement already holds comes back not fresh.
+    -- Claim each message_id for the first copy (lowest event_id) of it; a key held before (by an
+    -- earlier statement, or a concurrent one that commits first) or by an earlier copy in this
+    -- statement is not inserted. Byte order of the keys orders the claims against deadlocks.
     SELECT count(*) INTO n_rows FROM new_events;
-    WITH grouped AS (
-        SELECT message_id, count(*) AS n FROM new_events GROUP BY message_id
-    ), claimed AS (
-        INSERT INTO personalize.event_keys AS k (message_id, duplicates)
-        SELECT message_id, n - 1 FROM grouped ORDER BY message_id
-            ON CONFLICT (message_id) DO UPDATE SET duplicates = k.duplicates + excluded.duplicates + 1
-        RETURNING k.message_id, (k.xmax = 0) AS fresh
+    WITH claimed AS (
+        INSERT INTO personalize.event_keys (message_id, event_id)
+        SELECT message_id, event_id FROM new_events ORDER BY message_id COLLATE "C", event_id
+            ON CONFLICT (message_id) DO NOTHING
+        RETURNING event_id
     )
-    SELECT count(*), coalesce(array_agg(message_id) FILTER (WHERE NOT fresh), '{}')
-      INTO n_keys, lost
-      FROM claimed;
+    SELECT array_agg(event_id) INTO kept FROM claimed;
 
-    IF n_keys < n_rows OR cardinality(lost) > 0 THEN
-        -- Keep the first copy of a key new to this statement; drop the rest.
-        SELECT coalesce(array_agg(event_id), '{}') INTO dropped
-          FROM (SELECT e.event_id, e.message_id,
-                       row_number() OVER (PARTITION BY e.message_id ORDER BY e.event_id) AS copy
-                  FROM new_events e) x
-         WHERE copy > 1 OR message_id IN (SELECT unnest(lost));
-        DELETE FROM personalize.events d
-         USING new_events e
+    IF coalesce(cardinality(kept), 0) <> n_rows THEN
+        -- Only a statement with duplicates pays for finding, counting and deleting them.
+        SELECT coalesce(array_agg(e.event_id), '{}'), coalesce(array_agg(coalesce(r.to_id, e.profile_id)), '{}'),
+               coalesce(array_agg(e.occurred_at), '{}')
+          INTO dropped, dropped_profiles, dropped_at
+          FROM new_events e
           LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
                  ON r.from_id = e.profile_id
-         WHERE e.event_id IN (SELECT unnest(dropped))
-           AND d.profile_id = coalesce(r.to_id, e.profile_id) AND d.occurred_at = e.occurred_at
-           AND d.event_id = e.event_id;
+         WHERE NOT EXISTS (SELECT FROM unnest(kept) AS k(event_id) WHERE k.event_id = e.event_id);
+        INSERT INTO personalize.event_keys AS k (message_id, event_id, duplicates)
+        SELECT e.message_id, min(e.event_id), count(*)
+          FROM new_events e JOIN unnest(dropped) AS d(event_id) USING (event_id)
+         GROUP BY e.message_id ORDER BY e.message_id COLLATE "C"
+            ON CONFLICT (message_id) DO UPDATE SET duplicates = k.duplicates + excluded.duplicates;
+        DELETE FROM personalize.events d
+         USING unnest(dropped_profiles, dropped_at, dropped) AS x(profile_id, occurred_at, event_id)
+         WHERE d.profile_id = x.profile_id AND d.occurred_at = x.occurred_at AND d.event_id = x.event_id;
     END IF;
 
     WITH accepted AS MATERIALIZED (
