@@ -30,6 +30,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "dedup.h"
 #include "hash.h"
 #include "personalize.h"
 #include "schema.h"
@@ -38,6 +39,7 @@ PG_FUNCTION_INFO_V1(personalize_events_before_row);
 PG_FUNCTION_INFO_V1(personalize_events_before_statement);
 PG_FUNCTION_INFO_V1(personalize_ingest_pending_rejects);
 PG_FUNCTION_INFO_V1(personalize_ingest_pending_identities);
+PG_FUNCTION_INFO_V1(personalize_ingest_pending_duplicates);
 PG_FUNCTION_INFO_V1(personalize_ingest_end);
 PG_FUNCTION_INFO_V1(personalize_last_ingest);
 
@@ -69,6 +71,7 @@ typedef struct IngestFrame
 	SubTransactionId subid;
 	List	   *rejects;
 	List	   *identities;
+	DedupSet   *keys;			/* message ids accepted so far, to drop later copies */
 	struct IngestFrame *parent;
 } IngestFrame;
 
@@ -167,6 +170,7 @@ push_frame(void)
 	IngestFrame *f = MemoryContextAllocZero(TopTransactionContext, sizeof(IngestFrame));
 
 	f->subid = GetCurrentSubTransactionId();
+	f->keys = dedup_create(TopTransactionContext);
 	f->parent = current_frame;
 	current_frame = f;
 	return f;
@@ -663,6 +667,12 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 		nulls[c->message_id - 1] = false;
 		repl[c->message_id - 1] = true;
 	}
+	{
+		text	   *mid = DatumGetTextPP(values[c->message_id - 1]);
+
+		if (dedup_seen(f->keys, VARDATA_ANY(mid), VARSIZE_ANY_EXHDR(mid)))
+			return PointerGetDatum(NULL);	/* a later copy of a key this statement accepted */
+	}
 	values[c->profile_id - 1] = Int64GetDatum(resolve_profile(f, user_id, anonymous_id));
 	nulls[c->profile_id - 1] = false;
 	repl[c->profile_id - 1] = true;
@@ -725,17 +735,47 @@ personalize_ingest_pending_identities(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* SQL: personalize._ingest_end(accepted, duplicates, identity_conflicts): closes the frame. */
+/* SQL: personalize._ingest_pending_duplicates(): keys with copies the row trigger dropped. */
+Datum
+personalize_ingest_pending_duplicates(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *key;
+	uint32		len;
+	int64		copies;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (current_frame == NULL)
+		return (Datum) 0;
+	while (dedup_next_copied(current_frame->keys, &key, &len, &copies))
+	{
+		Datum		v[2] = {PointerGetDatum(cstring_to_text_with_len(key, len)), Int64GetDatum(copies)};
+		bool		n[2] = {false, false};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * SQL: personalize._ingest_end(accepted, duplicates, identity_conflicts): closes the frame;
+ * the duplicates the row trigger dropped are added to the count given.
+ */
 Datum
 personalize_ingest_end(PG_FUNCTION_ARGS)
 {
+	IngestFrame *f = current_frame;
+
 	last_accepted = PG_GETARG_INT64(0);
-	last_duplicates = PG_GETARG_INT64(1);
-	last_rejected = current_frame ? list_length(current_frame->rejects) : 0;
+	last_duplicates = PG_GETARG_INT64(1) + (f ? dedup_dropped(f->keys) : 0);
+	last_rejected = f ? list_length(f->rejects) : 0;
 	if (PG_GETARG_BOOL(2))
 		identity_cache_reset();
-	if (current_frame)
-		current_frame = current_frame->parent;
+	if (f)
+	{
+		current_frame = f->parent;
+		dedup_free(f->keys);
+	}
 	PG_RETURN_VOID();
 }
 

@@ -65,6 +65,11 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'personalize_ingest_pending_identities'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION personalize._ingest_pending_duplicates(OUT message_id text, OUT copies bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'personalize_ingest_pending_duplicates'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION personalize._ingest_end(accepted bigint, duplicates bigint, identities_changed boolean)
 RETURNS void
 AS 'MODULE_PATHNAME', 'personalize_ingest_end'
@@ -164,6 +169,7 @@ DECLARE
     dropped bigint[] := '{}';
     dropped_profiles bigint[];
     dropped_at timestamptz[];
+    dropped_keys text[] := '{}';
     live boolean := EXISTS (SELECT FROM personalize.segments WHERE kind = 'rule');
     ids bigint[];
     names text[];
@@ -174,36 +180,45 @@ BEGIN
 
     settled := personalize._settle_identities();
 
-    -- Claim each message_id for the first copy (lowest event_id) of it; a key held before (by an
-    -- earlier statement, or a concurrent one that commits first) or by an earlier copy in this
-    -- statement is not inserted. Byte order of the keys orders the claims against deadlocks.
+    -- Claim each message_id. The row trigger dropped later copies of a key within the statement,
+    -- so the common case is one plain INSERT, in byte order against deadlocks. A key held before
+    -- (by an earlier statement, or a concurrent one that commits first) makes it fail; then the
+    -- claim is redone keeping the keys it can, and the events of the others are dropped.
     SELECT count(*) INTO n_rows FROM new_events;
-    WITH claimed AS (
+    BEGIN
         INSERT INTO personalize.event_keys (message_id, event_id)
-        SELECT message_id, event_id FROM new_events ORDER BY message_id COLLATE "C", event_id
-            ON CONFLICT (message_id) DO NOTHING
-        RETURNING event_id
-    )
-    SELECT array_agg(event_id) INTO kept FROM claimed;
-
-    IF coalesce(cardinality(kept), 0) <> n_rows THEN
-        -- Only a statement with duplicates pays for finding, counting and deleting them.
+        SELECT message_id, event_id FROM new_events ORDER BY message_id;
+    EXCEPTION WHEN unique_violation THEN
+        WITH claimed AS (
+            INSERT INTO personalize.event_keys (message_id, event_id)
+            SELECT message_id, event_id FROM new_events ORDER BY message_id, event_id
+                ON CONFLICT (message_id) DO NOTHING
+            RETURNING event_id
+        )
+        SELECT array_agg(event_id) INTO kept FROM claimed;
         SELECT coalesce(array_agg(e.event_id), '{}'), coalesce(array_agg(coalesce(r.to_id, e.profile_id)), '{}'),
-               coalesce(array_agg(e.occurred_at), '{}')
-          INTO dropped, dropped_profiles, dropped_at
+               coalesce(array_agg(e.occurred_at), '{}'), coalesce(array_agg(e.message_id), '{}')
+          INTO dropped, dropped_profiles, dropped_at, dropped_keys
           FROM new_events e
           LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
                  ON r.from_id = e.profile_id
          WHERE NOT EXISTS (SELECT FROM unnest(kept) AS k(event_id) WHERE k.event_id = e.event_id);
-        INSERT INTO personalize.event_keys AS k (message_id, event_id, duplicates)
-        SELECT e.message_id, min(e.event_id), count(*)
-          FROM new_events e JOIN unnest(dropped) AS d(event_id) USING (event_id)
-         GROUP BY e.message_id ORDER BY e.message_id COLLATE "C"
-            ON CONFLICT (message_id) DO UPDATE SET duplicates = k.duplicates + excluded.duplicates;
         DELETE FROM personalize.events d
          USING unnest(dropped_profiles, dropped_at, dropped) AS x(profile_id, occurred_at, event_id)
          WHERE d.profile_id = x.profile_id AND d.occurred_at = x.occurred_at AND d.event_id = x.event_id;
-    END IF;
+    END;
+
+    -- Count the copies dropped, by the row trigger or just above, on their keys (locked in order).
+    UPDATE personalize.event_keys k SET duplicates = k.duplicates + d.n
+      FROM (SELECT k2.message_id, d.n
+              FROM (SELECT message_id, sum(n) AS n
+                      FROM (SELECT message_id, copies FROM personalize._ingest_pending_duplicates()
+                            UNION ALL
+                            SELECT unnest(dropped_keys), 1) x(message_id, n)
+                     GROUP BY message_id) d
+              JOIN personalize.event_keys k2 USING (message_id)
+             ORDER BY k2.message_id FOR UPDATE OF k2) d
+     WHERE k.message_id = d.message_id;
 
     WITH accepted AS MATERIALIZED (
         SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event, e.properties

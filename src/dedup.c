@@ -1,0 +1,155 @@
+/*
+ * dedup.c: the message ids one ingest statement has accepted so far, so that the row trigger
+ * can drop a later copy of a key before it is stored. It is an exact but partial filter: a
+ * copy it lets through (a 64-bit hash shared by two different keys, or a set that reached its
+ * bound) is still caught by the statement's claim on personalize.event_keys, which stays the
+ * authority on what is a duplicate.
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "dedup.h"
+
+/* At most this many keys per statement (about 80 bytes each); later ones are not filtered. */
+#define MAX_STATEMENT_KEYS 2000000
+
+/* Key bytes are appended to blocks of this size rather than palloc'd one by one. */
+#define KEY_BLOCK_BYTES (1024 * 1024)
+
+/* One accepted key: its hash, its bytes, and how many later copies were dropped. */
+typedef struct DedupEntry
+{
+	uint64		hash;
+	const char *key;
+	uint32		len;
+	int64		copies;
+} DedupEntry;
+
+struct DedupSet
+{
+	MemoryContext cxt;
+	HTAB	   *keys;
+	char	   *block;			/* free space of the current key block */
+	Size		block_free;
+	int64		dropped;		/* copies dropped, all keys together */
+	HASH_SEQ_STATUS scan;		/* for dedup_next_copied */
+	bool		scanning;
+};
+
+/* Creates an empty set in its own context under parent. */
+DedupSet *
+dedup_create(MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "personalize statement keys",
+											  ALLOCSET_DEFAULT_SIZES);
+	DedupSet   *s = MemoryContextAllocZero(cxt, sizeof(DedupSet));
+	HASHCTL		ctl;
+
+	s->cxt = cxt;
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(DedupEntry);
+	ctl.hcxt = cxt;
+	s->keys = hash_create("personalize statement keys", 1024, &ctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return s;
+}
+
+/* Frees the set and everything in it. */
+void
+dedup_free(DedupSet *s)
+{
+	if (s)
+		MemoryContextDelete(s->cxt);
+}
+
+/* Copies a key's bytes into the current block, starting a new block when it is full. */
+static const char *
+store_key(DedupSet *s, const char *key, uint32 len)
+{
+	char	   *p;
+
+	if (s->block_free < len)
+	{
+		s->block_free = Max(KEY_BLOCK_BYTES, len);
+		s->block = MemoryContextAlloc(s->cxt, s->block_free);
+	}
+	p = s->block;
+	memcpy(p, key, len);
+	s->block += len;
+	s->block_free -= len;
+	return p;
+}
+
+/*
+ * Records a key the statement is about to accept; returns true when the very same key was
+ * accepted before in this statement (the caller drops the row), counting the copy.
+ */
+bool
+dedup_seen(DedupSet *s, const char *key, uint32 len)
+{
+	uint64		hash = hash_bytes_extended((const unsigned char *) key, len, 0);
+	DedupEntry *e;
+	bool		found;
+
+	if (hash_get_num_entries(s->keys) >= MAX_STATEMENT_KEYS)
+	{
+		e = hash_search(s->keys, &hash, HASH_FIND, NULL);
+		found = e != NULL;
+	}
+	else
+		e = hash_search(s->keys, &hash, HASH_ENTER, &found);
+	if (e == NULL)
+		return false;
+	if (!found)
+	{
+		e->key = store_key(s, key, len);
+		e->len = len;
+		e->copies = 0;
+		return false;
+	}
+	if (e->len != len || memcmp(e->key, key, len) != 0)
+		return false;			/* another key with the same hash: left to the claim */
+	e->copies++;
+	s->dropped++;
+	return true;
+}
+
+/* How many copies the set made the statement drop. */
+int64
+dedup_dropped(DedupSet *s)
+{
+	return s ? s->dropped : 0;
+}
+
+/*
+ * Iterates over the keys that had copies dropped: returns false at the end. Each call sets
+ * *key, *len and *copies.
+ */
+bool
+dedup_next_copied(DedupSet *s, const char **key, uint32 *len, int64 *copies)
+{
+	DedupEntry *e;
+
+	if (s == NULL || s->dropped == 0)
+		return false;
+	if (!s->scanning)
+	{
+		hash_seq_init(&s->scan, s->keys);
+		s->scanning = true;
+	}
+	while ((e = hash_seq_search(&s->scan)) != NULL)
+	{
+		if (e->copies > 0)
+		{
+			*key = e->key;
+			*len = e->len;
+			*copies = e->copies;
+			return true;
+		}
+	}
+	s->scanning = false;
+	return false;
+}
