@@ -174,7 +174,10 @@ DECLARE
     ids bigint[];
     names text[];
     consent_changed boolean;
+    st personalize.scoring_settings;
 BEGIN
+    -- The one settings row, as a variable: joined, its unknown row count inflates every estimate.
+    SELECT * INTO st FROM personalize.scoring_settings;
     INSERT INTO personalize.rejected_events (payload, reason, path, expected)
     SELECT payload, reason, path, expected FROM personalize._ingest_pending_rejects();
 
@@ -253,7 +256,6 @@ BEGIN
                CASE WHEN w.interest_weight > 0
                     THEN personalize.event_category(c.properties, st.category_property) END AS category
           FROM accepted c
-         CROSS JOIN personalize.scoring_settings st
           LEFT JOIN personalize.scoring_events w ON w.event = c.event
          WHERE w.engagement_weight <> 0 OR w.interest_weight > 0 OR c.event = st.purchase_event
     ), scores AS (
