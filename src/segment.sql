@@ -154,38 +154,57 @@ BEGIN
     ELSE
         PERFORM pg_advisory_xact_lock(1885692786, seg.segment_id);
     END IF;
+    -- A profile is a member (M), pending (P: not a member, but time alone may make it one) or
+    -- neither. The statement compares the answer with what is stored and writes only the changes,
+    -- with plain INSERTs: a live update holds the row locks of its profiles (whoever changed them
+    -- updated them first) and a refresh or tick holds the segment alone.
     EXECUTE format($q$
         WITH cand AS MATERIALIZED (
             SELECT p.profile_id, (%1$s) AS member, %2$s AS recheck
               FROM personalize.segment_profiles p %6$s %3$s
+        ), answer AS (
+            SELECT c.profile_id, CASE WHEN c.member THEN 'M' ELSE 'P' END AS state, c.recheck
+              FROM cand c WHERE c.member OR (NOT c.member AND c.recheck IS NOT NULL)
+        ), stored AS (
+            SELECT m.profile_id, 'M' AS state, m.recheck_at AS recheck
+              FROM personalize.segment_members m WHERE m.segment_id = $3 %4$s
+            UNION ALL
+            SELECT sp.profile_id, 'P', sp.recheck_at
+              FROM personalize.segment_pending sp WHERE sp.segment_id = $3 %5$s
+        ), diff AS MATERIALIZED (
+            SELECT coalesce(n.profile_id, w.profile_id) AS profile_id, n.state AS now, n.recheck, w.state AS was
+              FROM answer n FULL JOIN stored w ON w.profile_id = n.profile_id
+             WHERE n.state IS DISTINCT FROM w.state OR n.recheck IS DISTINCT FROM w.recheck
         ), ins AS (
             INSERT INTO personalize.segment_members (segment_id, profile_id, entered_at, recheck_at)
-            SELECT $3, c.profile_id, $1, c.recheck FROM cand c WHERE c.member
-                ON CONFLICT (segment_id, profile_id) DO UPDATE SET recheck_at = excluded.recheck_at
-                WHERE personalize.segment_members.recheck_at IS DISTINCT FROM excluded.recheck_at
-            RETURNING profile_id, (xmax = 0) AS fresh
+            SELECT $3, d.profile_id, $1, d.recheck FROM diff d WHERE d.now = 'M' AND d.was IS DISTINCT FROM 'M'
+            RETURNING profile_id
+        ), upd AS (
+            UPDATE personalize.segment_members m SET recheck_at = d.recheck
+              FROM diff d WHERE d.now = 'M' AND d.was = 'M' AND m.segment_id = $3 AND m.profile_id = d.profile_id
         ), del AS (
             DELETE FROM personalize.segment_members m
-             WHERE m.segment_id = $3 %4$s
-               AND NOT EXISTS (SELECT FROM cand c WHERE c.profile_id = m.profile_id AND c.member)
+             USING diff d WHERE d.was = 'M' AND d.now IS DISTINCT FROM 'M' AND m.segment_id = $3
+               AND m.profile_id = d.profile_id
             RETURNING m.profile_id
-        ), unpend AS (
-            DELETE FROM personalize.segment_pending sp
-             WHERE sp.segment_id = $3 %5$s
-               AND NOT EXISTS (SELECT FROM cand c WHERE c.profile_id = sp.profile_id
-                                 AND NOT c.member AND c.recheck IS NOT NULL)
         ), pend AS (
             INSERT INTO personalize.segment_pending (segment_id, profile_id, recheck_at)
-            SELECT $3, c.profile_id, c.recheck FROM cand c WHERE NOT c.member AND c.recheck IS NOT NULL
-                ON CONFLICT (segment_id, profile_id) DO UPDATE SET recheck_at = excluded.recheck_at
+            SELECT $3, d.profile_id, d.recheck FROM diff d WHERE d.now = 'P' AND d.was IS DISTINCT FROM 'P'
+        ), repend AS (
+            UPDATE personalize.segment_pending sp SET recheck_at = d.recheck
+              FROM diff d WHERE d.now = 'P' AND d.was = 'P' AND sp.segment_id = $3 AND sp.profile_id = d.profile_id
+        ), unpend AS (
+            DELETE FROM personalize.segment_pending sp
+             USING diff d WHERE d.was = 'P' AND d.now IS DISTINCT FROM 'P' AND sp.segment_id = $3
+               AND sp.profile_id = d.profile_id
         ), logged AS (
             INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
-            SELECT $3, profile_id, 'entered', $1, $4 FROM ins WHERE fresh
+            SELECT $3, profile_id, 'entered', $1, $4 FROM ins
             UNION ALL
             SELECT $3, profile_id, 'exited', $1, $4 FROM del
         )
-        SELECT (SELECT count(*) FROM ins WHERE fresh), (SELECT count(*) FROM del),
-               ARRAY(SELECT profile_id FROM ins WHERE fresh UNION ALL SELECT profile_id FROM del)$q$,
+        SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del),
+               ARRAY(SELECT profile_id FROM ins UNION ALL SELECT profile_id FROM del)$q$,
         seg.predicate, coalesce(seg.recheck, 'NULL::timestamptz'),
         CASE WHEN ids IS NULL THEN '' ELSE 'WHERE p.profile_id = ANY ($2)' END,
         CASE WHEN ids IS NULL THEN '' ELSE 'AND m.profile_id = ANY ($2)' END,
