@@ -137,6 +137,14 @@ BEGIN
 END
 $$;
 
+-- Runs one evaluation statement of _segment_apply (parameters as_of, ids, segment_id, cause)
+-- with a plan kept per backend for its text (src/segment_exec.c).
+CREATE FUNCTION personalize._segment_execute(statement text, as_of timestamptz, ids bigint[],
+                                             segment_id integer, cause text,
+                                             OUT entered bigint, OUT exited bigint, OUT changed bigint[])
+AS 'MODULE_PATHNAME', 'personalize_segment_execute'
+LANGUAGE C VOLATILE;
+
 -- Re-evaluates one segment for the given profiles (NULL: every profile) as of as_of, stores
 -- the answer, logs entries and exits with cause, and returns how many entered and exited.
 CREATE FUNCTION personalize._segment_apply(seg personalize.segments, ids bigint[], as_of timestamptz,
@@ -146,6 +154,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET jit = off    -- the generated statement's estimates are defaults: JIT would compile every call
 AS $$
+DECLARE
+    stmt text;
 BEGIN
     -- Live updates share a segment; a full refresh or a tick has it alone, so that neither
     -- computes from a snapshot that misses what the other is committing.
@@ -158,7 +168,7 @@ BEGIN
     -- neither. The statement compares the answer with what is stored and writes only the changes,
     -- with plain INSERTs: a live update holds the row locks of its profiles (whoever changed them
     -- updated them first) and a refresh or tick holds the segment alone.
-    EXECUTE format($q$
+    stmt := format($q$
         WITH cand AS MATERIALIZED (
             SELECT p.profile_id, (%1$s) AS member, %2$s AS recheck
               FROM personalize.segment_profiles p %6$s %3$s
@@ -209,9 +219,15 @@ BEGIN
         CASE WHEN ids IS NULL THEN '' ELSE 'WHERE p.profile_id = ANY ($2)' END,
         CASE WHEN ids IS NULL THEN '' ELSE 'AND m.profile_id = ANY ($2)' END,
         CASE WHEN ids IS NULL THEN '' ELSE 'AND sp.profile_id = ANY ($2)' END,
-        replace(seg.joins, '/*ids*/', CASE WHEN ids IS NULL THEN '' ELSE 'AND e.profile_id = ANY ($2)' END))
-      INTO entered, exited, changed
-      USING as_of, ids, seg.segment_id, cause;
+        replace(seg.joins, '/*ids*/', CASE WHEN ids IS NULL THEN '' ELSE 'AND e.profile_id = ANY ($2)' END));
+    -- A few profiles (a live update): the plan kept for this text. Many: planned for these ids,
+    -- whose count a kept generic plan would not know.
+    IF cardinality(ids) <= 100 THEN
+        SELECT x.entered, x.exited, x.changed INTO entered, exited, changed
+          FROM personalize._segment_execute(stmt, as_of, ids, seg.segment_id, cause) x;
+    ELSE
+        EXECUTE stmt INTO entered, exited, changed USING as_of, ids, seg.segment_id, cause;
+    END IF;
 END
 $$;
 
