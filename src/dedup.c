@@ -8,12 +8,11 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "dedup.h"
 
-/* At most this many keys per statement (about 80 bytes each); later ones are not filtered. */
+/* At most this many keys per statement (about 60 bytes each); later ones are not filtered. */
 #define MAX_STATEMENT_KEYS 2000000
 
 /* Key bytes are appended to blocks of this size rather than palloc'd one by one. */
@@ -25,17 +24,30 @@ typedef struct DedupEntry
 	uint64		hash;
 	const char *key;
 	uint32		len;
+	char		status;			/* simplehash's slot state */
 	int64		copies;
 } DedupEntry;
+
+/* An open-addressing table keyed by the 64-bit hash (one cache miss per lookup, not three). */
+#define SH_PREFIX dedup_keys
+#define SH_ELEMENT_TYPE DedupEntry
+#define SH_KEY_TYPE uint64
+#define SH_KEY hash
+#define SH_HASH_KEY(tb, key) ((uint32) (key))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 struct DedupSet
 {
 	MemoryContext cxt;
-	HTAB	   *keys;
+	dedup_keys_hash *keys;
 	char	   *block;			/* free space of the current key block */
 	Size		block_free;
 	int64		dropped;		/* copies dropped, all keys together */
-	HASH_SEQ_STATUS scan;		/* for dedup_next_copied */
+	dedup_keys_iterator scan;	/* for dedup_next_copied */
 	bool		scanning;
 };
 
@@ -46,14 +58,9 @@ dedup_create(MemoryContext parent)
 	MemoryContext cxt = AllocSetContextCreate(parent, "personalize statement keys",
 											  ALLOCSET_DEFAULT_SIZES);
 	DedupSet   *s = MemoryContextAllocZero(cxt, sizeof(DedupSet));
-	HASHCTL		ctl;
 
 	s->cxt = cxt;
-	ctl.keysize = sizeof(uint64);
-	ctl.entrysize = sizeof(DedupEntry);
-	ctl.hcxt = cxt;
-	s->keys = hash_create("personalize statement keys", 1024, &ctl,
-						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	s->keys = dedup_keys_create(cxt, 1024, NULL);
 	return s;
 }
 
@@ -94,13 +101,13 @@ dedup_seen(DedupSet *s, const char *key, uint32 len)
 	DedupEntry *e;
 	bool		found;
 
-	if (hash_get_num_entries(s->keys) >= MAX_STATEMENT_KEYS)
+	if (s->keys->members >= MAX_STATEMENT_KEYS)
 	{
-		e = hash_search(s->keys, &hash, HASH_FIND, NULL);
+		e = dedup_keys_lookup(s->keys, hash);
 		found = e != NULL;
 	}
 	else
-		e = hash_search(s->keys, &hash, HASH_ENTER, &found);
+		e = dedup_keys_insert(s->keys, hash, &found);
 	if (e == NULL)
 		return false;
 	if (!found)
@@ -137,10 +144,10 @@ dedup_next_copied(DedupSet *s, const char **key, uint32 *len, int64 *copies)
 		return false;
 	if (!s->scanning)
 	{
-		hash_seq_init(&s->scan, s->keys);
+		dedup_keys_start_iterate(s->keys, &s->scan);
 		s->scanning = true;
 	}
-	while ((e = hash_seq_search(&s->scan)) != NULL)
+	while ((e = dedup_keys_iterate(s->keys, &s->scan)) != NULL)
 	{
 		if (e->copies > 0)
 		{

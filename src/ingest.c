@@ -95,6 +95,7 @@ typedef struct IdentityEntry
 {
 	uint64		key;
 	char	   *value;
+	size_t		len;
 	int64		profile_id;
 } IdentityEntry;
 
@@ -244,7 +245,7 @@ identity_cache_get(const char *kind, const char *value, size_t len)
 	if (identity_cache == NULL)
 		return 0;
 	e = hash_search(identity_cache, &key, HASH_FIND, NULL);
-	if (e == NULL || strlen(e->value) != len || memcmp(e->value, value, len) != 0)
+	if (e == NULL || e->len != len || memcmp(e->value, value, len) != 0)
 		return 0;
 	return e->profile_id;
 }
@@ -273,10 +274,14 @@ identity_cache_put(const char *kind, const char *value, size_t len, int64 profil
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 	e = hash_search(identity_cache, &key, HASH_ENTER, &found);
-	if (found && (strlen(e->value) != len || memcmp(e->value, value, len) != 0))
+	if (found && (e->len != len || memcmp(e->value, value, len) != 0))
 		return;					/* a hash collision: keep the first, look the other up each time */
 	if (!found)
-		e->value = MemoryContextStrdup(identity_cxt, pnstrdup(value, len));
+	{
+		e->value = MemoryContextAlloc(identity_cxt, len);
+		memcpy(e->value, value, len);
+		e->len = len;
+	}
 	e->profile_id = profile_id;
 }
 
