@@ -223,11 +223,19 @@ BEGIN
              ORDER BY k2.message_id FOR UPDATE OF k2) d
      WHERE k.message_id = d.message_id;
 
+    -- The accepted events, each with what scoring takes from its properties (src/scoring.sql,
+    -- src/interest.sql), so that the properties themselves are read once.
     WITH accepted AS MATERIALIZED (
-        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event, e.properties
+        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
+               w.engagement_weight, w.interest_weight, e.event = st.purchase_event AS purchase,
+               CASE WHEN e.event = st.purchase_event
+                    THEN personalize.purchase_amount(e.properties, st.amount_properties) END AS amount,
+               CASE WHEN w.interest_weight > 0
+                    THEN personalize.event_category(e.properties, st.category_property) END AS category
           FROM new_events e
           LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
                  ON r.from_id = e.profile_id
+          LEFT JOIN personalize.scoring_events w ON w.event = e.event
          WHERE NOT EXISTS (SELECT FROM unnest(dropped) AS d(event_id) WHERE d.event_id = e.event_id)
     ), consent AS (
         SELECT DISTINCT ON (profile_id) profile_id, occurred_at,
@@ -248,16 +256,10 @@ BEGIN
         SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
          ORDER BY p.profile_id FOR UPDATE OF p
     -- ---- scoring (src/scoring.sql, src/interest.sql): purchases, engagement, interests
-    ), scored AS MATERIALIZED (
-        SELECT c.profile_id, c.occurred_at, w.engagement_weight, w.interest_weight,
-               c.event = st.purchase_event AS purchase,
-               CASE WHEN c.event = st.purchase_event
-                    THEN personalize.purchase_amount(c.properties, st.amount_properties) END AS amount,
-               CASE WHEN w.interest_weight > 0
-                    THEN personalize.event_category(c.properties, st.category_property) END AS category
+    ), scored AS (
+        SELECT c.profile_id, c.occurred_at, c.engagement_weight, c.interest_weight, c.purchase, c.amount, c.category
           FROM accepted c
-          LEFT JOIN personalize.scoring_events w ON w.event = c.event
-         WHERE w.engagement_weight <> 0 OR w.interest_weight > 0 OR c.event = st.purchase_event
+         WHERE c.engagement_weight <> 0 OR c.interest_weight > 0 OR c.purchase
     ), scores AS (
         SELECT s.profile_id,
                count(*) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS purchases,
