@@ -36,6 +36,21 @@ SELECT personalize.track('alice', 'Product Viewed', '{"product_id": "p9"}', '202
 SELECT personalize.track('bob', 'Email Opened', '{}', '2026-03-01', 'm3');
 SELECT message_id, duplicates FROM personalize.event_keys WHERE message_id IN ('m1', 'm3') ORDER BY 1;
 
+-- one statement with a key stored before (m2), three copies of a new key (m20) and a new key
+-- (m21): the stored key's event and the later copies are dropped, each counted on its key,
+-- and each key points at the event that holds it (m2: the Product Added of the COPY above)
+INSERT INTO personalize.events (user_id, event, occurred_at, message_id) VALUES
+  ('alice', 'Product Viewed', '2026-02-10 00:00+00', 'm20'),
+  ('alice', 'Product Viewed', '2026-02-11 00:00+00', 'm2'),
+  ('alice', 'Product Viewed', '2026-02-12 00:00+00', 'm20'),
+  ('alice', 'Product Viewed', '2026-02-13 00:00+00', 'm21'),
+  ('alice', 'Product Viewed', '2026-02-14 00:00+00', 'm20');
+SELECT * FROM personalize.last_ingest();
+SELECT k.message_id, k.duplicates, e.event, e.occurred_at AT TIME ZONE 'UTC' AS occurred_utc
+  FROM personalize.event_keys k JOIN personalize.events e USING (event_id)
+ WHERE k.message_id IN ('m2', 'm20', 'm21') ORDER BY 1;
+SELECT count(*) AS alice_events FROM personalize.events WHERE user_id = 'alice';
+
 -- bad identifiers, names and sizes
 SELECT personalize.track('', 'Product Viewed');
 SELECT personalize.track(repeat('x', 256), 'Product Viewed');
