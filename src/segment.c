@@ -573,6 +573,23 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 	return psprintf("(%s BETWEEN %lld AND %lld)", count, (long long) lo, (long long) hi);
 }
 
+/*
+ * {"segment": NAME}: one scan of that segment's members joined to the profiles (set-at-a-time,
+ * unlike a correlated EXISTS per profile); the name is looked up once per statement.
+ */
+static char *
+compile_segment_ref(RuleCompiler *rc, const char *name)
+{
+	char	   *alias = psprintf("sg%d", ++rc->n_joins);
+
+	appendStringInfo(&rc->joins,
+					 " LEFT JOIN (SELECT e.profile_id FROM personalize.segment_members e"
+					 " WHERE e.segment_id = (SELECT s.segment_id FROM personalize.segments s WHERE s.name = %s) "
+					 IDS_PLACEHOLDER ") %s ON %s.profile_id = p.profile_id",
+					 quote_literal_cstr(name), alias, alias);
+	return psprintf("(%s.profile_id IS NOT NULL)", alias);
+}
+
 /* {"all": [...]} or {"any": [...]} */
 static char *
 compile_list(RuleCompiler *rc, JsonbValue *list, const char *path, const char *joiner, int depth)
@@ -731,9 +748,7 @@ compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 		char	   *s = string_at(v, psprintf("%s.segment", path), "a segment name");
 
 		rc->segments = add_name(rc->segments, s);
-		return psprintf("EXISTS (SELECT FROM personalize.segment_members m JOIN personalize.segments s "
-						"USING (segment_id) WHERE s.name = %s AND m.profile_id = p.profile_id)",
-						quote_literal_cstr(s));
+		return compile_segment_ref(rc, s);
 	}
 	if ((v = key_of(node, "bucket")) != NULL)
 		return compile_bucket(v, psprintf("%s.bucket", path));
