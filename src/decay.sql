@@ -62,6 +62,7 @@ CREATE AGGREGATE personalize.engagement(occurred_at timestamptz, weight float8, 
                                         as_of timestamptz) (
     SFUNC = personalize._engagement_trans,
     STYPE = internal,
+    SSPACE = 128,    -- the EngagementState of src/decay.c as allocated; the planner assumes 1 kB
     FINALFUNC = personalize._engagement_final,
     COMBINEFUNC = personalize._engagement_combine,
     SERIALFUNC = personalize._engagement_serialize,
@@ -75,6 +76,7 @@ COMMENT ON AGGREGATE personalize.engagement(timestamptz, float8, interval, times
 CREATE AGGREGATE personalize._engagement_state(occurred_at timestamptz, weight float8, half_life interval) (
     SFUNC = personalize._engagement_state_trans,
     STYPE = internal,
+    SSPACE = 128,
     FINALFUNC = personalize._engagement_state_final,
     COMBINEFUNC = personalize._engagement_combine,
     SERIALFUNC = personalize._engagement_serialize,
