@@ -152,9 +152,9 @@ $$;
 
 -- AFTER INSERT FOR EACH STATEMENT: stores quarantined rows, settles identities, drops
 -- duplicates (message_id seen before, in this statement or any other), and updates each
--- touched profile once, locking profiles in profile_id order. The common case (no duplicate)
--- claims the keys and aggregates by profile in two passes over the transition table; only a
--- statement with duplicates pays for finding and deleting them.
+-- touched profile once, locking profiles in profile_id order. The row trigger already dropped
+-- copies within the statement, so the common case claims the keys with one plain INSERT; only
+-- a statement meeting a key held before pays for finding and deleting its events.
 CREATE FUNCTION personalize._events_after_insert()
 RETURNS trigger
 LANGUAGE plpgsql
