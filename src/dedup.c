@@ -12,7 +12,10 @@
 
 #include "dedup.h"
 
-/* At most this many keys per statement (about 60 bytes each); later ones are not filtered. */
+/*
+ * At most this many keys per statement (about 100 bytes each with the table's slack, so some
+ * 200 MB at the bound); later keys are not filtered here.
+ */
 #define MAX_STATEMENT_KEYS 2000000
 
 /* Key bytes are appended to blocks of this size rather than palloc'd one by one. */
@@ -40,6 +43,7 @@ typedef struct DedupEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/* A statement's set: the table, the blocks holding the key bytes, and the count of copies. */
 struct DedupSet
 {
 	MemoryContext cxt;
