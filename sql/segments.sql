@@ -183,6 +183,23 @@ SELECT count(*) AS rows_left_of_dropped FROM personalize.segment_members m
 SELECT personalize.drop_segment('c1');
 SELECT personalize.tick('infinity');
 
+-- a live update after alter_segment follows the new rule (live plans are kept per statement text)
+SELECT personalize.identify('dee', '{"town": "Oslo"}', NULL, '2026-03-14') AS dee \gset
+SELECT personalize.create_segment('town', '{"trait": "town", "value": "Oslo"}', '2026-03-14') > 0 AS created;
+SELECT personalize.in_segment('town', :dee) AS oslo_rule_oslo;
+SELECT personalize.identify('dee', '{"town": "Bergen"}', NULL, '2026-03-14') = :dee AS same_profile;
+SELECT personalize.in_segment('town', :dee) AS oslo_rule_bergen;
+SELECT personalize.alter_segment('town', '{"trait": "town", "value": "Bergen"}', '2026-03-14') > 0 AS altered;
+SELECT personalize.in_segment('town', :dee) AS bergen_rule_bergen;
+SELECT personalize.identify('dee', '{"town": "Oslo"}', NULL, '2026-03-14') = :dee AS same_profile;
+SELECT personalize.in_segment('town', :dee) AS bergen_rule_oslo;
+SELECT personalize.identify('dee', '{"town": "Bergen"}', NULL, '2026-03-14') = :dee AS same_profile;
+SELECT personalize.in_segment('town', :dee) AS bergen_rule_bergen_live;
+SELECT change, cause FROM personalize.segment_log
+ WHERE profile_id = :dee AND segment_id = (SELECT segment_id FROM personalize.segments WHERE name = 'town')
+ ORDER BY log_id;
+SELECT personalize.drop_segment('town');
+
 -- install_schedule: without pg_cron it says so; with it, it registers tick and maintain
 SELECT personalize.install_schedule();
 \set VERBOSITY terse
