@@ -170,6 +170,8 @@ DECLARE
     dropped_profiles bigint[];
     dropped_at timestamptz[];
     dropped_keys text[] := '{}';
+    dup_keys text[];
+    dup_counts bigint[];
     live boolean := EXISTS (SELECT FROM personalize.segments WHERE kind = 'rule');
     ids bigint[];
     names text[];
@@ -212,16 +214,22 @@ BEGIN
     END;
 
     -- Count the copies dropped, by the row trigger or just above, on their keys (locked in order).
-    UPDATE personalize.event_keys k SET duplicates = k.duplicates + d.n
-      FROM (SELECT k2.message_id, d.n
-              FROM (SELECT message_id, sum(n) AS n
-                      FROM (SELECT message_id, copies FROM personalize._ingest_pending_duplicates()
-                            UNION ALL
-                            SELECT unnest(dropped_keys), 1) x(message_id, n)
-                     GROUP BY message_id) d
-              JOIN personalize.event_keys k2 USING (message_id)
-             ORDER BY k2.message_id FOR UPDATE OF k2) d
-     WHERE k.message_id = d.message_id;
+    -- Most statements have none: then nothing is read.
+    SELECT array_agg(message_id ORDER BY message_id), array_agg(n ORDER BY message_id)
+      INTO dup_keys, dup_counts
+      FROM (SELECT message_id, sum(n)::bigint AS n
+              FROM (SELECT message_id, copies FROM personalize._ingest_pending_duplicates()
+                    UNION ALL
+                    SELECT unnest(dropped_keys), 1) x(message_id, n)
+             GROUP BY message_id) d;
+    IF dup_keys IS NOT NULL THEN
+        UPDATE personalize.event_keys k SET duplicates = k.duplicates + d.n
+          FROM (SELECT k2.message_id, d.n
+                  FROM unnest(dup_keys, dup_counts) AS d(message_id, n)
+                  JOIN personalize.event_keys k2 USING (message_id)
+                 ORDER BY k2.message_id FOR UPDATE OF k2) d
+         WHERE k.message_id = d.message_id;
+    END IF;
 
     -- The accepted events, each with what scoring takes from its properties (src/scoring.sql,
     -- src/interest.sql), so that the properties themselves are read once.
