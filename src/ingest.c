@@ -40,6 +40,7 @@ PG_FUNCTION_INFO_V1(personalize_events_before_statement);
 PG_FUNCTION_INFO_V1(personalize_ingest_pending_rejects);
 PG_FUNCTION_INFO_V1(personalize_ingest_pending_identities);
 PG_FUNCTION_INFO_V1(personalize_ingest_pending_duplicates);
+PG_FUNCTION_INFO_V1(personalize_ingest_pending_counts);
 PG_FUNCTION_INFO_V1(personalize_ingest_end);
 PG_FUNCTION_INFO_V1(personalize_last_ingest);
 
@@ -760,6 +761,25 @@ personalize_ingest_pending_duplicates(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * SQL: personalize._ingest_pending_counts() → (rejects, identities, duplicates): how much of
+ * each the current statement stashed, so that the AFTER trigger skips what has nothing to do.
+ */
+Datum
+personalize_ingest_pending_counts(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	IngestFrame *f = current_frame;
+	Datum		v[3] = {Int64GetDatum(f ? list_length(f->rejects) : 0),
+		Int64GetDatum(f ? list_length(f->identities) : 0),
+	Int64GetDatum(f ? dedup_dropped(f->keys) : 0)};
+	bool		n[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_ingest_pending_counts must return a composite");
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), v, n)));
 }
 
 /*

@@ -70,6 +70,12 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'personalize_ingest_pending_duplicates'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION personalize._ingest_pending_counts(OUT rejects bigint, OUT identities bigint,
+                                                   OUT duplicates bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'personalize_ingest_pending_counts'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION personalize._ingest_end(accepted bigint, duplicates bigint, identities_changed boolean)
 RETURNS void
 AS 'MODULE_PATHNAME', 'personalize_ingest_end'
@@ -163,6 +169,7 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off    -- transition-table estimates are defaults: JIT would compile for a second on every COPY
 AS $$
 DECLARE
+    pending record := personalize._ingest_pending_counts();
     settled record;
     n_rows bigint;
     kept bigint[];
@@ -180,10 +187,17 @@ DECLARE
 BEGIN
     -- The one settings row, as a variable: joined, its unknown row count inflates every estimate.
     SELECT * INTO st FROM personalize.scoring_settings;
-    INSERT INTO personalize.rejected_events (payload, reason, path, expected)
-    SELECT payload, reason, path, expected FROM personalize._ingest_pending_rejects();
-
-    settled := personalize._settle_identities();
+    -- What the row trigger stashed; a one-event statement of a known user stashed nothing.
+    IF pending.rejects > 0 THEN
+        INSERT INTO personalize.rejected_events (payload, reason, path, expected)
+        SELECT payload, reason, path, expected FROM personalize._ingest_pending_rejects();
+    END IF;
+    IF pending.identities > 0 THEN
+        settled := personalize._settle_identities();
+    ELSE
+        SELECT '{}'::bigint[] AS redirect_from, '{}'::bigint[] AS redirect_to, '{}'::bigint[] AS new_profiles
+          INTO settled;
+    END IF;
 
     -- Claim each message_id. The row trigger dropped later copies of a key within the statement,
     -- so the common case is one plain INSERT, in byte order against deadlocks. A key held before
@@ -215,14 +229,14 @@ BEGIN
 
     -- Count the copies dropped, by the row trigger or just above, on their keys (locked in order).
     -- Most statements have none: then nothing is read.
-    SELECT array_agg(message_id ORDER BY message_id), array_agg(n ORDER BY message_id)
-      INTO dup_keys, dup_counts
-      FROM (SELECT message_id, sum(n)::bigint AS n
-              FROM (SELECT message_id, copies FROM personalize._ingest_pending_duplicates()
-                    UNION ALL
-                    SELECT unnest(dropped_keys), 1) x(message_id, n)
-             GROUP BY message_id) d;
-    IF dup_keys IS NOT NULL THEN
+    IF pending.duplicates > 0 OR cardinality(dropped_keys) > 0 THEN
+        SELECT array_agg(message_id ORDER BY message_id), array_agg(n ORDER BY message_id)
+          INTO dup_keys, dup_counts
+          FROM (SELECT message_id, sum(n)::bigint AS n
+                  FROM (SELECT message_id, copies FROM personalize._ingest_pending_duplicates()
+                        UNION ALL
+                        SELECT unnest(dropped_keys), 1) x(message_id, n)
+                 GROUP BY message_id) d;
         UPDATE personalize.event_keys k SET duplicates = k.duplicates + d.n
           FROM (SELECT k2.message_id, d.n
                   FROM unnest(dup_keys, dup_counts) AS d(message_id, n)

@@ -37,7 +37,7 @@ GRANT EXECUTE ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text
     personalize._events_before_statement(), personalize._events_before_row(),
     personalize._events_after_insert(), personalize._ingest_end(bigint, bigint, boolean),
     personalize._ingest_pending_rejects(), personalize._ingest_pending_identities(),
-    personalize._ingest_pending_duplicates()
+    personalize._ingest_pending_duplicates(), personalize._ingest_pending_counts()
     TO personalize_writer;
 
 -- Audiences (src/audience.sql): analysts may use all of it. Type I/O, aggregate support and
