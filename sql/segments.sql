@@ -152,6 +152,8 @@ SELECT personalize.create_segment('x', '{"trait": "city", "op": "like", "value":
 SELECT personalize.create_segment('x', '{"all": [{"trait": "city", "value": "Oslo"}, {"event": "E", "min": -1}]}');
 SELECT personalize.create_segment('x', '{"all": []}');
 SELECT personalize.create_segment('x', '{"any": [{"event": "E", "within": "soon"}]}');
+SELECT personalize.create_segment('x', '{"event": "E", "within": "101 years"}');
+SELECT personalize.create_segment('x', '{"field": "last_seen_at", "op": "lt", "value": {"ago": "1000000 years"}}');
 SELECT personalize.create_segment('x', '{"event": "E", "within": "-3 days"}');
 SELECT personalize.create_segment('x', '{"event": "E", "between": ["2026-01-01"]}');
 SELECT personalize.create_segment('x', '{"event": "E", "min": 3, "max": 1}');

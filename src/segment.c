@@ -50,6 +50,9 @@ typedef struct RuleCompiler
 	int			nodes;
 } RuleCompiler;
 
+/* The longest "within" or "ago" a rule may use: longer ones leave the range of timestamps. */
+#define MAX_RULE_INTERVAL_YEARS 100
+
 /* Where _segment_apply puts "AND e.profile_id = ANY ($2)" when it evaluates some profiles. */
 #define IDS_PLACEHOLDER "/*ids*/" 
 
@@ -200,10 +203,12 @@ interval_at(JsonbValue *v, const char *path)
 	const char *expected = "an interval such as \"7 days\"";
 	char	   *s = string_at(v, path, expected);
 	Interval	zero = {0};
+	Interval	longest = {.month = MAX_RULE_INTERVAL_YEARS * MONTHS_PER_YEAR};
 	Datum		iv = parse_or_refuse(interval_in, s, path, expected);
 
-	if (DatumGetBool(DirectFunctionCall2(interval_le, iv, IntervalPGetDatum(&zero))))
-		bad_rule(path, "a positive interval");
+	if (DatumGetBool(DirectFunctionCall2(interval_le, iv, IntervalPGetDatum(&zero))) ||
+		DatumGetBool(DirectFunctionCall2(interval_gt, iv, IntervalPGetDatum(&longest))))
+		bad_rule(path, "a positive interval of at most 100 years");
 	return psprintf("%s::interval", quote_literal_cstr(s));
 }
 
