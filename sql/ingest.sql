@@ -61,7 +61,10 @@ SELECT personalize.track('erin', 'Product Viewed', '{}', '2026-02-02', repeat('m
 SET personalize.max_event_bytes = 100;
 SELECT personalize.track('erin', 'Custom', jsonb_build_object('blob', repeat('x', 200)), '2026-02-02');
 RESET personalize.max_event_bytes;
-SELECT reason, path FROM personalize.rejected_events ORDER BY rejected_id DESC LIMIT 7;
+-- an event must come before the year 10000 (later times would overflow segment rechecks)
+SELECT personalize.track('fay', 'Product Viewed', '{}', '10000-01-01 00:00+00');
+SELECT personalize.track('fay', 'Product Viewed', '{}', '9999-12-31 23:59:59+00');
+SELECT reason, path FROM personalize.rejected_events ORDER BY rejected_id DESC LIMIT 8;
 SELECT count(*) AS profiles_for_erin FROM personalize.identities WHERE value = 'erin';
 
 -- profile state kept incrementally equals the full recompute from the events

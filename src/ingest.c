@@ -21,6 +21,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
@@ -537,6 +538,16 @@ check_id(text *t)
 	return NULL;
 }
 
+/*
+ * 10000-01-01 00:00 UTC: events must come before it, so that the time arithmetic of scores and
+ * segment rechecks (up to 100 years ahead) stays inside the range of timestamps.
+ */
+static TimestampTz
+latest_event_time(void)
+{
+	return (TimestampTz) (date2j(10000, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
 /* The message_id that stands in for a missing one: "fp:" and 32 hex digits of the content hash. */
 static text *
 content_message_id(text *user_id, text *anonymous_id, text *event, TimestampTz at, Jsonb *props)
@@ -631,6 +642,9 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(values[c->occurred_at - 1])))
 		REJECT(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "the timestamp is infinite", "$.occurred_at",
 			   "a finite timestamp");
+	if (DatumGetTimestampTz(values[c->occurred_at - 1]) >= latest_event_time())
+		REJECT(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "the timestamp is after the year 9999", "$.occurred_at",
+			   "a timestamp before 10000-01-01 00:00 UTC");
 	if (nulls[c->properties - 1])
 	{
 		values[c->properties - 1] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
