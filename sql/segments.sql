@@ -184,6 +184,10 @@ SELECT count(*) AS rows_left_of_dropped FROM personalize.segment_members m
  WHERE NOT EXISTS (SELECT FROM personalize.segments s WHERE s.segment_id = m.segment_id);
 SELECT personalize.drop_segment('c1');
 SELECT personalize.tick('infinity');
+-- evaluation times are kept to the years 1 to 9999 (rules reach 100 years around them)
+SELECT personalize.tick('4713-01-01 BC');
+SELECT personalize.refresh_segment('t_eq', '294276-12-31');
+SELECT personalize.create_segment('far', '{"date_trait": "birthday", "within_next": 366}', '10000-01-01 00:00+00');
 
 -- a live update after alter_segment follows the new rule (live plans are kept per statement text)
 SELECT personalize.identify('dee', '{"town": "Oslo"}', NULL, '2026-03-14') AS dee \gset

@@ -137,6 +137,22 @@ BEGIN
 END
 $$;
 
+-- Refuses an evaluation time outside the years 1 to 9999: rules reach up to 100 years back and
+-- ahead of it, which must stay inside the range of timestamps.
+CREATE FUNCTION personalize._check_as_of(as_of timestamptz)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF as_of IS NULL OR NOT isfinite(as_of)
+       OR as_of < '0001-01-01 00:00+00' OR as_of >= '10000-01-01 00:00+00' THEN
+        RAISE EXCEPTION 'as_of must be a finite timestamp in the years 1 to 9999'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
 -- Runs one evaluation statement of _segment_apply (parameters as_of, ids, segment_id, cause)
 -- with a plan kept per backend for its text (src/segment_exec.c).
 CREATE FUNCTION personalize._segment_execute(statement text, as_of timestamptz, ids bigint[],
@@ -250,6 +266,7 @@ BEGIN
     IF coalesce(cardinality(ids), 0) + coalesce(cardinality(new_ids), 0) = 0 THEN
         RETURN summary;
     END IF;
+    PERFORM personalize._check_as_of(as_of);
     FOR seg IN
         SELECT * FROM personalize.segments s
          WHERE s.kind = 'rule'
@@ -353,6 +370,7 @@ DECLARE
     touched text[] := roots;
     summary jsonb := '[]';
 BEGIN
+    PERFORM personalize._check_as_of(as_of);
     FOR seg IN SELECT * FROM personalize.segments ORDER BY eval_order, segment_id LOOP
         CONTINUE WHEN NOT (seg.name = ANY (roots) OR seg.reads_segments && touched);
         r := personalize._segment_apply(seg, NULL, as_of, cause);
@@ -521,9 +539,7 @@ DECLARE
     summary jsonb := '[]';
     total bigint := 0;
 BEGIN
-    IF as_of IS NULL OR NOT isfinite(as_of) THEN
-        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM personalize._check_as_of(as_of);
     FOR seg IN SELECT * FROM personalize.segments WHERE kind = 'rule' ORDER BY eval_order, segment_id LOOP
         SELECT array_agg(profile_id) INTO ids FROM (
             SELECT m.profile_id FROM personalize.segment_members m
