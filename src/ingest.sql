@@ -172,6 +172,7 @@ DECLARE
     pending record := personalize._ingest_pending_counts();
     settled record;
     n_rows bigint;
+    claimed boolean := false;
     kept bigint[];
     dropped bigint[] := '{}';
     dropped_profiles bigint[];
@@ -200,32 +201,41 @@ BEGIN
     END IF;
 
     -- Claim each message_id. The row trigger dropped later copies of a key within the statement,
-    -- so the common case is one plain INSERT, in byte order against deadlocks. A key held before
-    -- (by an earlier statement, or a concurrent one that commits first) makes it fail; then the
-    -- claim is redone keeping the keys it can, and the events of the others are dropped.
+    -- so a bulk statement claims with one plain INSERT, in byte order against deadlocks. A key held
+    -- before (by an earlier statement, or a concurrent one that commits first) makes it fail;
+    -- then, as for small statements (no subtransaction, hence no second transaction id per
+    -- event), the claim goes key by key, and the events whose keys are held are dropped.
     SELECT count(*) INTO n_rows FROM new_events;
-    BEGIN
-        INSERT INTO personalize.event_keys (message_id, event_id)
-        SELECT message_id, event_id FROM new_events ORDER BY message_id;
-    EXCEPTION WHEN unique_violation THEN
-        WITH claimed AS (
+    IF n_rows > 100 THEN
+        BEGIN
+            INSERT INTO personalize.event_keys (message_id, event_id)
+            SELECT message_id, event_id FROM new_events ORDER BY message_id;
+            claimed := true;
+        EXCEPTION WHEN unique_violation THEN
+            claimed := false;
+        END;
+    END IF;
+    IF NOT claimed THEN
+        WITH claimed_keys AS (
             INSERT INTO personalize.event_keys (message_id, event_id)
             SELECT message_id, event_id FROM new_events ORDER BY message_id, event_id
                 ON CONFLICT (message_id) DO NOTHING
             RETURNING event_id
         )
-        SELECT array_agg(event_id) INTO kept FROM claimed;
-        SELECT coalesce(array_agg(e.event_id), '{}'), coalesce(array_agg(coalesce(r.to_id, e.profile_id)), '{}'),
-               coalesce(array_agg(e.occurred_at), '{}'), coalesce(array_agg(e.message_id), '{}')
-          INTO dropped, dropped_profiles, dropped_at, dropped_keys
-          FROM new_events e
-          LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
-                 ON r.from_id = e.profile_id
-         WHERE NOT EXISTS (SELECT FROM unnest(kept) AS k(event_id) WHERE k.event_id = e.event_id);
-        DELETE FROM personalize.events d
-         USING unnest(dropped_profiles, dropped_at, dropped) AS x(profile_id, occurred_at, event_id)
-         WHERE d.profile_id = x.profile_id AND d.occurred_at = x.occurred_at AND d.event_id = x.event_id;
-    END;
+        SELECT array_agg(event_id) INTO kept FROM claimed_keys;
+        IF coalesce(cardinality(kept), 0) < n_rows THEN
+            SELECT coalesce(array_agg(e.event_id), '{}'), coalesce(array_agg(coalesce(r.to_id, e.profile_id)), '{}'),
+                   coalesce(array_agg(e.occurred_at), '{}'), coalesce(array_agg(e.message_id), '{}')
+              INTO dropped, dropped_profiles, dropped_at, dropped_keys
+              FROM new_events e
+              LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
+                     ON r.from_id = e.profile_id
+             WHERE NOT EXISTS (SELECT FROM unnest(kept) AS k(event_id) WHERE k.event_id = e.event_id);
+            DELETE FROM personalize.events d
+             USING unnest(dropped_profiles, dropped_at, dropped) AS x(profile_id, occurred_at, event_id)
+             WHERE d.profile_id = x.profile_id AND d.occurred_at = x.occurred_at AND d.event_id = x.event_id;
+        END IF;
+    END IF;
 
     -- Count the copies dropped, by the row trigger or just above, on their keys (locked in order).
     -- Most statements have none: then nothing is read.
