@@ -5,10 +5,13 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #include "personalize.h"
 
@@ -17,6 +20,7 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(personalize_invalidate);
+PG_FUNCTION_INFO_V1(personalize_clock_now);
 
 int			personalize_on_invalid_event = INVALID_EVENT_QUARANTINE;
 bool		personalize_strict_events = false;
@@ -106,4 +110,14 @@ _PG_init(void)
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	ingest_init();
 	render_init();
+}
+
+/* SQL: personalize._clock(): personalize.clock if set (tests, replays), else the statement's time. */
+Datum
+personalize_clock_now(PG_FUNCTION_ARGS)
+{
+	if (personalize_clock == NULL || personalize_clock[0] == '\0')
+		PG_RETURN_TIMESTAMPTZ(GetCurrentStatementStartTimestamp());
+	return DirectFunctionCall3(timestamptz_in, CStringGetDatum(personalize_clock),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }

@@ -25,9 +25,8 @@ COMMENT ON FUNCTION personalize.days_to_anniversary(text, timestamptz) IS
 -- statement's time.
 CREATE FUNCTION personalize._clock()
 RETURNS timestamptz
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT coalesce(nullif(current_setting('personalize.clock', true), '')::timestamptz, statement_timestamp()) $$;
+AS 'MODULE_PATHNAME', 'personalize_clock_now'
+LANGUAGE C STABLE;
 
 CREATE TABLE personalize.segments (
     segment_id      integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
