@@ -205,6 +205,14 @@ SELECT change, cause FROM personalize.segment_log
  WHERE profile_id = :dee AND segment_id = (SELECT segment_id FROM personalize.segments WHERE name = 'town')
  ORDER BY log_id;
 SELECT personalize.drop_segment('town');
+-- a rule altered into one that does not change with time leaves no pending rows behind
+SELECT personalize.create_segment('timed', '{"event": "Email Opened", "min": 1, "within": "7 days"}', '2026-01-01') > 0 AS created;
+SELECT count(*) AS pending FROM personalize.segment_pending
+ WHERE segment_id = (SELECT segment_id FROM personalize.segments WHERE name = 'timed');
+SELECT personalize.alter_segment('timed', '{"trait": "town", "value": "Bergen"}', '2026-01-01') > 0 AS altered;
+SELECT count(*) AS pending FROM personalize.segment_pending
+ WHERE segment_id = (SELECT segment_id FROM personalize.segments WHERE name = 'timed');
+SELECT personalize.drop_segment('timed');
 
 -- install_schedule: without pg_cron it says so; with it, it registers tick and maintain
 SELECT personalize.install_schedule();

@@ -179,6 +179,10 @@ BEGIN
     ELSE
         PERFORM pg_advisory_xact_lock(1885692786, seg.segment_id);
     END IF;
+    IF ids IS NULL AND seg.recheck IS NULL THEN
+        -- a rule that no longer changes with time (altered) leaves no pending rows behind
+        DELETE FROM personalize.segment_pending sp WHERE sp.segment_id = seg.segment_id;
+    END IF;
     -- A profile is a member (M), pending (P: not a member, but time alone may make it one) or
     -- neither. The statement compares the answer with what is stored and writes only the changes,
     -- with plain INSERTs: a live update holds the row locks of its profiles (whoever changed them
@@ -192,10 +196,7 @@ BEGIN
               FROM cand c WHERE c.member OR (NOT c.member AND c.recheck IS NOT NULL)
         ), stored AS (
             SELECT m.profile_id, 'M' AS state, m.recheck_at AS recheck
-              FROM personalize.segment_members m WHERE m.segment_id = $3 %4$s
-            UNION ALL
-            SELECT sp.profile_id, 'P', sp.recheck_at
-              FROM personalize.segment_pending sp WHERE sp.segment_id = $3 %5$s
+              FROM personalize.segment_members m WHERE m.segment_id = $3 %4$s %5$s
         ), diff AS MATERIALIZED (
             SELECT coalesce(n.profile_id, w.profile_id) AS profile_id, n.state AS now, n.recheck, w.state AS was
               FROM answer n FULL JOIN stored w ON w.profile_id = n.profile_id
@@ -212,17 +213,7 @@ BEGIN
              USING diff d WHERE d.was = 'M' AND d.now IS DISTINCT FROM 'M' AND m.segment_id = $3
                AND m.profile_id = d.profile_id
             RETURNING m.profile_id
-        ), pend AS (
-            INSERT INTO personalize.segment_pending (segment_id, profile_id, recheck_at)
-            SELECT $3, d.profile_id, d.recheck FROM diff d WHERE d.now = 'P' AND d.was IS DISTINCT FROM 'P'
-        ), repend AS (
-            UPDATE personalize.segment_pending sp SET recheck_at = d.recheck
-              FROM diff d WHERE d.now = 'P' AND d.was = 'P' AND sp.segment_id = $3 AND sp.profile_id = d.profile_id
-        ), unpend AS (
-            DELETE FROM personalize.segment_pending sp
-             USING diff d WHERE d.was = 'P' AND d.now IS DISTINCT FROM 'P' AND sp.segment_id = $3
-               AND sp.profile_id = d.profile_id
-        ), logged AS (
+        ) %7$s, logged AS (
             INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
             SELECT $3, profile_id, 'entered', $1, $4 FROM ins
             UNION ALL
@@ -233,8 +224,24 @@ BEGIN
         seg.predicate, coalesce(seg.recheck, 'NULL::timestamptz'),
         CASE WHEN ids IS NULL THEN '' ELSE 'WHERE p.profile_id = ANY ($2)' END,
         CASE WHEN ids IS NULL THEN '' ELSE 'AND m.profile_id = ANY ($2)' END,
-        CASE WHEN ids IS NULL THEN '' ELSE 'AND sp.profile_id = ANY ($2)' END,
-        replace(seg.joins, '/*ids*/', CASE WHEN ids IS NULL THEN '' ELSE 'AND e.profile_id = ANY ($2)' END));
+        -- pending rows exist only for rules that change with time (a recheck expression)
+        CASE WHEN seg.recheck IS NOT NULL THEN format($p$
+            UNION ALL
+            SELECT sp.profile_id, 'P', sp.recheck_at
+              FROM personalize.segment_pending sp WHERE sp.segment_id = $3 %s$p$,
+            CASE WHEN ids IS NULL THEN '' ELSE 'AND sp.profile_id = ANY ($2)' END) ELSE '' END,
+        replace(seg.joins, '/*ids*/', CASE WHEN ids IS NULL THEN '' ELSE 'AND e.profile_id = ANY ($2)' END),
+        CASE WHEN seg.recheck IS NOT NULL THEN $p$, pend AS (
+            INSERT INTO personalize.segment_pending (segment_id, profile_id, recheck_at)
+            SELECT $3, d.profile_id, d.recheck FROM diff d WHERE d.now = 'P' AND d.was IS DISTINCT FROM 'P'
+        ), repend AS (
+            UPDATE personalize.segment_pending sp SET recheck_at = d.recheck
+              FROM diff d WHERE d.now = 'P' AND d.was = 'P' AND sp.segment_id = $3 AND sp.profile_id = d.profile_id
+        ), unpend AS (
+            DELETE FROM personalize.segment_pending sp
+             USING diff d WHERE d.was = 'P' AND d.now IS DISTINCT FROM 'P' AND sp.segment_id = $3
+               AND sp.profile_id = d.profile_id
+        )$p$ ELSE '' END);
     -- A few profiles (a live update): the plan kept for this text. Many: planned for these ids,
     -- whose count a kept generic plan would not know.
     IF cardinality(ids) <= 100 THEN
