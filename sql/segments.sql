@@ -205,6 +205,12 @@ SELECT change, cause FROM personalize.segment_log
  WHERE profile_id = :dee AND segment_id = (SELECT segment_id FROM personalize.segments WHERE name = 'town')
  ORDER BY log_id;
 SELECT personalize.drop_segment('town');
+-- refresh_segments: several roots at once, each segment that reads them evaluated once, in order
+SELECT * FROM personalize.refresh_segments(ARRAY['t_eq', 'consented'], '2026-03-14');
+SELECT count(*) = (SELECT count(*) FROM personalize.segments) AS all_refreshed,
+       sum(entered + exited) AS changes
+  FROM personalize.refresh_segments(NULL, '2026-03-14');
+SELECT * FROM personalize.refresh_segments(ARRAY['t_eq', 'missing']);
 -- a rule altered into one that does not change with time leaves no pending rows behind
 SELECT personalize.create_segment('timed', '{"event": "Email Opened", "min": 1, "within": "7 days"}', '2026-01-01') > 0 AS created;
 SELECT count(*) AS pending FROM personalize.segment_pending

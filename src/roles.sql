@@ -74,7 +74,8 @@ GRANT EXECUTE ON FUNCTION personalize.audience_in(cstring), personalize.audience
 -- SQL segments run arbitrary SQL and stay with admins.
 GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz),
     personalize.alter_segment(text, jsonb, timestamptz), personalize.drop_segment(text),
-    personalize.refresh_segment(text, timestamptz), personalize.tick(timestamptz),
+    personalize.refresh_segment(text, timestamptz), personalize.refresh_segments(text[], timestamptz),
+    personalize.tick(timestamptz),
     personalize.bucket(bigint, text), personalize.days_to_anniversary(text, timestamptz)
     TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.in_segment(text, bigint), personalize.segments_of(bigint)

@@ -530,6 +530,31 @@ $$;
 COMMENT ON FUNCTION personalize.refresh_segment(text, timestamptz) IS
 'Recomputes a segment from scratch as of as_of (then the segments that read it); returns its entries and exits';
 
+CREATE FUNCTION personalize.refresh_segments(names text[] DEFAULT NULL, as_of timestamptz DEFAULT now())
+RETURNS TABLE (segment text, entered bigint, exited bigint)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    roots text[] := coalesce(names, ARRAY(SELECT s.name FROM personalize.segments s));
+    missing text;
+BEGIN
+    SELECT n INTO missing FROM unnest(roots) n
+     WHERE NOT EXISTS (SELECT FROM personalize.segments s WHERE s.name = n) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" does not exist', missing USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY
+    SELECT s.name, (t.e ->> 'entered')::bigint, (t.e ->> 'exited')::bigint
+      FROM jsonb_array_elements(personalize._segments_refresh(roots, as_of, 'refresh')) WITH ORDINALITY AS t(e, i)
+      JOIN personalize.segments s ON s.segment_id = (t.e ->> 'id')::integer
+     ORDER BY t.i;
+END
+$$;
+COMMENT ON FUNCTION personalize.refresh_segments(text[], timestamptz) IS
+'Recomputes the named segments (NULL: all) as of as_of, and the segments that read them, each once, in dependency order; one row per segment';
+
 CREATE FUNCTION personalize.tick(as_of timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE plpgsql
