@@ -689,62 +689,16 @@ personalize_audience_agg_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
-/* Transition of audience_union_agg(audience). */
-Datum
-personalize_audience_union_trans(PG_FUNCTION_ARGS)
+/* Folds one stored audience into a state: union, or intersection once the state has any input. */
+static void
+state_fold(AudienceState *s, const bytea *a, bool intersect)
 {
-	MemoryContext cxt = agg_context(fcinfo, "audience_union_trans");
-	AudienceState *s = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
 	roaring_bitmap_t *volatile r = NULL;
 
-	if (PG_ARGISNULL(1))
-	{
-		if (s == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(s);
-	}
-	if (s == NULL)
-		s = state_create(cxt);
 	PG_TRY();
 	{
-		r = personalize_audience_to_roaring(PG_GETARG_BYTEA_PP(1));
-		roaring_bitmap_or_inplace(s->rb, r);
-	}
-	PG_CATCH();
-	{
-		if (r != NULL)
-			roaring_bitmap_free(r);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	if (r != NULL)
-		roaring_bitmap_free(r);
-	s->any = true;
-	PG_RETURN_POINTER(s);
-}
-
-/* Transition of audience_intersect_agg(audience): the first input is taken as it is. */
-Datum
-personalize_audience_intersect_trans(PG_FUNCTION_ARGS)
-{
-	MemoryContext cxt = agg_context(fcinfo, "audience_intersect_trans");
-	AudienceState *s = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
-	roaring_bitmap_t *volatile r = NULL;
-
-	if (PG_ARGISNULL(1))
-	{
-		if (s == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(s);
-	}
-	if (s == NULL)
-		s = state_create(cxt);
-	if (s->any && roaring_bitmap_is_empty(s->rb))
-		PG_RETURN_POINTER(s);	/* stays empty */
-	PG_TRY();
-	{
-		r = personalize_audience_to_roaring(PG_GETARG_BYTEA_PP(1));
-		if (s->any)
+		r = personalize_audience_to_roaring(a);
+		if (intersect && s->any)
 			roaring_bitmap_and_inplace(s->rb, r);
 		else
 			roaring_bitmap_or_inplace(s->rb, r);
@@ -756,9 +710,46 @@ personalize_audience_intersect_trans(PG_FUNCTION_ARGS)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	if (r != NULL)
-		roaring_bitmap_free(r);
+	roaring_bitmap_free(r);
 	s->any = true;
+}
+
+/* Transition of audience_union_agg(audience). */
+Datum
+personalize_audience_union_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = agg_context(fcinfo, "audience_union_trans");
+	AudienceState *s = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
+
+	if (PG_ARGISNULL(1))
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(s);
+	}
+	if (s == NULL)
+		s = state_create(cxt);
+	state_fold(s, PG_GETARG_BYTEA_PP(1), false);
+	PG_RETURN_POINTER(s);
+}
+
+/* Transition of audience_intersect_agg(audience): the first input is taken as it is. */
+Datum
+personalize_audience_intersect_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = agg_context(fcinfo, "audience_intersect_trans");
+	AudienceState *s = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
+
+	if (PG_ARGISNULL(1))
+	{
+		if (s == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(s);
+	}
+	if (s == NULL)
+		s = state_create(cxt);
+	if (!(s->any && roaring_bitmap_is_empty(s->rb)))	/* an empty intersection stays empty */
+		state_fold(s, PG_GETARG_BYTEA_PP(1), true);
 	PG_RETURN_POINTER(s);
 }
 
