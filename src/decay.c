@@ -182,13 +182,21 @@ engagement_state(FunctionCallInfo fcinfo, bool fixed)
 	return state;
 }
 
-/* Folds one (occurred_at, weight) row into a state; the shared part of both transitions. */
+/*
+ * Folds one (occurred_at, weight, half_life) row into a state; the shared part of both
+ * transitions. The half-life must be the state's.
+ */
 static void
 engagement_fold_row(FunctionCallInfo fcinfo, EngagementState *state)
 {
 	TimestampTz t;
 	double		w;
 
+	if (PG_ARGISNULL(3) ||
+		scoring_half_life_usecs(PG_GETARG_INTERVAL_P(3)) != state->half_life)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("half-life must be the same for every row of a group")));
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 	{
 		state->ignored[IGNORED_NULL]++;
@@ -242,11 +250,6 @@ personalize_engagement_trans(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be the same for every row of a group")));
-	if (PG_ARGISNULL(3) ||
-		scoring_half_life_usecs(PG_GETARG_INTERVAL_P(3)) != state->half_life)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("half-life must be the same for every row of a group")));
 	engagement_fold_row(fcinfo, state);
 	PG_RETURN_POINTER(state);
 }
@@ -257,11 +260,6 @@ personalize_engagement_state_trans(PG_FUNCTION_ARGS)
 {
 	EngagementState *state = engagement_state(fcinfo, false);
 
-	if (PG_ARGISNULL(3) ||
-		scoring_half_life_usecs(PG_GETARG_INTERVAL_P(3)) != state->half_life)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("half-life must be the same for every row of a group")));
 	engagement_fold_row(fcinfo, state);
 	PG_RETURN_POINTER(state);
 }
