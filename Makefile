@@ -1,13 +1,23 @@
 # personalize: PGXS build plus the project's two commands, `make demo` and `make test`.
 EXTENSION   = personalize
-EXTVERSION  = 0.1
+EXTVERSION  = 0.2
 PG_CONFIG  ?= /usr/lib/postgresql/15/bin/pg_config
 
-# The install script is assembled from one SQL file per module, in dependency order.
-SQL_MODULES = schema_setup hash profile consent schema ingest decay rfm scoring interest identity privacy render templates partition audience segment roles
+# The install script is assembled from one SQL file per module (src/<stage>/<module>.sql), in
+# this order.
+SQL_MODULES = core/schema_setup core/hash profile/profile profile/consent ingest/schema ingest/ingest \
+              scoring/decay scoring/rfm scoring/scoring scoring/interest profile/identity profile/privacy \
+              render/render render/templates ingest/partition audience/audience segment/segment core/roles
+# Modules first shipped in 0.2: the upgrade from 0.1 creates them whole, after the hand-written
+# changes to 0.1's objects in releases/personalize--0.1--0.2.sql.
+NEW_IN_0_2  =
+
+# Released install scripts are frozen in releases/; every later version adds an upgrade script.
 MODULE_big  = personalize
-OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c)) $(patsubst %.c,%.o,$(wildcard src/liquid/*.c))
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+OBJS        = $(patsubst %.c,%.o,$(wildcard src/*/*.c src/render/liquid/*.c))
+DATA        = releases/$(EXTENSION)--0.1.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1--0.2.sql
+PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lroaring
 
@@ -19,10 +29,16 @@ all:
 	@echo "PostgreSQL 15 server headers are missing: run 'make test' or 'make demo', which install them" >&2; exit 1
 endif
 
+# Concatenates SQL files behind the \echo guard that refuses a script sourced in psql.
+assemble = { echo '-- complain if script is sourced in psql, rather than via CREATE EXTENSION'; \
+	  printf '%s\n' '\echo Use "$(1)" to load this file. \quit'; \
+	  for f in $(2); do echo; echo "-- ---- $$f"; cat $$f; done; } > $@
+
 $(EXTENSION)--$(EXTVERSION).sql: $(foreach m,$(SQL_MODULES),src/$(m).sql) Makefile
-	{ echo '-- complain if script is sourced in psql, rather than via CREATE EXTENSION'; \
-	  printf '%s\n' '\echo Use "CREATE EXTENSION personalize" to load this file. \quit'; \
-	  for f in $(foreach m,$(SQL_MODULES),src/$(m).sql); do echo; echo "-- ---- $$f"; cat $$f; done; } > $@
+	$(call assemble,CREATE EXTENSION personalize,$(foreach m,$(SQL_MODULES),src/$(m).sql))
+
+$(EXTENSION)--0.1--0.2.sql: releases/$(EXTENSION)--0.1--0.2.sql $(foreach m,$(NEW_IN_0_2),src/$(m).sql) Makefile
+	$(call assemble,ALTER EXTENSION personalize UPDATE TO '0.2',releases/$(EXTENSION)--0.1--0.2.sql $(foreach m,$(NEW_IN_0_2),src/$(m).sql))
 
 FUZZ_SECONDS ?= 60
 
@@ -37,7 +53,7 @@ bench:
 	@bench/run
 # libFuzzer (clang, ASan, UBSan) on the Liquid parser and renderer for FUZZ_SECONDS; build in fuzz/build.
 fuzz:
-	$(MAKE) -f src/liquid/Makefile.standalone BUILD=fuzz/build FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
+	$(MAKE) -f src/render/liquid/Makefile.standalone BUILD=fuzz/build FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
 # libFuzzer (clang, ASan, UBSan) on the audience text parser and serialization reader for FUZZ_SECONDS.
 fuzz-audience:
 	@fuzz/run_audience_fuzz $(FUZZ_SECONDS)

@@ -1,6 +1,6 @@
 /*
  * audience_fuzz.c - libFuzzer harness for the server-independent half of the audience type
- * (src/audience_format.c), checked differentially against CRoaring. The first input byte picks:
+ * (src/audience/audience_format.c), checked differentially against CRoaring. The first input byte picks:
  *   0: text form. Parse; on success the set, serialized by CRoaring (with and without run
  *      containers), must pass the full validator and read back identically through the view
  *      (cardinality, walk, contains), and its text rendering must parse back to the same set.

@@ -12,7 +12,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "hash.h"
+#include "core/hash.h"
 #include "schema.h"
 
 PG_FUNCTION_INFO_V1(personalize_check_event_schema);

@@ -20,7 +20,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
-#include "personalize.h"
+#include "core/personalize.h"
 #include "scoring.h"
 
 PG_FUNCTION_INFO_V1(personalize_decay);

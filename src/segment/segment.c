@@ -27,7 +27,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "hash.h"
+#include "core/hash.h"
 
 PG_FUNCTION_INFO_V1(personalize_compile_rule);
 PG_FUNCTION_INFO_V1(personalize_bucket);

@@ -32,8 +32,8 @@
 #include "utils/timestamp.h"
 
 #include "dedup.h"
-#include "hash.h"
-#include "personalize.h"
+#include "core/hash.h"
+#include "core/personalize.h"
 #include "schema.h"
 
 PG_FUNCTION_INFO_V1(personalize_events_before_row);

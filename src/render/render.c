@@ -26,8 +26,8 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "personalize.h"
-#include "liquid/liquid.h"
+#include "core/personalize.h"
+#include "render/liquid/liquid.h"
 
 PG_FUNCTION_INFO_V1(personalize_render);
 PG_FUNCTION_INFO_V1(personalize_render_json);

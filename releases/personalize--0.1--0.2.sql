@@ -1,0 +1,3 @@
+-- personalize 0.1 → 0.2: the changes to objects that 0.1 created. The modules first shipped in
+-- 0.2 (NEW_IN_0_2 in the Makefile) follow this file in the built upgrade script, created whole.
+-- test/suites/upgrade installs 0.1, updates, and compares the catalog with a fresh 0.2 install.
