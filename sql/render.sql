@@ -143,10 +143,51 @@ SELECT html FROM personalize.render_email('greeting', :ann, strict => true);
 UPDATE personalize.templates SET html_body = '{{ unknown_key }}' WHERE name = 'greeting';
 SELECT html FROM personalize.render_email('greeting', :ann, strict => true);
 
+-- render_emails: a row per position, the same as render_email for each (failures included, as
+-- 'SQLSTATE: message' from the error render_email raises), the batch never aborted
+CREATE FUNCTION pg_temp.one(tpl text, id bigint, extra jsonb, strict boolean,
+                            OUT subject text, OUT html text, OUT text text, OUT error text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT r.subject, r.html, r.text INTO subject, html, text
+      FROM personalize.render_email(tpl, id, extra, '2026-02-10', strict) r;
+EXCEPTION WHEN OTHERS THEN
+    error := SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SELECT personalize.identify('bob', '{"first_name": "Bob"}', NULL, '2026-02-01') AS bob \gset
+UPDATE personalize.templates SET html_body = 'Hi {{ traits.first_name }} {{ n | default: 0 }}' WHERE name = 'greeting';
+CREATE TEMP TABLE batch AS
+SELECT ARRAY[:ann, 999999, :bob, NULL, :ann]::bigint[] AS ids,
+       ARRAY['{"unsubscribe_url": "u1"}', NULL, '{"unsubscribe_url": "u3", "traits": {}}', '{}', '[1]']::jsonb[] AS extras;
+SELECT r.ord, r.profile_id, r.error, (r.subject, r.html, r.text, r.error) IS NOT DISTINCT FROM
+       (o.subject, o.html, o.text, o.error) AS same_as_render_email
+  FROM batch b, personalize.render_emails('cart', b.ids, b.extras, '2026-02-10') r,
+       LATERAL pg_temp.one('cart', b.ids[r.ord], b.extras[r.ord], false) o
+ ORDER BY r.ord;
+SELECT r.ord, r.html, r.error, (r.subject, r.html, r.text, r.error) IS NOT DISTINCT FROM
+       (o.subject, o.html, o.text, o.error) AS same_as_render_email
+  FROM personalize.render_emails('greeting', ARRAY[:ann, :bob], ARRAY['{"n": 1}', '{"n": {"a": 1}}']::jsonb[],
+                                 '2026-02-10', strict => true) r,
+       LATERAL pg_temp.one('greeting', (ARRAY[:ann, :bob])[r.ord], (ARRAY['{"n": 1}', '{"n": {"a": 1}}']::jsonb[])[r.ord], true) o
+ ORDER BY r.ord;
+SELECT count(*) FROM personalize.render_emails('cart', '{}');
+SELECT * FROM personalize.render_emails('nope', ARRAY[:ann]);
+SELECT * FROM personalize.render_emails('cart', ARRAY[:ann], as_of => NULL);
+-- as_of must be given: a context of NULL time would show an empty cart
+SELECT personalize.context(:ann, NULL);
+-- before the latest events the context is recomputed from the events up to as_of (exact path):
+-- at 2026-02-01 12:00 the order of 11:00 counts; engagement by hand: Product Added 2 h before (weight 2)
+-- and the order 1 h before (weight 5), half-life 336 h: 2 * 2^(-2/336) + 5 * 2^(-1/336) = 6.98146
+SELECT c -> 'purchases' AS purchases, c -> 'engagement_score' AS engagement, c -> 'cart' AS cart
+  FROM personalize.context(:ann, '2026-02-01 12:00') c;
+SELECT (personalize.context(:ann, '2026-02-01 10:30') -> 'purchases') AS before_the_order;
+
 -- privileges: analysts render
 SET ROLE personalize_analyst;
 SELECT personalize.render('{{ 1 | plus: 1 }}', '{}');
 SELECT subject FROM personalize.render_email('cart', :ann, as_of => '2026-02-10');
+SELECT ord, subject FROM personalize.render_emails('cart', ARRAY[:ann], as_of => '2026-02-10');
 RESET ROLE;
 
 DROP EXTENSION personalize;

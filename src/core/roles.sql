@@ -86,6 +86,8 @@ GRANT EXECUTE ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, 
     personalize._render_part(text, jsonb, boolean, timestamptz, jsonb, boolean, "char"),
     personalize.context(bigint, timestamptz), personalize._cart(bigint, timestamptz),
     personalize.render_email(text, bigint, jsonb, timestamptz, boolean), personalize._email_template(text),
+    personalize.render_emails(text, bigint[], jsonb[], timestamptz, boolean),
+    personalize._live_state_at(bigint, timestamptz), personalize._interests_at(bigint, integer, timestamptz),
     personalize.liquid_cache_stats()
     TO personalize_analyst;
 

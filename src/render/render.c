@@ -28,6 +28,7 @@
 
 #include "core/personalize.h"
 #include "render/liquid/liquid.h"
+#include "render/render.h"
 
 PG_FUNCTION_INFO_V1(personalize_render);
 PG_FUNCTION_INFO_V1(personalize_render_json);
@@ -80,7 +81,24 @@ typedef struct PartialLoader
 	MemoryContext cxt;			/* the render's memory context */
 	const char *last_src;		/* source of the last partial load_template could not compile */
 	size_t		last_len;
+	struct RenderBatch *batch;	/* a batch's partial sources, read once (NULL: read every time) */
 } PartialLoader;
+
+/* A partial's source as a batch remembers it (or that it has none), by part and name. */
+typedef struct PartialMemo
+{
+	char		key[NAMEDATALEN * 2];	/* part, then the name (longer names are not memoized) */
+	bool		found;
+	char	   *src;
+	size_t		len;
+} PartialMemo;
+
+/* A batch of renders (render_emails): the partials it read, in the batch's memory context. */
+struct RenderBatch
+{
+	HTAB	   *memo;
+	MemoryContext cxt;
+};
 
 static SPIPlanPtr partial_plan = NULL;
 
@@ -512,7 +530,25 @@ partial_source(PartialLoader *pl, const char *name, size_t name_len, const char 
 		bool		found = false;
 		MemoryContext old;
 		int			rc;
+		PartialMemo *memo = NULL;
 
+		if (pl->batch && name_len < NAMEDATALEN * 2 - 2)
+		{
+			char		key[NAMEDATALEN * 2];
+			bool		hit;
+
+			memset(key, 0, sizeof(key));
+			key[0] = pl->part == PART_HTML ? PART_HTML : PART_TEXT;
+			memcpy(key + 1, name, name_len);
+			memo = hash_search(pl->batch->memo, key, HASH_ENTER, &hit);
+			if (hit)
+			{
+				*src = memo->src;
+				*len = memo->len;
+				return memo->found;
+			}
+			memo->found = false;
+		}
 		SPI_connect();
 		if (partial_plan == NULL)
 		{
@@ -543,7 +579,7 @@ partial_source(PartialLoader *pl, const char *name, size_t name_len, const char 
 			{
 				text	   *t;
 
-				old = MemoryContextSwitchTo(pl->cxt);
+				old = MemoryContextSwitchTo(memo ? pl->batch->cxt : pl->cxt);
 				t = DatumGetTextPCopy(d);
 				MemoryContextSwitchTo(old);
 				*src = VARDATA_ANY(t);
@@ -552,6 +588,12 @@ partial_source(PartialLoader *pl, const char *name, size_t name_len, const char 
 			}
 		}
 		SPI_finish();
+		if (memo)
+		{
+			memo->found = found;
+			memo->src = found ? (char *) *src : NULL;
+			memo->len = found ? *len : 0;
+		}
 		return found;
 	}
 }
@@ -592,69 +634,48 @@ load_partial(void *ud, const char *name, size_t name_len, const char **src, size
 	return true;
 }
 
-/*
- * render() and render_json(): the template rendered with the context (jsonb, or json whose object
- * keys keep their order). NULL template gives NULL; NULL context is empty.
- */
-static Datum
-render_common(FunctionCallInfo fcinfo, bool ctx_is_json)
+/* Fails when the arena cannot be created. */
+static liq_arena *
+arena_new(liq_allocator *alloc, MemoryContext cxt)
 {
-	text	   *tsrc;
-	bool		strict = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
-	TimestampTz as_of = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_TIMESTAMPTZ(3) : GetCurrentTransactionStartTimestamp();
-	bool		autoescape = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	liq_arena  *ar;
+
+	alloc->alloc = liq_palloc;
+	alloc->free = liq_pfree;
+	alloc->ud = cxt;
+	ar = liq_arena_new(alloc);
+	if (ar == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return ar;
+}
+
+/*
+ * Renders a compiled template with a context under the personalize.liquid_* limits; the result is
+ * allocated in the caller's memory context, everything else in a context freed on return.
+ */
+static text *
+render_with(const liq_template *tmpl, liq_value ctx, bool strict, TimestampTz as_of, Jsonb *partials,
+			char part, bool autoescape, RenderBatch *batch)
+{
 	MemoryContext cxt, old;
 	liq_allocator alloc;
 	liq_render_opts ro;
 	PartialLoader pl;
-	const liq_template *tmpl;
-	liq_arena  *ar;
-	liq_value	ctx = liq_nil();
 	liq_error	err;
 	char	   *out;
 	size_t		out_len;
 	text	   *result;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	tsrc = PG_GETARG_TEXT_PP(0);
-	render_call++;
-	memset(&pl, 0, sizeof(pl));
-	pl.partials = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_JSONB_P(4) : NULL;
-	pl.part = PART_HTML;
-	if (PG_NARGS() > 6 && !PG_ARGISNULL(6))
-		pl.part = PG_GETARG_CHAR(6);
-
-	tmpl = compile_cached(VARDATA_ANY(tsrc), VARSIZE_ANY_EXHDR(tsrc), &err);
-	if (tmpl == NULL)
-		report_liquid_error(&err, NULL);
-
-	/* everything the render allocates lives here; an error (or a cancel) frees it with its parent */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "personalize render", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	alloc.alloc = liq_palloc;
 	alloc.free = liq_pfree;
 	alloc.ud = cxt;
+	memset(&pl, 0, sizeof(pl));
+	pl.partials = partials;
+	pl.part = part;
 	pl.cxt = cxt;
-	ar = liq_arena_new(&alloc);
-	if (ar == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	if (ctx_is_json && !PG_ARGISNULL(1))
-		ctx = json_to_liq(ar, PG_GETARG_TEXT_P(1));
-	else if (!PG_ARGISNULL(1))
-	{
-		Jsonb	   *ctxj = PG_GETARG_JSONB_P(1);
-
-		if (JB_ROOT_IS_OBJECT(ctxj))
-			ctx = container_to_liq(ar, &ctxj->root);
-		else
-			ctx.type = JB_ROOT_IS_SCALAR(ctxj) ? LIQ_STRING : LIQ_ARRAY;
-	}
-	if (ctx.type != LIQ_OBJECT && ctx.type != LIQ_NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("liquid context must be a json object"),
-				 errdetail("The context given is a%s.", ctx.type == LIQ_ARRAY ? "n array" : " scalar")));
+	pl.batch = batch;
 
 	memset(&ro, 0, sizeof(ro));
 	ro.allocator = &alloc;
@@ -680,7 +701,138 @@ render_common(FunctionCallInfo fcinfo, bool ctx_is_json)
 	MemoryContextSwitchTo(old);
 	result = cstring_to_text_with_len(out, out_len);
 	MemoryContextDelete(cxt);
+	return result;
+}
+
+/*
+ * render() and render_json(): the template rendered with the context (jsonb, or json whose object
+ * keys keep their order). NULL template gives NULL; NULL context is empty.
+ */
+static Datum
+render_common(FunctionCallInfo fcinfo, bool ctx_is_json)
+{
+	text	   *tsrc;
+	bool		strict = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	TimestampTz as_of = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_TIMESTAMPTZ(3) : GetCurrentTransactionStartTimestamp();
+	bool		autoescape = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	Jsonb	   *partials = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_JSONB_P(4) : NULL;
+	char		part = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_CHAR(6) : PART_HTML;
+	MemoryContext cxt, old;
+	liq_allocator alloc;
+	const liq_template *tmpl;
+	liq_arena  *ar;
+	liq_value	ctx = liq_nil();
+	text	   *result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	tsrc = PG_GETARG_TEXT_PP(0);
+	render_call++;
+	tmpl = render_compile(VARDATA_ANY(tsrc), VARSIZE_ANY_EXHDR(tsrc), NULL);
+
+	/* the context lives here; an error (or a cancel) frees it with its parent */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "personalize render context", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	ar = arena_new(&alloc, cxt);
+	if (ctx_is_json && !PG_ARGISNULL(1))
+		ctx = json_to_liq(ar, PG_GETARG_TEXT_P(1));
+	else if (!PG_ARGISNULL(1))
+		ctx = render_jsonb_to_liq(ar, PG_GETARG_JSONB_P(1));
+	if (ctx.type != LIQ_OBJECT && ctx.type != LIQ_NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("liquid context must be a json object"),
+				 errdetail("The context given is a%s.", ctx.type == LIQ_ARRAY ? "n array" : " scalar")));
+	MemoryContextSwitchTo(old);
+	result = render_with(tmpl, ctx, strict, as_of, partials, part, autoescape, NULL);
+	MemoryContextDelete(cxt);
 	PG_RETURN_TEXT_P(result);
+}
+
+/* The compiled template of a source, from this backend's cache; a syntax error is raised (what: context). */
+const liq_template *
+render_compile(const char *src, size_t len, const char *what)
+{
+	liq_error	err;
+	const liq_template *tmpl = compile_cached(src, len, &err);
+
+	if (tmpl == NULL)
+		report_liquid_error(&err, what);
+	return tmpl;
+}
+
+/* A jsonb value as a Liquid value in the arena: objects and arrays converted, a scalar as its kind. */
+liq_value
+render_jsonb_to_liq(liq_arena *ar, Jsonb *j)
+{
+	liq_value	v = liq_nil();
+
+	if (JB_ROOT_IS_SCALAR(j))
+		v.type = LIQ_STRING;
+	else
+		v = container_to_liq(ar, &j->root);
+	return v;
+}
+
+/* Sets each top-level key of a jsonb object on a Liquid object (replacing keys it has), as jsonb || would. */
+void
+render_jsonb_merge(liq_arena *ar, liq_value obj, Jsonb *extra)
+{
+	JsonbIterator *it = JsonbIteratorInit(&extra->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	const char *key = NULL;
+	int			klen = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		liq_value	item;
+
+		if (tok == WJB_KEY)
+		{
+			key = v.val.string.val;
+			klen = v.val.string.len;
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		item = v.type == jbvBinary ? container_to_liq(ar, v.val.binary.data) : scalar_to_liq(&v);
+		if (!liq_object_set(ar, obj, key, klen, item))
+			json_oom();
+	}
+}
+
+/* A new arena allocating in the current memory context. */
+liq_arena *
+render_arena_new(void)
+{
+	liq_allocator *alloc = palloc(sizeof(liq_allocator));
+
+	return arena_new(alloc, CurrentMemoryContext);
+}
+
+/* Starts a batch of renders that reads each stored partial once; lives in the current memory context. */
+RenderBatch *
+render_batch_begin(void)
+{
+	RenderBatch *b = palloc(sizeof(RenderBatch));
+	HASHCTL		ctl;
+
+	render_call++;				/* the batch's templates stay cached until it ends */
+	b->cxt = CurrentMemoryContext;
+	ctl.keysize = NAMEDATALEN * 2;
+	ctl.entrysize = sizeof(PartialMemo);
+	ctl.hcxt = b->cxt;
+	b->memo = hash_create("personalize render batch partials", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return b;
+}
+
+/* One part of an e-mail (RENDER_PART_*) rendered with a context; errors are raised. */
+text *
+render_part(RenderBatch *batch, const liq_template *tmpl, liq_value ctx, bool strict, TimestampTz as_of,
+			char part)
+{
+	return render_with(tmpl, ctx, strict, as_of, NULL, part, part == PART_HTML, batch);
 }
 
 /* SQL: personalize.render(template, context jsonb, strict, as_of, partials, autoescape[, part]). */
@@ -705,13 +857,12 @@ Datum
 personalize_liquid_check(PG_FUNCTION_ARGS)
 {
 	text	   *src;
-	liq_error	err;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_VOID();
 	src = PG_GETARG_TEXT_PP(0);
-	if (compile_cached(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src), &err) == NULL)
-		report_liquid_error(&err, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	render_compile(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src),
+				   PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
 }
 

@@ -107,48 +107,60 @@ $$;
 COMMENT ON FUNCTION personalize._cart(bigint, timestamptz) IS
 'Cart lines (latest Product Added properties, net quantity) since the last Order Completed before as_of';
 
-CREATE FUNCTION personalize.context(profile_id bigint, as_of timestamptz DEFAULT now())
-RETURNS jsonb
-LANGUAGE plpgsql STABLE
+-- The exact path: a profile's live state recomputed from its events up to as_of, for a time before
+-- the live state (which holds every event folded in, including those after as_of).
+CREATE FUNCTION personalize._live_state_at(profile_id bigint, as_of timestamptz)
+RETURNS personalize.live_state
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    result jsonb;
-BEGIN
-    SELECT jsonb_build_object(
-        'profile_id', p.profile_id,
-        'user_id', p.user_id,
-        'email', p.email,
-        'traits', p.traits,
-        'consent', jsonb_build_object('email', p.email_consent, 'lawful_basis', p.lawful_basis,
-                                      'do_not_sell', p.do_not_sell, 'changed_at', p.consent_at),
-        'activity', jsonb_build_object('event_count', p.event_count, 'first_seen_at', p.first_seen_at,
-                                       'last_seen_at', p.last_seen_at),
-        'cart', personalize._cart(p.profile_id, as_of),
-        'purchases', jsonb_build_object('count', p.purchase_count, 'total', p.purchase_total,
-                                        'first_at', p.first_purchase_at, 'last_at', p.last_purchase_at,
-                                        'recency_days', CASE WHEN p.last_purchase_at <= as_of
-                                            THEN floor(extract(epoch FROM as_of - p.last_purchase_at) / 86400) END),
-        'rfm', CASE WHEN p.rfm_r IS NOT NULL THEN
-                   jsonb_build_object('r', p.rfm_r, 'f', p.rfm_f, 'm', p.rfm_m, 'segment', p.rfm_segment) END,
-        'segment', p.rfm_segment,
-        -- live state folded from events after as_of has no value as of as_of: null then
-        'engagement_score', CASE WHEN p.engagement_as_of IS NULL THEN 0
-                                 WHEN p.engagement_as_of <= as_of
-                                 THEN personalize.decay(p.engagement, p.engagement_as_of, as_of, personalize.half_life()) END,
-        'top_interests', CASE WHEN NOT EXISTS (SELECT FROM personalize.profile_interests i
-                                                WHERE i.profile_id = p.profile_id AND i.as_of > context.as_of)
-                              THEN to_jsonb(personalize.top_interests(p.profile_id, 5, as_of)) END,
-        'segments', to_jsonb(personalize.segments_of(p.profile_id)),
-        'as_of', as_of)
-      INTO result
-      FROM personalize.profiles p WHERE p.profile_id = context.profile_id;
-    IF result IS NULL THEN
-        RAISE EXCEPTION 'profile % does not exist', context.profile_id USING ERRCODE = 'no_data_found',
-            HINT = 'Erased profiles are listed in personalize.erasure_log.';
-    END IF;
-    RETURN result;
-END
+    WITH scored AS (
+        SELECT e.occurred_at, w.engagement_weight, e.event = st.purchase_event AS purchase,
+               CASE WHEN e.event = st.purchase_event
+                    THEN personalize.purchase_amount(e.properties, st.amount_properties) END AS amount
+          FROM personalize.events e
+         CROSS JOIN personalize.scoring_settings st
+          LEFT JOIN personalize.scoring_events w ON w.event = e.event
+         WHERE e.profile_id = $1 AND e.occurred_at <= $2
+           AND (w.engagement_weight <> 0 OR e.event = st.purchase_event)
+    ), s AS (
+        SELECT count(*) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS purchases,
+               coalesce(sum(s.amount) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity'), 0) AS total,
+               min(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS first_at,
+               max(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS last_at,
+               count(*) FILTER (WHERE s.purchase AND NOT coalesce(s.amount >= 0 AND s.amount < 'Infinity', false)) AS ignored,
+               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
+                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
+          FROM scored s
+    )
+    SELECT ROW(personalize._cart($1, $2), s.purchases, s.total, s.first_at, s.last_at, s.ignored,
+               coalesce((s.engagement).score, 0), (s.engagement).as_of)::personalize.live_state
+      FROM s
 $$;
+
+-- The exact path of top interests: the n categories with the highest affinity as of as_of,
+-- computed from the events up to as_of (best first, ties by name).
+CREATE FUNCTION personalize._interests_at(profile_id bigint, n integer, as_of timestamptz)
+RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(t.category ORDER BY t.score DESC, t.category), '{}')
+      FROM (SELECT personalize.event_category(e.properties, st.category_property) AS category,
+                   personalize.engagement(e.occurred_at, w.interest_weight, personalize.half_life(), $3) AS score
+              FROM personalize.events e
+             CROSS JOIN personalize.scoring_settings st
+              JOIN personalize.scoring_events w ON w.event = e.event AND w.interest_weight > 0
+             WHERE e.profile_id = $1 AND e.occurred_at <= $3
+               AND personalize.event_category(e.properties, st.category_property) IS NOT NULL
+             GROUP BY 1
+             ORDER BY 2 DESC, 1
+             LIMIT $2) t
+$$;
+
+CREATE FUNCTION personalize.context(profile_id bigint, as_of timestamptz DEFAULT now())
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'personalize_context'
+LANGUAGE C STABLE;
 COMMENT ON FUNCTION personalize.context(bigint, timestamptz) IS
-'What a template sees of a profile: ids, email, traits, consent, activity, cart as of as_of, and the scores of issue 3';
+'What a template sees of a profile as of as_of (src/render/email.c): ids, email, traits, consent, activity, cart, purchases, scores, segments; live state, or recomputed from the events up to as_of when the profile holds later ones';

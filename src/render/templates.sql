@@ -65,16 +65,17 @@ CREATE FUNCTION personalize.render_email(template_name text, profile_id bigint, 
                                          as_of timestamptz DEFAULT now(), strict boolean DEFAULT false,
                                          OUT subject text, OUT html text, OUT text text)
 RETURNS record
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT personalize._render_part(t.subject, c.ctx, strict, as_of, NULL, false, 's'),
-           personalize._render_part(t.html_body, c.ctx, strict, as_of, NULL, true, 'h'),
-           personalize._render_part(t.text_body, c.ctx, strict, as_of, NULL, false, 't')
-      FROM personalize._email_template(template_name) t,
-           LATERAL (SELECT personalize.context(profile_id, as_of)
-                           OPERATOR(pg_catalog.||) coalesce(extra, '{}'::jsonb) AS ctx) c
-$$;
+AS 'MODULE_PATHNAME', 'personalize_render_email'
+LANGUAGE C STABLE;
 COMMENT ON FUNCTION personalize.render_email(text, bigint, jsonb, timestamptz, boolean) IS
 'Subject, HTML body (every {{ }} HTML-escaped unless its last filter is raw) and text body of a stored '
 'template for a profile: context(profile_id, as_of) with the keys of extra on top';
+
+CREATE FUNCTION personalize.render_emails(template_name text, profile_ids bigint[], extras jsonb[] DEFAULT NULL,
+                                          as_of timestamptz DEFAULT now(), strict boolean DEFAULT false)
+RETURNS TABLE (ord integer, profile_id bigint, subject text, html text, text text, error text)
+AS 'MODULE_PATHNAME', 'personalize_render_emails'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION personalize.render_emails(text, bigint[], jsonb[], timestamptz, boolean) IS
+'render_email() for a batch: a row per position ord (1-based) of profile_ids, extras[ord] on top of its context; '
+'the template compiled and each partial read once; a failed row has NULL parts and error ''SQLSTATE: message''';

@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 
 /* Why an aggregate input row was left out. */
 typedef enum ScoringIgnored
@@ -35,5 +36,8 @@ extern double scoring_half_life_usecs(Interval *half_life);
 
 /* Errors unless ts is finite (name says which argument it is). */
 extern void scoring_check_finite(TimestampTz ts, const char *name);
+
+/* SQL: personalize.recency_days(last_purchase, as_of): the one definition of recency (rfm.c). */
+extern Datum personalize_recency_days(PG_FUNCTION_ARGS);
 
 #endif

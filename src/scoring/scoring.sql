@@ -166,3 +166,16 @@ END
 $$;
 COMMENT ON FUNCTION personalize.rebuild_scores() IS
 'Recomputes every profile''s live scoring state (purchases, engagement, interests) from its events: after changing weights, settings or personalize.half_life';
+
+-- What a profile's live state holds, as one value: the cart and the purchase and engagement state
+-- (a context reads it from the profile row, or recomputes it as of a time: _live_state_at).
+CREATE TYPE personalize.live_state AS (
+    cart               jsonb,
+    purchase_count     bigint,
+    purchase_total     numeric,
+    first_purchase_at  timestamptz,
+    last_purchase_at   timestamptz,
+    purchases_ignored  bigint,
+    engagement         float8,
+    engagement_as_of   timestamptz
+);
