@@ -20,12 +20,24 @@ SELECT count(*) AS profiles, sum(event_count) AS events FROM personalize.profile
 SELECT traits FROM personalize.profiles WHERE user_id = 'alice';
 SELECT cause, events_moved FROM personalize.merge_log ORDER BY merge_id;
 
--- alias: an old id becomes the new one
-SELECT personalize.identify('bob-old', '{"city": "Oslo"}', NULL, '2026-02-01');
+-- alias: an old id becomes the new one. Each check reads the identities in a statement of its
+-- own: resolve_identity is STABLE, so beside alias() in one statement it sees the state before it.
+SELECT personalize.identify('bob-old', '{"city": "Oslo"}', NULL, '2026-02-01') AS bob_old \gset
 SELECT personalize.track('bob-old', 'Order Completed', '{"order_id": 1, "revenue": 20}', '2026-02-05', 'e4');
-SELECT personalize.alias('bob-old', 'bob', '2026-02-06') = personalize.resolve_identity('user_id', 'bob-old') AS same_profile;
-SELECT user_id, traits, event_count FROM personalize.profiles WHERE profile_id = personalize.resolve_identity('user_id', 'bob');
-SELECT personalize.alias('device-7', 'bob') = personalize.resolve_identity('anonymous_id', 'device-7') AS new_id_attached;
+SELECT personalize.resolve_identity('user_id', 'bob') IS NULL AS bob_unknown_before;
+SELECT personalize.alias('bob-old', 'bob', '2026-02-06') AS bob \gset
+SELECT personalize.resolve_identity('user_id', 'bob') = :bob AS bob_is_the_returned_profile,
+       personalize.resolve_identity('user_id', 'bob-old') = :bob AS old_id_now_bob,
+       :bob <> :bob_old AS bob_got_a_new_profile,
+       NOT EXISTS (SELECT FROM personalize.profiles WHERE profile_id = :bob_old) AS old_profile_merged_away;
+SELECT user_id, traits, event_count FROM personalize.profiles WHERE profile_id = :bob;
+SELECT cause, kept_profile = :bob AS kept_bob, dropped_profile = :bob_old AS dropped_old, events_moved
+  FROM personalize.merge_log ORDER BY merge_id DESC LIMIT 1;
+-- an unseen id aliased to a known user is attached to that user's profile
+SELECT personalize.resolve_identity('anonymous_id', 'device-7') IS NULL AS device_unknown_before;
+SELECT personalize.alias('device-7', 'bob') = :bob AS returns_bob;
+SELECT personalize.resolve_identity('anonymous_id', 'device-7') = :bob AS new_id_attached;
+SELECT count(*) AS profiles_for_bob FROM personalize.profiles WHERE user_id = 'bob';
 
 -- duplicate_profiles: two accounts with one address
 SELECT personalize.identify('carol-1', '{"email": "carol@example.com"}');

@@ -15,13 +15,14 @@ w2	Product Viewed	{}	2026-02-01	r2
 w2	Product Viewed	[]	2026-02-01	r3
 \.
 SELECT * FROM personalize.last_ingest();
-SELECT personalize.identify('w3', '{"email": "w3@example.com"}') > 0 AS identified;
+SELECT personalize.identify('w3', '{"email": "w3@example.com"}') AS w3 \gset
 SELECT count(*) FROM personalize.profiles;
 DELETE FROM personalize.events;
 SELECT personalize.forget(1);
 RESET ROLE;
 
 SET ROLE regress_analyst;
+SELECT profile_id = :w3 AS identify_returned_w3 FROM personalize.profiles WHERE user_id = 'w3';
 SELECT count(*) AS events FROM personalize.events;
 SELECT count(*) AS rejected FROM personalize.rejected_events;
 SELECT personalize.email_hash('w3@example.com') = email_hash FROM personalize.profiles WHERE user_id = 'w3';

@@ -4,7 +4,7 @@
 CREATE EXTENSION personalize;
 \set VERBOSITY terse
 SET timezone = 'UTC';
-SELECT personalize.maintain('2026-01-15', 1, 1) > 0 AS partitions;
+SELECT personalize.maintain('2026-01-15', 1, 1) AS "partitions 2025-12, 2026-01, 2026-02: 3";
 
 -- ---- decay: halves every half-life
 SELECT personalize.decay(8, '2026-01-01', '2026-01-15', '14 days') AS "8 -> 4",
@@ -318,7 +318,8 @@ SELECT count(*),
 $$;
 SELECT * FROM live_vs_recomputed();
 -- rebuild_scores() (the recompute twin) lands on the same state
-SELECT personalize.rebuild_scores() > 0 AS rebuilt;
+SELECT count(*) AS profiles FROM personalize.profiles \gset
+SELECT personalize.rebuild_scores() AS rebuilt, :profiles AS profiles;
 SELECT * FROM live_vs_recomputed();
 
 -- merge_profiles by hand: dave's engagement 1 + 3 + 5 = 9 at 01-10 and erin's 1 + 1 + 0.5 = 2.5 at 01-24
@@ -331,7 +332,8 @@ erin	Email Opened	{}	2026-01-24 00:00:00+00	e1
 erin	Email Opened	{}	2026-01-24 00:00:00+00	e2
 erin	Product Viewed	{"category": "shoes"}	2026-01-24 00:00:00+00	e3
 \.
-SELECT personalize.merge_profiles(personalize.resolve_identity('user_id', 'dave'), personalize.resolve_identity('user_id', 'erin')) > 0 AS merged;
+SELECT personalize.resolve_identity('user_id', 'dave') AS dave, personalize.resolve_identity('user_id', 'erin') AS erin \gset
+SELECT personalize.merge_profiles(:dave, :erin) = :dave AS returns_keep;
 SELECT p.engagement, p.engagement_as_of, personalize.engagement_score(p.profile_id, '2026-01-24') AS "9 * 0.5 + 2.5 = 7",
        p.purchase_count, p.purchase_total, personalize.top_interests(p.profile_id, 5, '2026-01-24')
   FROM personalize.profiles p WHERE p.user_id = 'dave';
