@@ -1,0 +1,77 @@
+# bench/predict.sh: CLV figures for bench/run (sourced by it). PREDICT_CUSTOMERS (default
+# 1,000,000) customer summaries are simulated as BG/NBD describes them (Gamma purchase rates,
+# Beta drop-out, ages up to 78 weeks), then:
+#   predict_fit    the BG/NBD maximum-likelihood fit (aim: under 10 s), beside the time of one
+#                  evaluation of the same log-likelihood in plain SQL over the same rows (the ratio
+#                  says how many plain-SQL likelihood evaluations the whole fit costs);
+#   predict_score  p_alive and the Gamma-Gamma expected spend of every customer through the C
+#                  functions against the same formulas written in plain SQL (aim: 5x).
+# Run alone with `BENCHMARKS="predict_fit predict_score" make bench`.
+
+# Once: the simulated summaries in public.clv_summary (x, t_x, T in weeks, mean spend).
+prepare_clv_summary() {
+  [ -n "${clv_ready:-}" ] && return 0
+  local n=${PREDICT_CUSTOMERS:-1000000} f="$work/clv_summary.csv"
+  python3 - "$n" "$f" <<'PY'
+import math, random, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+rnd = random.Random(17)
+with open(path, "w") as out:
+    for _ in range(n):
+        lam = rnd.gammavariate(0.5, 1 / 3.0)      # purchases a week while active
+        p = rnd.betavariate(1.0, 4.0)             # chance of leaving after a purchase
+        T = rnd.uniform(1, 78)
+        t, x, tx = 0.0, 0, 0.0
+        while True:
+            t += rnd.expovariate(lam) if lam > 0 else math.inf
+            if t > T:
+                break
+            x, tx = x + 1, t
+            if rnd.random() < p:
+                break
+        spend = rnd.gammavariate(6, 1 / rnd.gammavariate(4, 1 / 15.0))
+        out.write("%d,%.6f,%.6f,%.4f\n" % (x, tx, T, spend))
+PY
+  psql_run -c "CREATE TABLE public.clv_summary (x float8, t_x float8, big_t float8, spend float8)" \
+           -c "COPY public.clv_summary FROM '$f' (FORMAT csv)" -c "VACUUM ANALYZE public.clv_summary" >/dev/null
+  clv_ready=1
+  psql_run -At -c "SELECT count(*), count(*) FILTER (WHERE x > 0), round(avg(x)::numeric, 2) FROM public.clv_summary" |
+    awk -F'|' '{printf "  clv summaries: %s customers, %s with repeat purchases, mean x %s\n", $1, $2, $3}'
+}
+
+# The BG/NBD fit over every summary against one plain-SQL evaluation of its log-likelihood.
+bench_predict_fit() {
+  prepare_clv_summary
+  local rows fit base
+  rows=$(psql_run -At -c "SELECT count(*) FROM public.clv_summary")
+  fit=$(time_query "SELECT personalize.bgnbd_fit(x, t_x, big_t) FROM public.clv_summary")
+  # the paper's equation 6 in log space, at CDNOW's parameters (r, alpha, a, b = 0.243, 4.414,
+  # 0.793, 2.426); PostgreSQL 15 has no lgamma, so the gamma ratios are sums over 0..x-1
+  base=$(time_query "SELECT sum(0.243 * ln(4.414) + g.lg + greatest(l3, l4) + ln(1 + exp(least(l3, l4) - greatest(l3, l4))))
+                     FROM public.clv_summary s,
+                          LATERAL (SELECT coalesce(sum(ln(0.243 + j) + ln(2.426 + j) - ln(0.793 + 2.426 + j)), 0) AS lg
+                                   FROM generate_series(0, s.x::int - 1) j) g,
+                          LATERAL (SELECT -(0.243 + s.x) * ln(4.414 + s.big_t) AS l3,
+                                          CASE WHEN s.x > 0 THEN ln(0.793 / (2.426 + s.x - 1)) - (0.243 + s.x) * ln(4.414 + s.t_x)
+                                               ELSE '-Infinity'::float8 END AS l4) t")
+  psql_run -At -F' ' -c "SELECT round((f).r::numeric, 4), round((f).alpha::numeric, 4), round((f).a::numeric, 4), round((f).b::numeric, 4), (f).iterations FROM (SELECT personalize.bgnbd_fit(x, t_x, big_t) AS f FROM public.clv_summary) s" |
+    awk '{printf "  fitted r=%s alpha=%s a=%s b=%s in %s iterations (simulated with r=0.5, alpha=3, a=1, b=4)\n", $1, $2, $3, $4, $5}'
+  echo "  predict_fit: the fit took $fit s for $rows customers (aim: under 10 s); baseline: one plain-SQL log-likelihood evaluation"
+  print_figure predict_fit "$rows" "$fit" "$base"
+}
+
+# p_alive and expected spend for every customer: C functions against the same formulas in SQL.
+bench_predict_score() {
+  prepare_clv_summary
+  local rows c sql
+  rows=$(psql_run -At -c "SELECT count(*) FROM public.clv_summary")
+  c=$(time_query "SELECT sum(personalize.bgnbd_p_alive(0.243, 4.414, 0.793, 2.426, x, t_x, big_t)
+                             + personalize.gamma_gamma_expected_spend(6.25, 3.74, 15.44, greatest(x, 1), spend))
+                  FROM public.clv_summary")
+  sql=$(time_query "SELECT sum(CASE WHEN x = 0 THEN 1
+                                    ELSE 1 / (1 + 0.793 / (2.426 + x - 1) * ((4.414 + big_t) / (4.414 + t_x)) ^ (0.243 + x)) END
+                               + 6.25 * (15.44 + greatest(x, 1) * spend) / (6.25 * greatest(x, 1) + 3.74 - 1))
+                    FROM public.clv_summary")
+  echo "  predict_score: p_alive + expected spend per customer; baseline: the same two formulas as SQL expressions"
+  print_figure predict_score "$rows" "$c" "$sql"
+}
