@@ -1,11 +1,14 @@
 /*
  * clv_model.c: BG/NBD and Gamma-Gamma in pure C (see clv_model.h for the references). Fits are
- * maximum likelihood by Nelder–Mead over the logarithms of the parameters (so they stay
+ * maximum likelihood by BFGS on the closed-form gradient (Nelder–Mead when BFGS does not converge)
+ * over the logarithms of the parameters (so they stay
  * positive), on data rescaled so that the largest age (or the mean spend) is of order 10 (or 1):
  * the scale parameter alpha (or v) is scaled back afterwards and the log-likelihood is reported on
  * the original data.
  */
 #include "clv_model.h"
+
+#include "bfgs.h"
 
 #include <float.h>
 #include <math.h>
@@ -16,6 +19,7 @@
 #define FIT_FTOL 1e-13
 #define FIT_XTOL 1e-9
 #define FIT_MAX_ITER 20000
+#define FIT_GTOL 1e-10
 #define HYP2F1_MAX_TERMS 2000000
 /*
  * |log| of a rescaled parameter beyond which the data did not identify it (1e-8 .. 1e8). Large
@@ -52,6 +56,26 @@ static double
 lbeta(double x, double y)
 {
 	return lgamma(x) + lgamma(y) - lgamma(x + y);
+}
+
+/* The digamma function psi(x) = d/dx ln Gamma(x) for x > 0: recurrence up to 10, then the
+ * asymptotic series (Abramowitz & Stegun 6.3.18), accurate to about 1e-15. */
+static double
+digamma(double x)
+{
+	double		shift = 0,
+				inv,
+				inv2;
+
+	while (x < 10)
+	{
+		shift -= 1 / x;
+		x += 1;
+	}
+	inv = 1 / x;
+	inv2 = inv * inv;
+	return shift + log(x) - 0.5 * inv -
+		inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132)))));
 }
 
 const char *
@@ -151,9 +175,12 @@ data_tick(void *arg)
 		d->tick(d->tick_arg);
 }
 
-/* Sum of weighted log-likelihoods; the x-only terms are computed once per distinct x. */
+/*
+ * Sum of weighted log-likelihoods and, when grad is not NULL, its gradient in (r, alpha, a, b);
+ * the terms that depend on x alone are computed once per distinct x (rows are sorted by x).
+ */
 static double
-bgnbd_loglik_sum(const BgNbd *p, const ClvCustomer *rows, size_t n)
+bgnbd_loglik_sum(const BgNbd *p, const ClvCustomer *rows, size_t n, double *grad)
 {
 	double		r = p->r,
 				al = p->alpha,
@@ -165,36 +192,106 @@ bgnbd_loglik_sum(const BgNbd *p, const ClvCustomer *rows, size_t n)
 				cur_x = -1,
 				xterm = 0,
 				ln_b1 = 0;
+	double		dx[4] = {0},	/* the x-only terms' gradient */
+				g[4] = {0};
 
 	for (size_t i = 0; i < n; i++)
 	{
 		const ClvCustomer *c = &rows[i];
-		double		ll;
+		double		ln_T = log(al + c->T),
+					l3 = -(r + c->x) * ln_T,
+					ll = l3,
+					w4 = 0,
+					ln_tx = 0;
 
 		if (c->x != cur_x)
 		{
 			cur_x = c->x;
 			xterm = base + lgamma(r + cur_x) + lgamma(b + cur_x) - lgamma(a + b + cur_x);
 			ln_b1 = cur_x > 0 ? log(b + cur_x - 1) : 0;
+			if (grad)
+			{
+				double		psi_ab = digamma(a + b),
+							psi_abx = digamma(a + b + cur_x);
+
+				dx[0] = digamma(r + cur_x) - digamma(r) + log(al);
+				dx[1] = r / al;
+				dx[2] = psi_ab - psi_abx;
+				dx[3] = psi_ab - digamma(b) + digamma(b + cur_x) - psi_abx;
+			}
 		}
-		ll = -(r + cur_x) * log(al + c->T);
 		if (cur_x > 0)
-			ll = log_add(ll, ln_a - ln_b1 - (r + cur_x) * log(al + c->t_x));
+		{
+			double		l4;
+
+			ln_tx = log(al + c->t_x);
+			l4 = ln_a - ln_b1 - (r + cur_x) * ln_tx;
+			ll = log_add(l3, l4);
+			w4 = exp(l4 - ll);
+		}
 		sum += c->weight * (xterm + ll);
+		if (grad)
+		{
+			double		w3 = 1 - w4;
+
+			g[0] += c->weight * (dx[0] - w3 * ln_T - w4 * ln_tx);
+			g[1] += c->weight * (dx[1] - (r + cur_x) * (w3 / (al + c->T) + (cur_x > 0 ? w4 / (al + c->t_x) : 0)));
+			g[2] += c->weight * (dx[2] + w4 / a);
+			g[3] += c->weight * (dx[3] - (cur_x > 0 ? w4 / (b + cur_x - 1) : 0));
+		}
 	}
+	if (grad)
+		memcpy(grad, g, sizeof(g));
 	return sum;
 }
 
-/* The objective: minus the mean log-likelihood at exp(theta). */
+/* The objective: minus the mean log-likelihood at exp(theta), and its gradient in theta. */
 static double
-bgnbd_objective(const double *theta, void *arg)
+bgnbd_objective_grad(const double *theta, double *grad, void *arg)
 {
 	const FitData *d = arg;
 	BgNbd		p = {exp(theta[0]), exp(theta[1]), exp(theta[2]), exp(theta[3])};
+	double		g[4],
+				params[4] = {p.r, p.alpha, p.a, p.b},
+				ll;
 
 	if (!(p.r > 0 && p.alpha > 0 && p.a > 0 && p.b > 0) || !isfinite(p.r + p.alpha + p.a + p.b))
 		return INFINITY;
-	return -bgnbd_loglik_sum(&p, (const ClvCustomer *) d->rows, d->n) / d->total;
+	ll = bgnbd_loglik_sum(&p, (const ClvCustomer *) d->rows, d->n, g);
+	for (int i = 0; i < 4; i++)
+		grad[i] = -params[i] * g[i] / d->total;
+	return -ll / d->total;
+}
+
+/* The objective without the gradient, for the Nelder–Mead fallback. */
+static double
+bgnbd_objective(const double *theta, void *arg)
+{
+	double		grad[4];
+
+	return bgnbd_objective_grad(theta, grad, arg);
+}
+
+/*
+ * Minimizes an objective from theta: BFGS on the closed-form gradient, then Nelder–Mead from
+ * where it stopped if it did not converge (a flat or awkward likelihood).
+ */
+static NelderMeadResult
+minimize(bfgs_objective fg, nm_objective f, FitData *d, int n, double *theta)
+{
+	BfgsResult	q = bfgs(fg, d, data_tick, n, theta, FIT_GTOL, FIT_MAX_ITER);
+	NelderMeadResult r = {q.fmin, q.iterations, q.evaluations, q.converged};
+
+	if (!q.converged)
+	{
+		NelderMeadResult nm = nelder_mead(f, d, data_tick, n, theta, 0.1, FIT_FTOL, FIT_XTOL,
+										  FIT_MAX_ITER);
+
+		nm.iterations += r.iterations;
+		nm.evaluations += r.evaluations;
+		r = nm;
+	}
+	return r;
 }
 
 ClvFit
@@ -220,8 +317,7 @@ bgnbd_fit(ClvCustomer *rows, size_t n, nm_tick tick, void *tick_arg, BgNbd *out)
 	}
 	/* collapsing again is not needed: scaling keeps the order and the distinctness */
 	d.n = n;
-	fit.search = nelder_mead(bgnbd_objective, &d, data_tick, 4, theta, 1.0, FIT_FTOL, FIT_XTOL,
-							 FIT_MAX_ITER);
+	fit.search = minimize(bgnbd_objective_grad, bgnbd_objective, &d, 4, theta);
 	fit.identified = identified(theta, 4);
 	out->r = exp(theta[0]);
 	out->alpha = exp(theta[1]) / scale;
@@ -232,7 +328,7 @@ bgnbd_fit(ClvCustomer *rows, size_t n, nm_tick tick, void *tick_arg, BgNbd *out)
 		rows[i].t_x /= scale;
 		rows[i].T /= scale;
 	}
-	fit.loglik = bgnbd_loglik_sum(out, rows, n);
+	fit.loglik = bgnbd_loglik_sum(out, rows, n, NULL);
 	fit.n = d.total;
 	return fit;
 }
@@ -377,27 +473,61 @@ spend_cmp(const void *l, const void *r)
 	return 0;
 }
 
-/* Sum of weighted Gamma-Gamma log-likelihoods. */
+/* Sum of weighted Gamma-Gamma log-likelihoods and, when grad is not NULL, its gradient in (p, q, v). */
 static double
-gamma_gamma_loglik_sum(const GammaGamma *g, const SpendCustomer *rows, size_t n)
+gamma_gamma_loglik_sum(const GammaGamma *gp, const SpendCustomer *rows, size_t n, double *grad)
 {
-	double		sum = 0;
+	double		sum = 0,
+				g[3] = {0};
+	double		psi_q = grad ? digamma(gp->q) : 0,
+				ln_v = log(gp->v);
 
 	for (size_t i = 0; i < n; i++)
-		sum += rows[i].weight * gamma_gamma_loglik(g, rows[i].x, rows[i].m);
+	{
+		const SpendCustomer *c = &rows[i];
+
+		sum += c->weight * gamma_gamma_loglik(gp, c->x, c->m);
+		if (grad)
+		{
+			double		px = gp->p * c->x,
+						psi_pxq = digamma(px + gp->q),
+						ln_vxm = log(gp->v + c->x * c->m);
+
+			g[0] += c->weight * c->x * (psi_pxq - digamma(px) + log(c->m) + log(c->x) - ln_vxm);
+			g[1] += c->weight * (psi_pxq - psi_q + ln_v - ln_vxm);
+			g[2] += c->weight * (gp->q / gp->v - (px + gp->q) / (gp->v + c->x * c->m));
+		}
+	}
+	if (grad)
+		memcpy(grad, g, sizeof(g));
 	return sum;
 }
 
-/* The objective: minus the mean log-likelihood at exp(theta). */
+/* The objective: minus the mean log-likelihood at exp(theta), and its gradient in theta. */
+static double
+gamma_gamma_objective_grad(const double *theta, double *grad, void *arg)
+{
+	const FitData *d = arg;
+	GammaGamma	gp = {exp(theta[0]), exp(theta[1]), exp(theta[2])};
+	double		g[3],
+				params[3] = {gp.p, gp.q, gp.v},
+				ll;
+
+	if (!(gp.p > 0 && gp.q > 0 && gp.v > 0) || !isfinite(gp.p + gp.q + gp.v))
+		return INFINITY;
+	ll = gamma_gamma_loglik_sum(&gp, (const SpendCustomer *) d->rows, d->n, g);
+	for (int i = 0; i < 3; i++)
+		grad[i] = -params[i] * g[i] / d->total;
+	return -ll / d->total;
+}
+
+/* The objective without the gradient, for the Nelder–Mead fallback. */
 static double
 gamma_gamma_objective(const double *theta, void *arg)
 {
-	const FitData *d = arg;
-	GammaGamma	g = {exp(theta[0]), exp(theta[1]), exp(theta[2])};
+	double		grad[3];
 
-	if (!(g.p > 0 && g.q > 0 && g.v > 0) || !isfinite(g.p + g.q + g.v))
-		return INFINITY;
-	return -gamma_gamma_loglik_sum(&g, (const SpendCustomer *) d->rows, d->n) / d->total;
+	return gamma_gamma_objective_grad(theta, grad, arg);
 }
 
 ClvFit
@@ -420,15 +550,14 @@ gamma_gamma_fit(SpendCustomer *rows, size_t n, nm_tick tick, void *tick_arg, Gam
 	for (size_t i = 0; i < n; i++)
 		rows[i].m *= scale;
 	d.n = n;
-	fit.search = nelder_mead(gamma_gamma_objective, &d, data_tick, 3, theta, 1.0, FIT_FTOL,
-							 FIT_XTOL, FIT_MAX_ITER);
+	fit.search = minimize(gamma_gamma_objective_grad, gamma_gamma_objective, &d, 3, theta);
 	fit.identified = identified(theta, 3);
 	out->p = exp(theta[0]);
 	out->q = exp(theta[1]);
 	out->v = exp(theta[2]) / scale;
 	for (size_t i = 0; i < n; i++)
 		rows[i].m /= scale;
-	fit.loglik = gamma_gamma_loglik_sum(out, rows, n);
+	fit.loglik = gamma_gamma_loglik_sum(out, rows, n, NULL);
 	fit.n = d.total;
 	return fit;
 }
