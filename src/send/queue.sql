@@ -1,0 +1,457 @@
+-- The life of a send in the outbox (docs/sends.md, "The outbox"): enqueue (the one path that
+-- campaigns, journeys and one-off sends share), claim with a lease, complete, fail with
+-- backoff, lease expiry and due deferred sends on tick, and the operator's requeue of dead sends.
+
+-- Enqueues one message of a template per element of the parallel arrays, through the policy,
+-- in one statement: a key already taken enqueues nothing; suppressed messages go straight to
+-- send_history, deferred ones are queued for later; one NOTIFY for the statement.
+CREATE FUNCTION personalize._enqueue(profile_ids bigint[], keys text[], extras jsonb[], send_ats timestamptz[],
+                                     variants text[], template text, kind text, priority integer,
+                                     campaign_id integer, campaign_run bigint, as_of timestamptz,
+                                     OUT queued bigint, OUT deferred bigint, OUT suppressed bigint,
+                                     OUT existing bigint)
+RETURNS record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := coalesce(cardinality(profile_ids), 0);
+    version integer := (personalize._email_template(template)).version;
+    earliest timestamptz;
+BEGIN
+    WITH input AS MATERIALIZED (
+        SELECT i.* FROM unnest(profile_ids, keys, extras, send_ats, variants)
+                        WITH ORDINALITY AS i(profile_id, key, extra, send_at, variant, ord)
+    ), pol AS MATERIALIZED (
+        SELECT * FROM personalize._policy(profile_ids, array_fill(kind, ARRAY[n]), array_fill(campaign_id, ARRAY[n]),
+                                          array_fill(priority, ARRAY[n]), NULL, as_of)
+    ), firsts AS MATERIALIZED (
+        SELECT DISTINCT ON (i.key COLLATE "C") i.*, p.decision, p.not_before, p.reason
+          FROM input i JOIN pol p USING (ord)
+         ORDER BY i.key COLLATE "C", i.ord
+    ), claimed AS (
+        -- keys in byte order, so that concurrent launches never deadlock
+        INSERT INTO personalize.send_keys (idempotency_key, send_id)
+        SELECT f.key, nextval('personalize.send_id_seq') FROM firsts f ORDER BY f.key COLLATE "C"
+            ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING idempotency_key, send_id
+    ), fresh AS MATERIALIZED (
+        SELECT c.send_id, f.*, greatest(coalesce(f.send_at, as_of), f.not_before) AS available_at
+          FROM claimed c JOIN firsts f ON f.key = c.idempotency_key
+    ), into_queue AS (
+        INSERT INTO personalize.sends (send_id, profile_id, campaign_id, campaign_run, template, template_version,
+                                       variant, kind, priority, idempotency_key, status, available_at, created_at, extra)
+        SELECT f.send_id, f.profile_id, _enqueue.campaign_id, _enqueue.campaign_run, template, version,
+               f.variant, kind, coalesce(priority, 0), f.key, 'queued', f.available_at, as_of, coalesce(f.extra, '{}')
+          FROM fresh f WHERE f.decision <> 'suppress'
+        RETURNING sends.available_at, sends.available_at > as_of AS later
+    ), into_history AS (
+        INSERT INTO personalize.send_history (send_id, profile_id, campaign_id, campaign_run, template, template_version,
+                                              variant, kind, priority, idempotency_key, status, available_at, created_at,
+                                              last_error, extra, finished_at)
+        SELECT f.send_id, f.profile_id, _enqueue.campaign_id, _enqueue.campaign_run, template, version,
+               f.variant, kind, coalesce(priority, 0), f.key, 'suppressed', f.available_at, as_of,
+               'suppressed by policy: ' || f.reason, coalesce(f.extra, '{}'), as_of
+          FROM fresh f WHERE f.decision = 'suppress'
+        RETURNING 1
+    ), logged AS (
+        INSERT INTO personalize.send_decisions (send_id, profile_id, campaign_id, kind, stage, decision, reason,
+                                                not_before, decided_at)
+        SELECT f.send_id, f.profile_id, _enqueue.campaign_id, kind, 'enqueue', f.decision, f.reason, f.not_before, as_of
+          FROM fresh f WHERE f.decision <> 'send'
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM into_queue WHERE NOT later), (SELECT count(*) FROM into_queue WHERE later),
+           (SELECT count(*) FROM into_history), n - (SELECT count(*) FROM fresh),
+           (SELECT min(available_at) FROM into_queue)
+      INTO queued, deferred, suppressed, existing, earliest;
+    PERFORM personalize._sends_notify(queued + deferred, earliest, 'enqueue');
+END
+$$;
+COMMENT ON FUNCTION personalize._enqueue(bigint[], text[], jsonb[], timestamptz[], text[], text, text, integer, integer, bigint, timestamptz) IS
+'Enqueues a message per array element through the send policy, in one statement; keys already taken are skipped';
+
+CREATE FUNCTION personalize.enqueue_send(template text, profile_id bigint, kind text DEFAULT 'transactional',
+                                         extra jsonb DEFAULT '{}', idempotency_key text DEFAULT NULL,
+                                         send_at timestamptz DEFAULT NULL, priority integer DEFAULT 0,
+                                         as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key text := coalesce(idempotency_key, 'u:' || gen_random_uuid());
+    id bigint;
+BEGIN
+    PERFORM personalize._policy_args(kind, NULL, as_of);
+    IF template IS NULL THEN
+        RAISE EXCEPTION 'template must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF enqueue_send.profile_id IS NULL THEN
+        RAISE EXCEPTION 'profile_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = enqueue_send.profile_id) THEN
+        RAISE EXCEPTION 'profile % does not exist', enqueue_send.profile_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF extra IS NOT NULL AND jsonb_typeof(extra) <> 'object' THEN
+        RAISE EXCEPTION 'extra must be a JSON object' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('The value given is a %s.', jsonb_typeof(extra));
+    END IF;
+    IF key = '' OR octet_length(key) > 400 THEN
+        RAISE EXCEPTION 'idempotency key must have 1 to 400 bytes' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF send_at IS NOT NULL AND NOT isfinite(send_at) THEN
+        RAISE EXCEPTION 'send_at must be a finite timestamp or NULL' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM personalize._enqueue(ARRAY[enqueue_send.profile_id], ARRAY[key], ARRAY[coalesce(extra, '{}')],
+                                 ARRAY[send_at], ARRAY[NULL::text], template, kind, priority, NULL, NULL, as_of);
+    SELECT k.send_id INTO id FROM personalize.send_keys k WHERE k.idempotency_key = key;
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION personalize.enqueue_send(text, bigint, text, jsonb, text, timestamptz, integer, timestamptz) IS
+'Enqueues one message (transactional by default) through the send policy; returns its send_id, the same one again for a key already used';
+
+-- The Message-ID of a send: its id and a hash of its idempotency key, the same on every attempt.
+CREATE FUNCTION personalize._message_id(send_id bigint, idempotency_key text, domain text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT '<' || send_id || '.' || left(encode(sha256(convert_to(idempotency_key, 'UTF8')), 'hex'), 16)
+           || '@' || domain || '>'
+$$;
+COMMENT ON FUNCTION personalize._message_id(bigint, text, text) IS
+'<send_id.first 16 hex digits of SHA-256(idempotency_key)@domain>: stable across the retries of a send';
+
+CREATE FUNCTION personalize.send_backoff(send_id bigint, attempt integer)
+RETURNS interval
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT least(s.backoff_max, s.backoff_base * power(2, least(greatest(attempt, 1) - 1, 40)))
+           * (0.5 + personalize.bucket(send_id, 'retry:' || attempt) / 20000.0)
+      FROM personalize.send_settings s
+$$;
+COMMENT ON FUNCTION personalize.send_backoff(bigint, integer) IS
+'Delay before retry number attempt + 1: least(backoff_max, backoff_base * 2^(attempt-1)) * (0.5 + bucket(send_id, ''retry:<attempt>'') / 20000)';
+
+CREATE FUNCTION personalize.claim_sends(worker text, max integer DEFAULT 100, lease interval DEFAULT '5 min',
+                                        as_of timestamptz DEFAULT now())
+RETURNS TABLE (send_id bigint, attempt integer, to_address text, from_address text, reply_to text,
+               subject text, html text, text text, headers jsonb, message_id text)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cfg personalize.send_settings;
+    locked bigint[];
+    pids bigint[];
+    kinds text[];
+    camps integer[];
+    prios integer[];
+    allowed bigint[];
+    held bigint[];
+    decisions text[];
+    reasons text[];
+    not_befores timestamptz[];
+    failed bigint[] := '{}';
+    errors text[] := '{}';
+    r record;
+    out_row record;
+    url text;
+    ctx jsonb;
+BEGIN
+    IF worker IS NULL OR worker = '' OR octet_length(worker) > 200 THEN
+        RAISE EXCEPTION 'worker must be a name of 1 to 200 bytes' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max IS NULL OR max NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'max must be between 1 and 10000' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('The value given was %s.', coalesce(max::text, 'NULL'));
+    END IF;
+    IF lease IS NULL OR lease <= '0' OR lease > '1 day' THEN
+        RAISE EXCEPTION 'lease must be positive and at most one day' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM personalize._check_as_of(as_of);
+    SELECT * INTO cfg FROM personalize.send_settings;
+
+    -- Lock what is due, most urgent first; sends other claimers hold are skipped.
+    SELECT array_agg(d.send_id) INTO locked
+      FROM (SELECT s.send_id FROM personalize.sends s
+             WHERE s.status = 'queued' AND s.available_at <= as_of
+               AND (s.campaign_id IS NULL OR NOT EXISTS (
+                       SELECT FROM personalize.campaigns k WHERE k.campaign_id = s.campaign_id AND k.status = 'paused'))
+             ORDER BY s.priority DESC, s.available_at, s.send_id
+             LIMIT max FOR UPDATE OF s SKIP LOCKED) d;
+    IF locked IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- The policy again: consent, suppressions and caps may have changed since enqueue.
+    SELECT array_agg(s.profile_id ORDER BY u.ord), array_agg(s.kind ORDER BY u.ord),
+           array_agg(s.campaign_id ORDER BY u.ord), array_agg(s.priority ORDER BY u.ord),
+           array_agg(s.send_id ORDER BY u.ord)
+      INTO pids, kinds, camps, prios, locked
+      FROM personalize.sends s JOIN unnest(locked) WITH ORDINALITY u(id, ord) ON s.send_id = u.id;
+    SELECT array_agg(locked[p.ord]) FILTER (WHERE p.decision = 'send'),
+           array_agg(locked[p.ord]) FILTER (WHERE p.decision <> 'send'),
+           array_agg(p.decision) FILTER (WHERE p.decision <> 'send'),
+           array_agg(p.reason) FILTER (WHERE p.decision <> 'send'),
+           array_agg(p.not_before) FILTER (WHERE p.decision <> 'send')
+      INTO allowed, held, decisions, reasons, not_befores
+      FROM personalize._policy(pids, kinds, camps, prios, locked, as_of) p;
+    IF held IS NOT NULL THEN
+        INSERT INTO personalize.send_decisions (send_id, profile_id, campaign_id, kind, stage, decision, reason,
+                                                not_before, decided_at)
+        SELECT s.send_id, s.profile_id, s.campaign_id, s.kind, 'claim', d.decision, d.reason, d.not_before, as_of
+          FROM unnest(held, decisions, reasons, not_befores) AS d(send_id, decision, reason, not_before)
+          JOIN personalize.sends s ON s.send_id = d.send_id;
+        UPDATE personalize.sends s
+           SET available_at = CASE WHEN d.decision = 'defer' THEN d.not_before ELSE s.available_at END,
+               last_error = CASE WHEN d.decision = 'suppress' THEN 'suppressed by policy: ' || d.reason ELSE s.last_error END
+          FROM unnest(held, decisions, reasons, not_befores) AS d(send_id, decision, reason, not_before)
+         WHERE s.send_id = d.send_id;
+        PERFORM personalize._sends_finish(array_agg(d.send_id), 'suppressed', as_of)
+           FROM unnest(held, decisions) AS d(send_id, decision) WHERE d.decision = 'suppress' HAVING count(*) > 0;
+    END IF;
+    IF allowed IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- Render each allowed send; a send whose template fails fails alone.
+    FOR r IN
+        SELECT s.send_id, s.profile_id, s.template, s.kind, s.variant, s.extra, s.attempts, s.idempotency_key,
+               p.email, k.name AS campaign, k.from_address, k.reply_to, k.utm
+          FROM personalize.sends s
+          JOIN personalize.profiles p USING (profile_id)
+          LEFT JOIN personalize.campaigns k ON k.campaign_id = s.campaign_id
+         WHERE s.send_id = ANY (allowed)
+         ORDER BY s.priority DESC, s.available_at, s.send_id
+    LOOP
+        url := CASE WHEN cfg.unsubscribe_base_url IS NOT NULL
+                    THEN cfg.unsubscribe_base_url || personalize._unsubscribe_token(r.send_id, as_of) END;
+        ctx := r.extra || jsonb_build_object('unsubscribe_url', url,
+                   'send', jsonb_build_object('send_id', r.send_id, 'kind', r.kind, 'campaign', r.campaign,
+                                              'variant', r.variant, 'attempt', r.attempts + 1));
+        BEGIN
+            SELECT e.subject, e.html, e.text INTO out_row
+              FROM personalize.render_email(r.template, r.profile_id, ctx, as_of) e;
+        EXCEPTION WHEN OTHERS THEN
+            failed := failed || r.send_id;
+            errors := errors || format('%s: %s', SQLSTATE, SQLERRM);
+            CONTINUE;
+        END;
+        send_id := r.send_id;
+        attempt := r.attempts + 1;
+        to_address := r.email;
+        from_address := coalesce(r.from_address, cfg.from_address);
+        reply_to := coalesce(r.reply_to, cfg.reply_to);
+        subject := out_row.subject;
+        html := CASE WHEN r.utm IS NOT NULL AND out_row.html IS NOT NULL
+                     THEN personalize.utm_tag(out_row.html, r.utm || jsonb_build_object(
+                              'campaign', coalesce(r.utm ->> 'campaign', r.campaign),
+                              'content', coalesce(r.utm ->> 'content', r.variant)))
+                     ELSE out_row.html END;
+        text := out_row.text;
+        message_id := personalize._message_id(r.send_id, r.idempotency_key, cfg.message_id_domain);
+        headers := jsonb_build_object('Message-ID', message_id, 'X-Personalize-Send-Id', r.send_id::text)
+                   || CASE WHEN r.campaign IS NOT NULL
+                           THEN jsonb_build_object('X-Personalize-Campaign', r.campaign) ELSE '{}' END
+                   || CASE WHEN r.kind = 'marketing' AND url IS NOT NULL
+                           THEN jsonb_build_object('List-Unsubscribe', '<' || url || '>',
+                                                   'List-Unsubscribe-Post', 'List-Unsubscribe=One-Click')
+                           ELSE '{}' END;
+        RETURN NEXT;
+    END LOOP;
+
+    -- A render failure is final: retrying the same template on the same data fails the same way.
+    IF cardinality(failed) > 0 THEN
+        UPDATE personalize.sends s SET last_error = f.error, attempts = s.attempts + 1
+          FROM unnest(failed, errors) AS f(send_id, error) WHERE s.send_id = f.send_id;
+        PERFORM personalize._sends_finish(failed, 'failed', as_of);
+    END IF;
+    UPDATE personalize.sends s
+       SET status = 'leased', attempts = s.attempts + 1, lease_until = as_of + lease, leased_by = worker
+     WHERE s.send_id = ANY (allowed) AND NOT s.send_id = ANY (failed);
+END
+$$;
+COMMENT ON FUNCTION personalize.claim_sends(text, integer, interval, timestamptz) IS
+'Leases up to max due sends to worker: re-checks the policy, renders each, and returns all a consumer needs to deliver';
+
+-- The queued or leased send, locked, or NULL; an error if it does not exist anywhere.
+CREATE FUNCTION personalize._send_for_update(id bigint, OUT s personalize.sends, OUT finished_status text)
+RETURNS record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'send_id must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO s FROM personalize.sends x WHERE x.send_id = id FOR UPDATE;
+    IF s.send_id IS NULL THEN
+        SELECT h.status INTO finished_status FROM personalize.send_history h WHERE h.send_id = id;
+        IF finished_status IS NULL THEN
+            RAISE EXCEPTION 'send % does not exist', id USING ERRCODE = 'no_data_found';
+        END IF;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION personalize._send_for_update(bigint) IS
+'Locks a send of the queue; else the status it finished with; no_data_found if there is no such send';
+
+CREATE FUNCTION personalize.complete_send(send_id bigint, provider_message_id text DEFAULT NULL,
+                                          as_of timestamptz DEFAULT now())
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+BEGIN
+    PERFORM personalize._check_as_of(as_of);
+    f := personalize._send_for_update(complete_send.send_id);
+    IF f.finished_status = 'dead' THEN
+        -- delivered after all, by a consumer whose lease had run out too often
+        UPDATE personalize.send_history h
+           SET status = 'sent', sent_at = as_of, finished_at = as_of,
+               provider_message_id = complete_send.provider_message_id
+         WHERE h.send_id = complete_send.send_id;
+        RETURN 'sent';
+    ELSIF f.finished_status IS NOT NULL THEN
+        RETURN f.finished_status;
+    END IF;
+    UPDATE personalize.sends s SET provider_message_id = complete_send.provider_message_id, last_error = NULL
+     WHERE s.send_id = complete_send.send_id;
+    PERFORM personalize._sends_finish(ARRAY[complete_send.send_id], 'sent', as_of);
+    RETURN 'sent';
+END
+$$;
+COMMENT ON FUNCTION personalize.complete_send(bigint, text, timestamptz) IS
+'Marks a send as sent (the provider accepted it) and moves it to send_history; repeating it changes nothing';
+
+CREATE FUNCTION personalize.fail_send(send_id bigint, error text, retryable boolean DEFAULT true,
+                                      retry_after interval DEFAULT NULL, as_of timestamptz DEFAULT now())
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+    max_attempts integer := (SELECT x.max_attempts FROM personalize.send_settings x);
+    err text := left(coalesce(error, 'unknown error'), 2000);
+BEGIN
+    PERFORM personalize._check_as_of(as_of);
+    IF retryable IS NULL THEN
+        RAISE EXCEPTION 'retryable must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF retry_after IS NOT NULL AND (retry_after < '0' OR retry_after > '30 days') THEN
+        RAISE EXCEPTION 'retry_after must be between 0 and 30 days' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    f := personalize._send_for_update(fail_send.send_id);
+    IF f.finished_status IS NOT NULL THEN
+        RETURN f.finished_status;
+    END IF;
+    IF NOT retryable OR (f.s).attempts >= max_attempts THEN
+        UPDATE personalize.sends s SET last_error = err WHERE s.send_id = fail_send.send_id;
+        PERFORM personalize._sends_finish(ARRAY[fail_send.send_id], CASE WHEN retryable THEN 'dead' ELSE 'failed' END, as_of);
+        RETURN CASE WHEN retryable THEN 'dead' ELSE 'failed' END;
+    END IF;
+    UPDATE personalize.sends s
+       SET status = 'queued', lease_until = NULL, leased_by = NULL, last_error = err,
+           available_at = as_of + greatest(personalize.send_backoff(s.send_id, s.attempts), coalesce(retry_after, '0'))
+     WHERE s.send_id = fail_send.send_id;
+    RETURN 'queued';
+END
+$$;
+COMMENT ON FUNCTION personalize.fail_send(bigint, text, boolean, interval, timestamptz) IS
+'Records a failed delivery: retryable ones are queued again after send_backoff (or retry_after), dead after max_attempts; others fail for good';
+
+-- The send half of tick(): expired leases queued again (or dead), history partitions, and one
+-- NOTIFY for the deferred sends that became due since the last tick.
+CREATE TABLE personalize.send_tick_state (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_tick  timestamptz
+);
+INSERT INTO personalize.send_tick_state DEFAULT VALUES;
+COMMENT ON TABLE personalize.send_tick_state IS 'When tick last announced due sends';
+
+CREATE FUNCTION personalize._sends_tick(as_of timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    max_attempts integer := (SELECT x.max_attempts FROM personalize.send_settings x);
+    expired bigint[];
+    dead bigint[];
+    last timestamptz;
+    n bigint;
+    earliest timestamptz;
+BEGIN
+    PERFORM personalize._send_history_partitions(as_of);
+    WITH e AS (
+        SELECT s.send_id, s.attempts FROM personalize.sends s
+         WHERE s.status = 'leased' AND s.lease_until <= as_of
+         ORDER BY s.send_id FOR UPDATE SKIP LOCKED
+    )
+    SELECT array_agg(e.send_id) FILTER (WHERE e.attempts < max_attempts),
+           array_agg(e.send_id) FILTER (WHERE e.attempts >= max_attempts)
+      INTO expired, dead FROM e;
+    UPDATE personalize.sends s
+       SET status = 'queued', lease_until = NULL, leased_by = NULL, available_at = as_of,
+           last_error = 'lease expired (attempt ' || s.attempts || ')'
+     WHERE s.send_id = ANY (coalesce(expired, '{}') || coalesce(dead, '{}'));
+    IF dead IS NOT NULL THEN
+        PERFORM personalize._sends_finish(dead, 'dead', as_of);
+    END IF;
+    SELECT t.last_tick INTO last FROM personalize.send_tick_state t FOR UPDATE;
+    SELECT count(*), min(s.available_at) INTO n, earliest FROM personalize.sends s
+     WHERE s.status = 'queued' AND s.available_at <= as_of AND (last IS NULL OR s.available_at > last);
+    UPDATE personalize.send_tick_state SET last_tick = greatest(last, as_of);
+    -- one-off campaigns whose sends have all finished are done
+    UPDATE personalize.campaigns k SET status = 'done', updated_at = statement_timestamp()
+     WHERE k.status = 'running' AND k.schedule IS NULL
+       AND NOT EXISTS (SELECT FROM personalize.sends s WHERE s.campaign_id = k.campaign_id);
+    PERFORM personalize._sends_notify(n, earliest, 'tick');
+    RETURN coalesce(cardinality(expired), 0) + coalesce(cardinality(dead), 0);
+END
+$$;
+COMMENT ON FUNCTION personalize._sends_tick(timestamptz) IS
+'tick() for sends: expired leases queued again (dead after max_attempts), history partitions, NOTIFY of sends now due';
+
+CREATE FUNCTION personalize.requeue_dead(send_ids bigint[] DEFAULT NULL, as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    earliest timestamptz;
+BEGIN
+    PERFORM personalize._check_as_of(as_of);
+    WITH moved AS (
+        DELETE FROM personalize.send_history h
+         WHERE h.status = 'dead' AND (send_ids IS NULL OR h.send_id = ANY (send_ids))
+        RETURNING h.*
+    ), back AS (
+        INSERT INTO personalize.sends (send_id, profile_id, campaign_id, campaign_run, journey_id, journey_run,
+                                       journey_step, template, template_version, variant, kind, priority,
+                                       idempotency_key, status, attempts, available_at, created_at, last_error, extra)
+        SELECT m.send_id, m.profile_id, m.campaign_id, m.campaign_run, m.journey_id, m.journey_run,
+               m.journey_step, m.template, m.template_version, m.variant, m.kind, m.priority,
+               m.idempotency_key, 'queued', 0, as_of, m.created_at, m.last_error, m.extra
+          FROM moved m
+        RETURNING 1
+    )
+    SELECT count(*) INTO n FROM back;
+    PERFORM personalize._sends_notify(n, as_of, 'requeue');
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION personalize.requeue_dead(bigint[], timestamptz) IS
+'Puts dead sends (those listed, or all) back in the queue with their attempts reset; for an operator';
