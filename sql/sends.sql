@@ -108,6 +108,12 @@ SELECT personalize.enqueue_send('receipt', :cy, 'transactional', '{"order": {"id
 SELECT personalize.tick('2026-03-10 14:30');
 SELECT personalize.tick('2026-03-10 15:00');
 SELECT personalize.tick('2026-03-10 15:01');
+-- a template dropped after enqueue fails its sends at claim (final, error kept), not the claim
+INSERT INTO personalize.templates (name, subject, text_body) VALUES ('gone', 'x', 'y');
+SELECT personalize.enqueue_send('gone', :ann, 'transactional', '{}', 'gone:1', NULL, 0, '2026-03-10 16:00') AS s4 \gset
+DELETE FROM personalize.templates WHERE name = 'gone';
+SELECT subject FROM personalize.claim_sends('w1', 10, '5 min', '2026-03-10 16:01');
+SELECT status, attempts, last_error FROM personalize.send_history WHERE send_id = :s4;
 -- the history is partitioned by month; tick made this month's and the next
 SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = 'personalize.send_history'::regclass ORDER BY 1;

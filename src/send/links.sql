@@ -33,30 +33,51 @@ $$;
 COMMENT ON FUNCTION personalize.rotate_unsubscribe_secret(timestamptz) IS
 'Adds a new random signing key (used from now on); keys created before retire_before are retired; returns the new key_id';
 
--- The signed token of a send issued at as_of: v1.<key>.<send_id>.<issued, unix seconds>.<MAC>,
--- MAC the first 16 bytes (hex) of HMAC-SHA256(secret, "v1.<key>.<send_id>.<issued>").
-CREATE FUNCTION personalize._unsubscribe_token(send_id bigint, as_of timestamptz)
-RETURNS text
+-- The signing key in use: the newest unretired one, made on first use (key 1).
+CREATE FUNCTION personalize._unsubscribe_key()
+RETURNS personalize.unsubscribe_secrets
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     k personalize.unsubscribe_secrets;
-    payload text;
 BEGIN
     SELECT * INTO k FROM personalize.unsubscribe_secrets WHERE retired_at IS NULL ORDER BY key_id DESC LIMIT 1;
     IF NOT FOUND THEN
-        -- the first token: make the first key (concurrent claimers agree on key 1)
+        -- concurrent first claims agree on key 1
         INSERT INTO personalize.unsubscribe_secrets (key_id, secret)
         VALUES (1, personalize._random_bytes(32)) ON CONFLICT (key_id) DO NOTHING;
         SELECT * INTO k FROM personalize.unsubscribe_secrets WHERE retired_at IS NULL ORDER BY key_id DESC LIMIT 1;
     END IF;
-    payload := format('v1.%s.%s.%s', k.key_id, send_id, floor(extract(epoch FROM as_of))::bigint);
-    RETURN payload || '.' || encode(substr(personalize._hmac_sha256(k.secret, payload), 1, 16), 'hex');
+    RETURN k;
 END
 $$;
+COMMENT ON FUNCTION personalize._unsubscribe_key() IS
+'The newest unretired unsubscribe signing key; the first one is created on first use';
+
+-- The token of a send issued at as_of: v1.<key>.<send_id>.<issued, unix seconds>.<MAC>, MAC the
+-- first 16 bytes (hex) of HMAC-SHA256(secret, "v1.<key>.<send_id>.<issued>").
+CREATE FUNCTION personalize._sign_token(key_id integer, secret bytea, send_id bigint, as_of timestamptz)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p || '.' || encode(substr(personalize._hmac_sha256(secret, p), 1, 16), 'hex')
+      FROM (SELECT format('v1.%s.%s.%s', key_id, send_id, floor(extract(epoch FROM as_of))::bigint) AS p) x
+$$;
+COMMENT ON FUNCTION personalize._sign_token(integer, bytea, bigint, timestamptz) IS
+'The signed unsubscribe token v1.key.send_id.issued.mac of a send under a key';
+
+-- The signed token of a send issued at as_of, under the signing key in use.
+CREATE FUNCTION personalize._unsubscribe_token(send_id bigint, as_of timestamptz)
+RETURNS text
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT personalize._sign_token(k.key_id, k.secret, send_id, as_of) FROM personalize._unsubscribe_key() k
+$$;
 COMMENT ON FUNCTION personalize._unsubscribe_token(bigint, timestamptz) IS
-'The signed unsubscribe token of a send (v1.key.send_id.issued.mac), signed with the newest unretired key';
+'The signed unsubscribe token of a send, under the newest unretired key';
 
 -- The send a token names, after checking its form, key, signature and age; errors say which failed.
 CREATE FUNCTION personalize._unsubscribe_verify(token text, as_of timestamptz)
@@ -78,8 +99,8 @@ BEGIN
     END IF;
     SELECT * INTO k FROM personalize.unsubscribe_secrets s WHERE s.key_id = m[1]::integer AND s.retired_at IS NULL;
     IF NOT FOUND OR NOT personalize._bytes_equal(
-            substr(personalize._hmac_sha256(k.secret, format('v1.%s.%s.%s', m[1], m[2], m[3])), 1, 16),
-            decode(m[4], 'hex')) THEN
+            convert_to(personalize._sign_token(k.key_id, k.secret, m[2]::bigint, to_timestamp(m[3]::bigint)), 'UTF8'),
+            convert_to(token, 'UTF8')) THEN
         RAISE EXCEPTION 'invalid unsubscribe token' USING ERRCODE = 'invalid_authorization_specification',
             DETAIL = 'The signature does not match, or its key was retired.';
     END IF;

@@ -160,9 +160,7 @@ DECLARE
     failed bigint[] := '{}';
     errors text[] := '{}';
     r record;
-    out_row record;
-    url text;
-    ctx jsonb;
+    signer personalize.unsubscribe_secrets;
 BEGIN
     IF worker IS NULL OR worker = '' OR octet_length(worker) > 200 THEN
         RAISE EXCEPTION 'worker must be a name of 1 to 200 bytes' USING ERRCODE = 'invalid_parameter_value';
@@ -220,47 +218,62 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Render each allowed send; a send whose template fails fails alone.
+    -- Render the allowed sends, a render_emails call per template; a send whose render fails
+    -- (or whose template was dropped since) fails alone.
+    IF cfg.unsubscribe_base_url IS NOT NULL THEN
+        signer := personalize._unsubscribe_key();
+    END IF;
     FOR r IN
-        SELECT s.send_id, s.profile_id, s.template, s.kind, s.variant, s.extra, s.attempts, s.idempotency_key,
-               p.email, k.name AS campaign, k.from_address, k.reply_to, k.utm
-          FROM personalize.sends s
-          JOIN personalize.profiles p USING (profile_id)
-          LEFT JOIN personalize.campaigns k ON k.campaign_id = s.campaign_id
-         WHERE s.send_id = ANY (allowed)
-         ORDER BY s.priority DESC, s.available_at, s.send_id
+        WITH c AS MATERIALIZED (
+            SELECT s.send_id, s.profile_id, s.template, s.kind, s.variant, s.attempts, s.idempotency_key, s.extra,
+                   s.priority, s.available_at, p.email, k.name AS campaign, k.from_address, k.reply_to, k.utm,
+                   cfg.unsubscribe_base_url || personalize._sign_token(signer.key_id, signer.secret, s.send_id, as_of) AS url,
+                   EXISTS (SELECT FROM personalize.templates t WHERE t.name = s.template) AS has_template
+              FROM personalize.sends s
+              JOIN personalize.profiles p USING (profile_id)
+              LEFT JOIN personalize.campaigns k ON k.campaign_id = s.campaign_id
+             WHERE s.send_id = ANY (allowed)
+        ), batch AS (
+            SELECT c.template, array_agg(c.send_id ORDER BY c.send_id) AS ids,
+                   array_agg(c.profile_id ORDER BY c.send_id) AS pids,
+                   array_agg(c.extra || jsonb_build_object('unsubscribe_url', c.url,
+                       'send', jsonb_build_object('send_id', c.send_id, 'kind', c.kind, 'campaign', c.campaign,
+                                                  'variant', c.variant, 'attempt', c.attempts + 1))
+                             ORDER BY c.send_id) AS ctxs
+              FROM c WHERE c.has_template GROUP BY c.template
+        ), rendered AS (
+            SELECT b.ids[e.ord] AS send_id, e.subject, e.html, e.text, e.error
+              FROM batch b CROSS JOIN LATERAL personalize.render_emails(b.template, b.pids, b.ctxs, as_of) e
+        )
+        SELECT c.*, x.subject, x.html, x.text,
+               CASE WHEN c.has_template THEN x.error
+                    ELSE format('42704: template "%s" does not exist', c.template) END AS error
+          FROM c LEFT JOIN rendered x USING (send_id)
+         ORDER BY c.priority DESC, c.available_at, c.send_id
     LOOP
-        url := CASE WHEN cfg.unsubscribe_base_url IS NOT NULL
-                    THEN cfg.unsubscribe_base_url || personalize._unsubscribe_token(r.send_id, as_of) END;
-        ctx := r.extra || jsonb_build_object('unsubscribe_url', url,
-                   'send', jsonb_build_object('send_id', r.send_id, 'kind', r.kind, 'campaign', r.campaign,
-                                              'variant', r.variant, 'attempt', r.attempts + 1));
-        BEGIN
-            SELECT e.subject, e.html, e.text INTO out_row
-              FROM personalize.render_email(r.template, r.profile_id, ctx, as_of) e;
-        EXCEPTION WHEN OTHERS THEN
+        IF r.error IS NOT NULL THEN
             failed := failed || r.send_id;
-            errors := errors || format('%s: %s', SQLSTATE, SQLERRM);
+            errors := errors || r.error;
             CONTINUE;
-        END;
+        END IF;
         send_id := r.send_id;
         attempt := r.attempts + 1;
         to_address := r.email;
         from_address := coalesce(r.from_address, cfg.from_address);
         reply_to := coalesce(r.reply_to, cfg.reply_to);
-        subject := out_row.subject;
-        html := CASE WHEN r.utm IS NOT NULL AND out_row.html IS NOT NULL
-                     THEN personalize.utm_tag(out_row.html, r.utm || jsonb_build_object(
+        subject := r.subject;
+        html := CASE WHEN r.utm IS NOT NULL AND r.html IS NOT NULL
+                     THEN personalize.utm_tag(r.html, r.utm || jsonb_build_object(
                               'campaign', coalesce(r.utm ->> 'campaign', r.campaign),
                               'content', coalesce(r.utm ->> 'content', r.variant)))
-                     ELSE out_row.html END;
-        text := out_row.text;
+                     ELSE r.html END;
+        text := r.text;
         message_id := personalize._message_id(r.send_id, r.idempotency_key, cfg.message_id_domain);
         headers := jsonb_build_object('Message-ID', message_id, 'X-Personalize-Send-Id', r.send_id::text)
                    || CASE WHEN r.campaign IS NOT NULL
                            THEN jsonb_build_object('X-Personalize-Campaign', r.campaign) ELSE '{}' END
-                   || CASE WHEN r.kind = 'marketing' AND url IS NOT NULL
-                           THEN jsonb_build_object('List-Unsubscribe', '<' || url || '>',
+                   || CASE WHEN r.kind = 'marketing' AND r.url IS NOT NULL
+                           THEN jsonb_build_object('List-Unsubscribe', '<' || r.url || '>',
                                                    'List-Unsubscribe-Post', 'List-Unsubscribe=One-Click')
                            ELSE '{}' END;
         RETURN NEXT;
