@@ -2,12 +2,71 @@
 -- 0.2 (NEW_IN_0_2 in the Makefile) follow this file in the built upgrade script, created whole.
 -- test/suites/upgrade installs 0.1, updates, and compares the catalog with a fresh 0.2 install.
 
--- ---- livestate (issue 13): context() and render_email() in C (src/render/email.c), the set form
+-- ---- livestate (issues 9, 11, 13): the live cart kept by ingest (src/scoring/cart.c), back-filled
+-- from the events; context() and render_email() in C (src/render/email.c), the set form
 -- render_emails(), and the exact path a context takes for a time before the live state.
+-- The amount a purchase counts with: zero or more and finite, else NULL (the purchase is then
+-- counted in purchases_ignored). The one definition of a usable amount (src/scoring/rfm.c).
+CREATE FUNCTION personalize._usable_amount(amount numeric)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'personalize_usable_amount'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The live cart (src/scoring/cart.c): the log of cart events since the latest order, and its cart.
+ALTER TABLE personalize.profiles
+    ADD COLUMN cart_log         jsonb,
+    ADD COLUMN cart             jsonb NOT NULL DEFAULT '{"items": [], "total": 0, "item_count": 0}',
+    ADD COLUMN cart_updated_at  timestamptz;
+COMMENT ON COLUMN personalize.profiles.cart_log IS
+'Product Added and Product Removed events since the latest Order Completed (src/scoring/cart.c): events folded in out of time order give the exact cart';
+COMMENT ON COLUMN personalize.profiles.cart IS
+'The cart cart_log replays to: items (latest Product Added properties, net quantity), item_count, total';
+
+CREATE FUNCTION personalize._cart_log_add(log jsonb, events text[], properties jsonb[],
+                                          occurred_at timestamptz[], event_ids bigint[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'personalize_cart_log_add'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._cart_log_add(jsonb, text[], jsonb[], timestamptz[], bigint[]) IS
+'The cart log with these events folded in, in any time order (each event_id once)';
+
+CREATE FUNCTION personalize._cart_of(log jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'personalize_cart_of'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._cart_of(jsonb) IS 'The cart a cart log replays to: items, item_count, total';
+
+CREATE FUNCTION personalize._cart_updated_at(log jsonb)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'personalize_cart_updated_at'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._cart_updated_at(jsonb) IS 'The time of the latest event of a cart log';
+
+-- The full recompute of a profile's cart log from its events up to as_of: what rebuild, merge and
+-- the exact path of context() use, and what the ingest fold must always equal.
+CREATE FUNCTION personalize._cart_log_from_events(profile_id bigint, as_of timestamptz DEFAULT 'infinity')
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT personalize._cart_log_add(NULL, array_agg(e.event), array_agg(e.properties), array_agg(e.occurred_at),
+                                     array_agg(e.event_id))
+      FROM personalize.events e
+     WHERE e.profile_id = $1 AND e.occurred_at <= $2
+       AND e.event IN ('Product Added', 'Product Removed', 'Order Completed')
+$$;
+
+UPDATE personalize.profiles p
+   SET cart_log = c.log, cart = personalize._cart_of(c.log), cart_updated_at = personalize._cart_updated_at(c.log)
+  FROM (SELECT q.profile_id, personalize._cart_log_from_events(q.profile_id) AS log FROM personalize.profiles q) c
+ WHERE p.profile_id = c.profile_id;
+
 -- What a profile's live state holds, as one value: the cart and the purchase and engagement state
 -- (a context reads it from the profile row, or recomputes it as of a time: _live_state_at).
 CREATE TYPE personalize.live_state AS (
+    cart_log           jsonb,
     cart               jsonb,
+    cart_updated_at    timestamptz,
     purchase_count     bigint,
     purchase_total     numeric,
     first_purchase_at  timestamptz,
@@ -27,25 +86,25 @@ AS $$
     WITH scored AS (
         SELECT e.occurred_at, w.engagement_weight, e.event = st.purchase_event AS purchase,
                CASE WHEN e.event = st.purchase_event
-                    THEN personalize.purchase_amount(e.properties, st.amount_properties) END AS amount
+                    THEN personalize._usable_amount(personalize.purchase_amount(e.properties, st.amount_properties))
+               END AS amount
           FROM personalize.events e
          CROSS JOIN personalize.scoring_settings st
           LEFT JOIN personalize.scoring_events w ON w.event = e.event
          WHERE e.profile_id = $1 AND e.occurred_at <= $2
            AND (w.engagement_weight <> 0 OR e.event = st.purchase_event)
     ), s AS (
-        SELECT count(*) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS purchases,
-               coalesce(sum(s.amount) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity'), 0) AS total,
-               min(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS first_at,
-               max(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS last_at,
-               count(*) FILTER (WHERE s.purchase AND NOT coalesce(s.amount >= 0 AND s.amount < 'Infinity', false)) AS ignored,
+        SELECT count(s.amount) AS purchases, coalesce(sum(s.amount), 0) AS total,
+               min(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS first_at,
+               max(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS last_at,
+               count(*) FILTER (WHERE s.purchase AND s.amount IS NULL) AS ignored,
                personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
                    FILTER (WHERE s.engagement_weight <> 0) AS engagement
           FROM scored s
     )
-    SELECT ROW(personalize._cart($1, $2), s.purchases, s.total, s.first_at, s.last_at, s.ignored,
-               coalesce((s.engagement).score, 0), (s.engagement).as_of)::personalize.live_state
-      FROM s
+    SELECT ROW(c.log, personalize._cart_of(c.log), personalize._cart_updated_at(c.log), s.purchases, s.total, s.first_at,
+               s.last_at, s.ignored, coalesce((s.engagement).score, 0), (s.engagement).as_of)::personalize.live_state
+      FROM s, (SELECT personalize._cart_log_from_events($1, $2) AS log) c
 $$;
 
 -- The exact path of top interests: the n categories with the highest affinity as of as_of,
@@ -68,6 +127,409 @@ AS $$
              LIMIT $2) t
 $$;
 
+-- The engagement of a profile as of a time before its live state (which is valued at its latest
+-- scored event): recomputed from the events up to as_of, so that an event stamped after as_of
+-- counts only once it has happened. Readers of the live state use it when engagement_as_of > as_of.
+CREATE FUNCTION personalize._engagement_from_events(profile_id bigint, as_of timestamptz)
+RETURNS float8
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT personalize.engagement(e.occurred_at, w.engagement_weight, personalize.half_life(), $2)
+      FROM personalize.events e
+      JOIN personalize.scoring_events w ON w.event = e.event AND w.engagement_weight <> 0
+     WHERE e.profile_id = $1 AND e.occurred_at <= $2
+$$;
+
+-- When an engagement threshold rule may next change its answer for a profile whose live state is
+-- valued after as_of: at its next scored event, or earlier when the score as of as_of decays
+-- through the threshold first.
+CREATE FUNCTION personalize._engagement_recheck(profile_id bigint, as_of timestamptz, threshold float8)
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT least((SELECT min(e.occurred_at) FROM personalize.events e
+                    JOIN personalize.scoring_events w ON w.event = e.event AND w.engagement_weight <> 0
+                   WHERE e.profile_id = $1 AND e.occurred_at > $2),
+                 CASE WHEN s.score > $3 AND $3 > 0
+                      THEN $2 + personalize.half_life() * (ln(s.score / $3) / ln(2)) + interval '1 microsecond' END)
+      FROM (SELECT personalize._engagement_from_events($1, $2) AS score) s
+$$;
+
+
+CREATE OR REPLACE FUNCTION personalize._events_after_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off    -- transition-table estimates are defaults: JIT would compile for a second on every COPY
+AS $$
+DECLARE
+    pending record := personalize._ingest_pending_counts();
+    settled record;
+    n_rows bigint;
+    claimed boolean := false;
+    kept bigint[];
+    dropped bigint[] := '{}';
+    dropped_profiles bigint[];
+    dropped_at timestamptz[];
+    dropped_keys text[] := '{}';
+    dup_keys text[];
+    dup_counts bigint[];
+    live boolean := EXISTS (SELECT FROM personalize.segments WHERE kind = 'rule');
+    ids bigint[];
+    names text[];
+    consent_changed boolean;
+    st personalize.scoring_settings;
+BEGIN
+    -- The one settings row, as a variable: joined, its unknown row count inflates every estimate.
+    SELECT * INTO st FROM personalize.scoring_settings;
+    -- What the row trigger stashed; a one-event statement of a known user stashed nothing.
+    IF pending.rejects > 0 THEN
+        INSERT INTO personalize.rejected_events (payload, reason, path, expected)
+        SELECT payload, reason, path, expected FROM personalize._ingest_pending_rejects();
+    END IF;
+    IF pending.identities > 0 THEN
+        settled := personalize._settle_identities();
+    ELSE
+        SELECT '{}'::bigint[] AS redirect_from, '{}'::bigint[] AS redirect_to, '{}'::bigint[] AS new_profiles
+          INTO settled;
+    END IF;
+
+    -- Claim each message_id. The row trigger dropped later copies of a key within the statement,
+    -- so a bulk statement claims with one plain INSERT, in byte order against deadlocks. A key held
+    -- before (by an earlier statement, or a concurrent one that commits first) makes it fail;
+    -- then, as for small statements (no subtransaction, hence no second transaction id per
+    -- event), the claim goes key by key, and the events whose keys are held are dropped.
+    SELECT count(*) INTO n_rows FROM new_events;
+    IF n_rows > 100 THEN
+        BEGIN
+            INSERT INTO personalize.event_keys (message_id, event_id)
+            SELECT message_id, event_id FROM new_events ORDER BY message_id;
+            claimed := true;
+        EXCEPTION WHEN unique_violation THEN
+            claimed := false;
+        END;
+    END IF;
+    IF NOT claimed THEN
+        WITH claimed_keys AS (
+            INSERT INTO personalize.event_keys (message_id, event_id)
+            SELECT message_id, event_id FROM new_events ORDER BY message_id, event_id
+                ON CONFLICT (message_id) DO NOTHING
+            RETURNING event_id
+        )
+        SELECT array_agg(event_id) INTO kept FROM claimed_keys;
+        IF coalesce(cardinality(kept), 0) < n_rows THEN
+            SELECT coalesce(array_agg(e.event_id), '{}'), coalesce(array_agg(coalesce(r.to_id, e.profile_id)), '{}'),
+                   coalesce(array_agg(e.occurred_at), '{}'), coalesce(array_agg(e.message_id), '{}')
+              INTO dropped, dropped_profiles, dropped_at, dropped_keys
+              FROM new_events e
+              LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
+                     ON r.from_id = e.profile_id
+             WHERE NOT EXISTS (SELECT FROM unnest(kept) AS k(event_id) WHERE k.event_id = e.event_id);
+            DELETE FROM personalize.events d
+             USING unnest(dropped_profiles, dropped_at, dropped) AS x(profile_id, occurred_at, event_id)
+             WHERE d.profile_id = x.profile_id AND d.occurred_at = x.occurred_at AND d.event_id = x.event_id;
+        END IF;
+    END IF;
+
+    -- Count the copies dropped, by the row trigger or just above, on their keys (locked in order).
+    -- Most statements have none: then nothing is read.
+    IF pending.duplicates > 0 OR cardinality(dropped_keys) > 0 THEN
+        SELECT array_agg(message_id ORDER BY message_id), array_agg(n ORDER BY message_id)
+          INTO dup_keys, dup_counts
+          FROM (SELECT message_id, sum(n)::bigint AS n
+                  FROM (SELECT message_id, copies FROM personalize._ingest_pending_duplicates()
+                        UNION ALL
+                        SELECT unnest(dropped_keys), 1) x(message_id, n)
+                 GROUP BY message_id) d;
+        UPDATE personalize.event_keys k SET duplicates = k.duplicates + d.n
+          FROM (SELECT k2.message_id, d.n
+                  FROM unnest(dup_keys, dup_counts) AS d(message_id, n)
+                  JOIN personalize.event_keys k2 USING (message_id)
+                 ORDER BY k2.message_id FOR UPDATE OF k2) d
+         WHERE k.message_id = d.message_id;
+    END IF;
+
+    -- The accepted events, each with what scoring takes from its properties (src/scoring.sql,
+    -- src/interest.sql), so that the properties themselves are read once.
+    WITH accepted AS MATERIALIZED (
+        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
+               w.engagement_weight, w.interest_weight, e.event = st.purchase_event AS purchase,
+               CASE WHEN e.event = st.purchase_event
+                    THEN personalize._usable_amount(personalize.purchase_amount(e.properties, st.amount_properties))
+               END AS amount,
+               CASE WHEN w.interest_weight > 0
+                    THEN personalize.event_category(e.properties, st.category_property) END AS category,
+               CASE WHEN e.event IN ('Product Added', 'Product Removed', 'Order Completed')
+                    THEN e.properties END AS cart_properties
+          FROM new_events e
+          LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
+                 ON r.from_id = e.profile_id
+          LEFT JOIN personalize.scoring_events w ON w.event = e.event
+         WHERE NOT EXISTS (SELECT FROM unnest(dropped) AS d(event_id) WHERE d.event_id = e.event_id)
+    ), consent AS (
+        SELECT DISTINCT ON (profile_id) profile_id, occurred_at,
+               CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END AS state
+          FROM accepted
+         WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+         ORDER BY profile_id, occurred_at DESC, event_id DESC
+    ), consent_logged AS (
+        INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
+        SELECT profile_id, occurred_at,
+               CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END, 'event: ' || event
+          FROM accepted
+         WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+    ), touched AS (
+        SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at
+          FROM accepted GROUP BY profile_id
+    ), locked AS MATERIALIZED (
+        SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
+         ORDER BY p.profile_id FOR UPDATE OF p
+    -- ---- scoring (src/scoring.sql, src/interest.sql): purchases, engagement, interests
+    ), scored AS (
+        SELECT c.profile_id, c.occurred_at, c.engagement_weight, c.interest_weight, c.purchase, c.amount, c.category
+          FROM accepted c
+         WHERE c.engagement_weight <> 0 OR c.interest_weight > 0 OR c.purchase
+    ), scores AS (
+        SELECT s.profile_id,
+               count(s.amount) AS purchases, sum(s.amount) AS total,
+               min(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS first_at,
+               max(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS last_at,
+               count(*) FILTER (WHERE s.purchase AND s.amount IS NULL) AS ignored,
+               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
+                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
+          FROM scored s GROUP BY s.profile_id
+    ), interests AS (
+        INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
+        SELECT x.profile_id, x.category, (x.st).score, (x.st).as_of
+          FROM (SELECT s.profile_id, s.category,
+                       personalize._engagement_state(s.occurred_at, s.interest_weight, personalize.half_life()) AS st
+                  FROM scored s
+                 WHERE s.category IS NOT NULL AND s.profile_id IN (SELECT profile_id FROM locked)
+                 GROUP BY 1, 2) x
+         ORDER BY 1, 2
+            ON CONFLICT (profile_id, category) DO UPDATE
+           SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
+                                                personalize.half_life()),
+               as_of = greatest(i.as_of, excluded.as_of)
+    -- ---- the live cart (src/scoring/cart.c): the statement's cart events, folded in below
+    ), carts AS (
+        SELECT c.profile_id, array_agg(c.event) AS events, array_agg(c.cart_properties) AS properties,
+               array_agg(c.occurred_at) AS occurred_at, array_agg(c.event_id) AS event_ids
+          FROM accepted c WHERE c.cart_properties IS NOT NULL GROUP BY c.profile_id
+    -- ---- end of scoring
+    ), counted AS (
+    UPDATE personalize.profiles p
+       SET event_count = p.event_count + t.n,
+           first_seen_at = least(p.first_seen_at, t.first_at),
+           last_seen_at = greatest(p.last_seen_at, t.last_at),
+           email_consent = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
+                                THEN c.state ELSE p.email_consent END,
+           consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
+                             THEN c.occurred_at ELSE p.consent_at END,
+           -- scoring (src/scoring.sql)
+           purchase_count = p.purchase_count + coalesce(s.purchases, 0),
+           purchase_total = p.purchase_total + coalesce(s.total, 0),
+           first_purchase_at = least(p.first_purchase_at, s.first_at),
+           last_purchase_at = greatest(p.last_purchase_at, s.last_at),
+           purchases_ignored = p.purchases_ignored + coalesce(s.ignored, 0),
+           engagement = personalize._decay_sum(p.engagement, p.engagement_as_of, s.engagement, personalize.half_life()),
+           engagement_as_of = greatest(p.engagement_as_of, (s.engagement).as_of),
+           cart_log = CASE WHEN k.profile_id IS NULL THEN p.cart_log
+                           ELSE personalize._cart_log_add(p.cart_log, k.events, k.properties, k.occurred_at, k.event_ids) END,
+           cart = CASE WHEN k.profile_id IS NULL THEN p.cart
+                       ELSE personalize._cart_of(personalize._cart_log_add(p.cart_log, k.events, k.properties,
+                                                                           k.occurred_at, k.event_ids)) END,
+           cart_updated_at = CASE WHEN k.profile_id IS NULL THEN p.cart_updated_at
+                                  ELSE personalize._cart_updated_at(personalize._cart_log_add(p.cart_log, k.events,
+                                                                    k.properties, k.occurred_at, k.event_ids)) END,
+           updated_at = statement_timestamp()
+      FROM touched t LEFT JOIN consent c USING (profile_id) LEFT JOIN scores s USING (profile_id)
+           LEFT JOIN carts k USING (profile_id)
+     WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
+    RETURNING p.profile_id
+    )
+    -- what segments need to know (only gathered when there are segments)
+    SELECT CASE WHEN live THEN (SELECT array_agg(profile_id) FROM counted) END,
+           CASE WHEN live THEN (SELECT array_agg(DISTINCT event) FROM accepted) END,
+           CASE WHEN live THEN EXISTS (SELECT FROM consent) END
+      INTO ids, names, consent_changed;
+
+    IF live THEN
+        PERFORM personalize._segments_live(ids, names,
+            CASE WHEN cardinality(settled.redirect_from) > 0 THEN '{*}'::text[]
+                 ELSE ARRAY['event_count', 'first_seen_at', 'last_seen_at', 'purchases', 'engagement', 'interests']
+                      || CASE WHEN consent_changed THEN '{consent}'::text[] ELSE '{}' END END,
+            'ingest', settled.new_profiles);
+    END IF;
+
+    PERFORM personalize._ingest_end(n_rows - cardinality(dropped), cardinality(dropped)::bigint,
+                                    cardinality(settled.redirect_from) > 0);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.merge_profiles(keep bigint, drop bigint, force boolean DEFAULT false,
+                                           cause text DEFAULT 'manual', as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k personalize.profiles;
+    d personalize.profiles;
+    moved bigint;
+    merged_consent text;
+    merged_cart jsonb;
+BEGIN
+    IF keep IS NULL OR drop IS NULL THEN
+        RAISE EXCEPTION 'profile ids must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF keep = drop THEN
+        RAISE EXCEPTION 'cannot merge profile % into itself', keep USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM FROM personalize.profiles WHERE profile_id IN (keep, drop) ORDER BY profile_id FOR UPDATE;
+    SELECT * INTO k FROM personalize.profiles WHERE profile_id = keep;
+    SELECT * INTO d FROM personalize.profiles WHERE profile_id = drop;
+    IF k.profile_id IS NULL OR d.profile_id IS NULL THEN
+        RAISE EXCEPTION 'profile % does not exist', CASE WHEN k.profile_id IS NULL THEN keep ELSE drop END
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF NOT force AND k.email_consent <> 'unknown' AND d.email_consent <> 'unknown'
+       AND k.email_consent <> d.email_consent THEN
+        RAISE EXCEPTION 'profiles % and % have conflicting e-mail consent (% and %)',
+                        keep, drop, k.email_consent, d.email_consent
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Resolve the consent first, or pass force => true: the later of the two consent actions then wins.';
+    END IF;
+
+    -- A known state beats unknown; between two, the later action wins (a tie keeps the opt-out).
+    merged_consent := CASE
+        WHEN k.email_consent = d.email_consent OR d.email_consent = 'unknown' THEN k.email_consent
+        WHEN k.email_consent = 'unknown' THEN d.email_consent
+        WHEN k.consent_at > d.consent_at OR d.consent_at IS NULL THEN k.email_consent
+        WHEN d.consent_at > k.consent_at OR k.consent_at IS NULL THEN d.email_consent
+        ELSE 'unsubscribed' END;
+    IF merged_consent <> k.email_consent THEN
+        INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
+        VALUES (keep, greatest(k.consent_at, d.consent_at, as_of), merged_consent,
+                format('merge of profile %s', drop));
+    END IF;
+    UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    -- the cart interleaves both profiles' events: recomputed from them (src/scoring/cart.c)
+    merged_cart := personalize._cart_log_from_events(keep);
+    UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
+    UPDATE personalize.consent_log SET profile_id = keep WHERE profile_id = drop;
+    UPDATE personalize.profiles p
+       SET user_id = coalesce(k.user_id, d.user_id),
+           email = coalesce(k.email, d.email),
+           email_hash = coalesce(k.email_hash, d.email_hash),
+           traits = d.traits || k.traits,
+           email_consent = merged_consent,
+           lawful_basis = coalesce(k.lawful_basis, d.lawful_basis),
+           do_not_sell = k.do_not_sell OR d.do_not_sell,
+           consent_at = greatest(k.consent_at, d.consent_at),
+           event_count = k.event_count + d.event_count,
+           first_seen_at = least(k.first_seen_at, d.first_seen_at),
+           last_seen_at = greatest(k.last_seen_at, d.last_seen_at),
+           created_at = least(k.created_at, d.created_at),
+           -- scoring: counters add up, decayed scores add up at the later time, RFM waits for score_rfm
+           purchase_count = k.purchase_count + d.purchase_count,
+           purchase_total = k.purchase_total + d.purchase_total,
+           first_purchase_at = least(k.first_purchase_at, d.first_purchase_at),
+           last_purchase_at = greatest(k.last_purchase_at, d.last_purchase_at),
+           purchases_ignored = k.purchases_ignored + d.purchases_ignored,
+           engagement = personalize._decay_sum(k.engagement, k.engagement_as_of,
+                                               CASE WHEN d.engagement_as_of IS NOT NULL
+                                                    THEN ROW(d.engagement, d.engagement_as_of)::personalize.decayed END,
+                                               personalize.half_life()),
+           engagement_as_of = greatest(k.engagement_as_of, d.engagement_as_of),
+           cart_log = merged_cart,
+           cart = personalize._cart_of(merged_cart),
+           cart_updated_at = personalize._cart_updated_at(merged_cart),
+           rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_segment = NULL,
+           updated_at = statement_timestamp()
+     WHERE p.profile_id = keep;
+    INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
+    SELECT keep, x.category, x.score, x.as_of FROM personalize.profile_interests x
+     WHERE x.profile_id = drop ORDER BY x.category
+        ON CONFLICT (profile_id, category) DO UPDATE
+       SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
+                                          personalize.half_life()),
+           as_of = greatest(i.as_of, excluded.as_of);
+    DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
+    DELETE FROM personalize.profiles WHERE profile_id = drop;
+    WITH gone AS (DELETE FROM personalize.segment_members m WHERE m.profile_id = drop RETURNING m.segment_id)
+    INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
+    SELECT segment_id, drop, 'exited', as_of, 'merge into ' || keep FROM gone;
+    DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = drop;
+    IF cause NOT LIKE 'ingest:%' THEN      -- the ingest trigger re-evaluates the profiles it touched
+        PERFORM personalize._segments_live(ARRAY[keep], '{}', '{*}', 'merge');
+    END IF;
+    INSERT INTO personalize.merge_log (kept_profile, dropped_profile, cause, forced, events_moved, merged_at)
+    VALUES (keep, drop, coalesce(cause, 'manual'), force, moved, as_of);
+    PERFORM personalize._invalidate('personalize.identities'::regclass);
+    RETURN keep;
+END
+$$;
+COMMENT ON FUNCTION personalize.merge_profiles(bigint, bigint, boolean, text, timestamptz) IS
+'Moves everything of profile drop into keep (keep''s traits win) and logs it; refuses conflicting consent unless forced, then the later consent action wins';
+
+CREATE OR REPLACE FUNCTION personalize.rebuild_scores()
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM FROM personalize.profiles p ORDER BY p.profile_id FOR UPDATE;
+    -- each profile's live state recomputed from all its events: the full recompute of the fold
+    UPDATE personalize.profiles p
+       SET purchase_count = (x.st).purchase_count,
+           purchase_total = (x.st).purchase_total,
+           first_purchase_at = (x.st).first_purchase_at,
+           last_purchase_at = (x.st).last_purchase_at,
+           purchases_ignored = (x.st).purchases_ignored,
+           engagement = (x.st).engagement,
+           engagement_as_of = (x.st).engagement_as_of,
+           cart_log = (x.st).cart_log,
+           cart = (x.st).cart,
+           cart_updated_at = (x.st).cart_updated_at
+      FROM (SELECT q.profile_id, personalize._live_state_at(q.profile_id, 'infinity') AS st
+              FROM personalize.profiles q OFFSET 0) x
+     WHERE p.profile_id = x.profile_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    DELETE FROM personalize.profile_interests;
+    INSERT INTO personalize.profile_interests (profile_id, category, score, as_of)
+    SELECT x.profile_id, x.category, (x.s).score, (x.s).as_of
+      FROM (SELECT e.profile_id, personalize.event_category(e.properties, st.category_property) AS category,
+                   personalize._engagement_state(e.occurred_at, w.interest_weight, personalize.half_life()) AS s
+              FROM personalize.events e
+             CROSS JOIN personalize.scoring_settings st
+              JOIN personalize.scoring_events w ON w.event = e.event AND w.interest_weight > 0
+             WHERE personalize.event_category(e.properties, st.category_property) IS NOT NULL
+             GROUP BY 1, 2) x
+     ORDER BY 1, 2;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION personalize.rebuild_scores() IS
+'Recomputes every profile''s live scoring state (purchases, engagement, interests, cart) from its events: after changing weights, settings or personalize.half_life';
+
+-- rule segments reading engagement: compiled again (an event stamped after the evaluation time no
+-- longer raises the score; src/segment/segment.c)
+UPDATE personalize.segments s SET predicate = c.predicate, recheck = c.recheck
+  FROM personalize.segments q, LATERAL personalize._compile_rule(q.rule) c
+ WHERE s.segment_id = q.segment_id AND q.kind = 'rule' AND 'engagement' = ANY (q.reads_fields);
+
+DROP FUNCTION personalize._cart(bigint, timestamptz);
 DROP FUNCTION personalize.context(bigint, timestamptz);
 CREATE FUNCTION personalize.context(profile_id bigint, as_of timestamptz DEFAULT now())
 RETURNS jsonb
@@ -96,11 +558,29 @@ COMMENT ON FUNCTION personalize.render_emails(text, bigint[], jsonb[], timestamp
 'render_email() for a batch: a row per position ord (1-based) of profile_ids, extras[ord] on top of its context; '
 'the template compiled and each partial read once; a failed row has NULL parts and error ''SQLSTATE: message''';
 
-REVOKE ALL ON FUNCTION personalize._live_state_at(bigint, timestamptz), personalize._interests_at(bigint, integer, timestamptz),
-    personalize.context(bigint, timestamptz), personalize.render_email(text, bigint, jsonb, timestamptz, boolean),
+REVOKE ALL ON FUNCTION personalize._usable_amount(numeric), 
+    personalize._live_state_at(bigint, timestamptz), 
+    personalize._interests_at(bigint, integer, timestamptz), 
+    personalize._cart_log_add(jsonb, text[], jsonb[], timestamptz[], bigint[]), 
+    personalize._cart_of(jsonb), 
+    personalize._cart_updated_at(jsonb), 
+    personalize._cart_log_from_events(bigint, timestamptz), 
+    personalize._engagement_from_events(bigint, timestamptz), 
+    personalize._engagement_recheck(bigint, timestamptz, float8), 
+    personalize.context(bigint, timestamptz), 
+    personalize.render_email(text, bigint, jsonb, timestamptz, boolean), 
     personalize.render_emails(text, bigint[], jsonb[], timestamptz, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION personalize._live_state_at(bigint, timestamptz), personalize._interests_at(bigint, integer, timestamptz),
-    personalize.context(bigint, timestamptz), personalize.render_email(text, bigint, jsonb, timestamptz, boolean),
+GRANT EXECUTE ON FUNCTION personalize._usable_amount(numeric), 
+    personalize._live_state_at(bigint, timestamptz), 
+    personalize._interests_at(bigint, integer, timestamptz), 
+    personalize._cart_log_add(jsonb, text[], jsonb[], timestamptz[], bigint[]), 
+    personalize._cart_of(jsonb), 
+    personalize._cart_updated_at(jsonb), 
+    personalize._cart_log_from_events(bigint, timestamptz), 
+    personalize._engagement_from_events(bigint, timestamptz), 
+    personalize._engagement_recheck(bigint, timestamptz, float8), 
+    personalize.context(bigint, timestamptz), 
+    personalize.render_email(text, bigint, jsonb, timestamptz, boolean), 
     personalize.render_emails(text, bigint[], jsonb[], timestamptz, boolean) TO personalize_admin, personalize_analyst;
 -- ---- sends (src/send/): tick() also runs the outbox's share of the clock, _sends_tick (created
 -- with the send modules below; PL/pgSQL resolves it when tick runs).

@@ -84,10 +84,13 @@ GRANT EXECUTE ON FUNCTION personalize.in_segment(text, bigint), personalize.segm
 GRANT EXECUTE ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, jsonb, boolean),
     personalize.render_json(text, json, boolean, timestamptz, jsonb, boolean),
     personalize._render_part(text, jsonb, boolean, timestamptz, jsonb, boolean, "char"),
-    personalize.context(bigint, timestamptz), personalize._cart(bigint, timestamptz),
+    personalize.context(bigint, timestamptz),
     personalize.render_email(text, bigint, jsonb, timestamptz, boolean), personalize._email_template(text),
     personalize.render_emails(text, bigint[], jsonb[], timestamptz, boolean),
-    personalize._live_state_at(bigint, timestamptz), personalize._interests_at(bigint, integer, timestamptz),
+    personalize._usable_amount(numeric), personalize._live_state_at(bigint, timestamptz), personalize._interests_at(bigint, integer, timestamptz),
+    personalize._cart_log_add(jsonb, text[], jsonb[], timestamptz[], bigint[]), personalize._cart_of(jsonb),
+    personalize._cart_updated_at(jsonb), personalize._cart_log_from_events(bigint, timestamptz),
+    personalize._engagement_from_events(bigint, timestamptz), personalize._engagement_recheck(bigint, timestamptz, float8),
     personalize.liquid_cache_stats()
     TO personalize_analyst;
 

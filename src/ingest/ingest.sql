@@ -261,9 +261,12 @@ BEGIN
         SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
                w.engagement_weight, w.interest_weight, e.event = st.purchase_event AS purchase,
                CASE WHEN e.event = st.purchase_event
-                    THEN personalize.purchase_amount(e.properties, st.amount_properties) END AS amount,
+                    THEN personalize._usable_amount(personalize.purchase_amount(e.properties, st.amount_properties))
+               END AS amount,
                CASE WHEN w.interest_weight > 0
-                    THEN personalize.event_category(e.properties, st.category_property) END AS category
+                    THEN personalize.event_category(e.properties, st.category_property) END AS category,
+               CASE WHEN e.event IN ('Product Added', 'Product Removed', 'Order Completed')
+                    THEN e.properties END AS cart_properties
           FROM new_events e
           LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
                  ON r.from_id = e.profile_id
@@ -294,11 +297,10 @@ BEGIN
          WHERE c.engagement_weight <> 0 OR c.interest_weight > 0 OR c.purchase
     ), scores AS (
         SELECT s.profile_id,
-               count(*) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS purchases,
-               sum(s.amount) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS total,
-               min(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS first_at,
-               max(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS last_at,
-               count(*) FILTER (WHERE s.purchase AND NOT coalesce(s.amount >= 0 AND s.amount < 'Infinity', false)) AS ignored,
+               count(s.amount) AS purchases, sum(s.amount) AS total,
+               min(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS first_at,
+               max(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS last_at,
+               count(*) FILTER (WHERE s.purchase AND s.amount IS NULL) AS ignored,
                personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
                    FILTER (WHERE s.engagement_weight <> 0) AS engagement
           FROM scored s GROUP BY s.profile_id
@@ -315,6 +317,11 @@ BEGIN
            SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
                                                 personalize.half_life()),
                as_of = greatest(i.as_of, excluded.as_of)
+    -- ---- the live cart (src/scoring/cart.c): the statement's cart events, folded in below
+    ), carts AS (
+        SELECT c.profile_id, array_agg(c.event) AS events, array_agg(c.cart_properties) AS properties,
+               array_agg(c.occurred_at) AS occurred_at, array_agg(c.event_id) AS event_ids
+          FROM accepted c WHERE c.cart_properties IS NOT NULL GROUP BY c.profile_id
     -- ---- end of scoring
     ), counted AS (
     UPDATE personalize.profiles p
@@ -333,8 +340,17 @@ BEGIN
            purchases_ignored = p.purchases_ignored + coalesce(s.ignored, 0),
            engagement = personalize._decay_sum(p.engagement, p.engagement_as_of, s.engagement, personalize.half_life()),
            engagement_as_of = greatest(p.engagement_as_of, (s.engagement).as_of),
+           cart_log = CASE WHEN k.profile_id IS NULL THEN p.cart_log
+                           ELSE personalize._cart_log_add(p.cart_log, k.events, k.properties, k.occurred_at, k.event_ids) END,
+           cart = CASE WHEN k.profile_id IS NULL THEN p.cart
+                       ELSE personalize._cart_of(personalize._cart_log_add(p.cart_log, k.events, k.properties,
+                                                                           k.occurred_at, k.event_ids)) END,
+           cart_updated_at = CASE WHEN k.profile_id IS NULL THEN p.cart_updated_at
+                                  ELSE personalize._cart_updated_at(personalize._cart_log_add(p.cart_log, k.events,
+                                                                    k.properties, k.occurred_at, k.event_ids)) END,
            updated_at = statement_timestamp()
       FROM touched t LEFT JOIN consent c USING (profile_id) LEFT JOIN scores s USING (profile_id)
+           LEFT JOIN carts k USING (profile_id)
      WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
     RETURNING p.profile_id
     )

@@ -12,6 +12,7 @@ DECLARE
     d personalize.profiles;
     moved bigint;
     merged_consent text;
+    merged_cart jsonb;
 BEGIN
     IF keep IS NULL OR drop IS NULL THEN
         RAISE EXCEPTION 'profile ids must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -48,6 +49,8 @@ BEGIN
     END IF;
     UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
     GET DIAGNOSTICS moved = ROW_COUNT;
+    -- the cart interleaves both profiles' events: recomputed from them (src/scoring/cart.c)
+    merged_cart := personalize._cart_log_from_events(keep);
     UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.consent_log SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.profiles p
@@ -74,6 +77,9 @@ BEGIN
                                                     THEN ROW(d.engagement, d.engagement_as_of)::personalize.decayed END,
                                                personalize.half_life()),
            engagement_as_of = greatest(k.engagement_as_of, d.engagement_as_of),
+           cart_log = merged_cart,
+           cart = personalize._cart_of(merged_cart),
+           cart_updated_at = personalize._cart_updated_at(merged_cart),
            rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_segment = NULL,
            updated_at = statement_timestamp()
      WHERE p.profile_id = keep;

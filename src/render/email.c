@@ -38,7 +38,8 @@ PG_FUNCTION_INFO_V1(personalize_render_emails);
 #define CONTEXT_QUERY \
 	"SELECT p.profile_id, p.user_id, p.email, p.traits, p.email_consent, p.lawful_basis, p.do_not_sell, " \
 	"       p.consent_at, p.event_count, p.first_seen_at, p.last_seen_at, " \
-	"       (s.st).cart, (s.st).purchase_count, (s.st).purchase_total, (s.st).first_purchase_at, " \
+	"       (s.st).cart OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('updated_at', (s.st).cart_updated_at), " \
+	"       (s.st).purchase_count, (s.st).purchase_total, (s.st).first_purchase_at, " \
 	"       (s.st).last_purchase_at, p.rfm_r, p.rfm_f, p.rfm_m, p.rfm_segment, " \
 	"       CASE WHEN (s.st).engagement_as_of IS NULL THEN 0::pg_catalog.float8 " \
 	"            ELSE personalize.decay((s.st).engagement, (s.st).engagement_as_of, $2, personalize.half_life()) END, " \
@@ -54,7 +55,7 @@ PG_FUNCTION_INFO_V1(personalize_render_emails);
 	"  FROM pg_catalog.unnest($1) WITH ORDINALITY AS x(id, ord) " \
 	"  LEFT JOIN personalize.profiles p ON p.profile_id OPERATOR(pg_catalog.=) x.id " \
 	"  LEFT JOIN LATERAL (SELECT l.live, CASE WHEN l.live " \
-	"                       THEN ROW(personalize._cart(p.profile_id, $2), p.purchase_count, p.purchase_total, " \
+	"                       THEN ROW(NULL, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, " \
 	"                                p.first_purchase_at, p.last_purchase_at, p.purchases_ignored, p.engagement, " \
 	"                                p.engagement_as_of)::personalize.live_state " \
 	"                       ELSE personalize._live_state_at(p.profile_id, $2) END AS st " \

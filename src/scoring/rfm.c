@@ -35,6 +35,7 @@ PG_FUNCTION_INFO_V1(personalize_rfm_final);
 PG_FUNCTION_INFO_V1(personalize_purchase_amount);
 PG_FUNCTION_INFO_V1(personalize_rfm_score);
 PG_FUNCTION_INFO_V1(personalize_recency_days);
+PG_FUNCTION_INFO_V1(personalize_usable_amount);
 
 /* The fixed-size part of the state, serialized as is. */
 typedef struct RfmHeader
@@ -419,4 +420,19 @@ personalize_recency_days(PG_FUNCTION_ARGS)
 	scoring_check_finite(last, "last_purchase");
 	scoring_check_finite(as_of, "as_of");
 	PG_RETURN_FLOAT8((double) (as_of - last) / (double) USECS_PER_DAY);
+}
+
+/*
+ * SQL: personalize._usable_amount(amount): the amount when a purchase counts with it (zero or more,
+ * finite), else NULL; the one definition the live state (ingest, rebuild, the exact path) uses.
+ */
+Datum
+personalize_usable_amount(PG_FUNCTION_ARGS)
+{
+	Numeric		a = PG_GETARG_NUMERIC(0);
+
+	if (numeric_is_nan(a) || numeric_is_inf(a) ||
+		DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(a), NumericGetDatum(numeric_zero()))))
+		PG_RETURN_NULL();
+	PG_RETURN_NUMERIC(a);
 }

@@ -48,6 +48,13 @@ $$;
 CREATE TRIGGER scoring_settings_keep BEFORE DELETE OR TRUNCATE ON personalize.scoring_settings
     FOR EACH STATEMENT EXECUTE FUNCTION personalize._scoring_settings_keep();
 
+-- The amount a purchase counts with: zero or more and finite, else NULL (the purchase is then
+-- counted in purchases_ignored). The one definition of a usable amount (src/scoring/rfm.c).
+CREATE FUNCTION personalize._usable_amount(amount numeric)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'personalize_usable_amount'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 ALTER TABLE personalize.profiles
     ADD COLUMN purchase_count     bigint NOT NULL DEFAULT 0,
     ADD COLUMN purchase_total     numeric NOT NULL DEFAULT 0,
@@ -119,35 +126,21 @@ DECLARE
     n bigint;
 BEGIN
     PERFORM FROM personalize.profiles p ORDER BY p.profile_id FOR UPDATE;
-    WITH scored AS (
-        SELECT e.profile_id, e.occurred_at, w.engagement_weight, e.event = st.purchase_event AS purchase,
-               CASE WHEN e.event = st.purchase_event
-                    THEN personalize.purchase_amount(e.properties, st.amount_properties) END AS amount
-          FROM personalize.events e
-         CROSS JOIN personalize.scoring_settings st
-          LEFT JOIN personalize.scoring_events w ON w.event = e.event
-         WHERE w.engagement_weight <> 0 OR e.event = st.purchase_event
-    ), per_profile AS (
-        SELECT s.profile_id,
-               count(*) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS purchases,
-               coalesce(sum(s.amount) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity'), 0) AS total,
-               min(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS first_at,
-               max(s.occurred_at) FILTER (WHERE s.amount >= 0 AND s.amount < 'Infinity') AS last_at,
-               count(*) FILTER (WHERE s.purchase AND NOT coalesce(s.amount >= 0 AND s.amount < 'Infinity', false)) AS ignored,
-               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
-                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
-          FROM scored s GROUP BY s.profile_id
-    )
+    -- each profile's live state recomputed from all its events: the full recompute of the fold
     UPDATE personalize.profiles p
-       SET purchase_count = coalesce(x.purchases, 0),
-           purchase_total = coalesce(x.total, 0),
-           first_purchase_at = x.first_at,
-           last_purchase_at = x.last_at,
-           purchases_ignored = coalesce(x.ignored, 0),
-           engagement = coalesce((x.engagement).score, 0),
-           engagement_as_of = (x.engagement).as_of
-      FROM personalize.profiles q LEFT JOIN per_profile x USING (profile_id)
-     WHERE p.profile_id = q.profile_id;
+       SET purchase_count = (x.st).purchase_count,
+           purchase_total = (x.st).purchase_total,
+           first_purchase_at = (x.st).first_purchase_at,
+           last_purchase_at = (x.st).last_purchase_at,
+           purchases_ignored = (x.st).purchases_ignored,
+           engagement = (x.st).engagement,
+           engagement_as_of = (x.st).engagement_as_of,
+           cart_log = (x.st).cart_log,
+           cart = (x.st).cart,
+           cart_updated_at = (x.st).cart_updated_at
+      FROM (SELECT q.profile_id, personalize._live_state_at(q.profile_id, 'infinity') AS st
+              FROM personalize.profiles q OFFSET 0) x
+     WHERE p.profile_id = x.profile_id;
     GET DIAGNOSTICS n = ROW_COUNT;
 
     DELETE FROM personalize.profile_interests;
@@ -165,12 +158,14 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION personalize.rebuild_scores() IS
-'Recomputes every profile''s live scoring state (purchases, engagement, interests) from its events: after changing weights, settings or personalize.half_life';
+'Recomputes every profile''s live scoring state (purchases, engagement, interests, cart) from its events: after changing weights, settings or personalize.half_life';
 
 -- What a profile's live state holds, as one value: the cart and the purchase and engagement state
 -- (a context reads it from the profile row, or recomputes it as of a time: _live_state_at).
 CREATE TYPE personalize.live_state AS (
+    cart_log           jsonb,
     cart               jsonb,
+    cart_updated_at    timestamptz,
     purchase_count     bigint,
     purchase_total     numeric,
     first_purchase_at  timestamptz,
@@ -179,3 +174,128 @@ CREATE TYPE personalize.live_state AS (
     engagement         float8,
     engagement_as_of   timestamptz
 );
+
+-- The live cart (src/scoring/cart.c): the log of cart events since the latest order, and its cart.
+ALTER TABLE personalize.profiles
+    ADD COLUMN cart_log         jsonb,
+    ADD COLUMN cart             jsonb NOT NULL DEFAULT '{"items": [], "total": 0, "item_count": 0}',
+    ADD COLUMN cart_updated_at  timestamptz;
+COMMENT ON COLUMN personalize.profiles.cart_log IS
+'Product Added and Product Removed events since the latest Order Completed (src/scoring/cart.c): events folded in out of time order give the exact cart';
+COMMENT ON COLUMN personalize.profiles.cart IS
+'The cart cart_log replays to: items (latest Product Added properties, net quantity), item_count, total';
+
+CREATE FUNCTION personalize._cart_log_add(log jsonb, events text[], properties jsonb[],
+                                          occurred_at timestamptz[], event_ids bigint[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'personalize_cart_log_add'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._cart_log_add(jsonb, text[], jsonb[], timestamptz[], bigint[]) IS
+'The cart log with these events folded in, in any time order (each event_id once)';
+
+CREATE FUNCTION personalize._cart_of(log jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'personalize_cart_of'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._cart_of(jsonb) IS 'The cart a cart log replays to: items, item_count, total';
+
+CREATE FUNCTION personalize._cart_updated_at(log jsonb)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'personalize_cart_updated_at'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._cart_updated_at(jsonb) IS 'The time of the latest event of a cart log';
+
+-- The full recompute of a profile's cart log from its events up to as_of: what rebuild, merge and
+-- the exact path of context() use, and what the ingest fold must always equal.
+CREATE FUNCTION personalize._cart_log_from_events(profile_id bigint, as_of timestamptz DEFAULT 'infinity')
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT personalize._cart_log_add(NULL, array_agg(e.event), array_agg(e.properties), array_agg(e.occurred_at),
+                                     array_agg(e.event_id))
+      FROM personalize.events e
+     WHERE e.profile_id = $1 AND e.occurred_at <= $2
+       AND e.event IN ('Product Added', 'Product Removed', 'Order Completed')
+$$;
+
+-- The exact path: a profile's live state recomputed from its events up to as_of, for a time before
+-- the live state (which holds every event folded in, including those after as_of).
+CREATE FUNCTION personalize._live_state_at(profile_id bigint, as_of timestamptz)
+RETURNS personalize.live_state
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH scored AS (
+        SELECT e.occurred_at, w.engagement_weight, e.event = st.purchase_event AS purchase,
+               CASE WHEN e.event = st.purchase_event
+                    THEN personalize._usable_amount(personalize.purchase_amount(e.properties, st.amount_properties))
+               END AS amount
+          FROM personalize.events e
+         CROSS JOIN personalize.scoring_settings st
+          LEFT JOIN personalize.scoring_events w ON w.event = e.event
+         WHERE e.profile_id = $1 AND e.occurred_at <= $2
+           AND (w.engagement_weight <> 0 OR e.event = st.purchase_event)
+    ), s AS (
+        SELECT count(s.amount) AS purchases, coalesce(sum(s.amount), 0) AS total,
+               min(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS first_at,
+               max(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS last_at,
+               count(*) FILTER (WHERE s.purchase AND s.amount IS NULL) AS ignored,
+               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
+                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
+          FROM scored s
+    )
+    SELECT ROW(c.log, personalize._cart_of(c.log), personalize._cart_updated_at(c.log), s.purchases, s.total, s.first_at,
+               s.last_at, s.ignored, coalesce((s.engagement).score, 0), (s.engagement).as_of)::personalize.live_state
+      FROM s, (SELECT personalize._cart_log_from_events($1, $2) AS log) c
+$$;
+
+-- The exact path of top interests: the n categories with the highest affinity as of as_of,
+-- computed from the events up to as_of (best first, ties by name).
+CREATE FUNCTION personalize._interests_at(profile_id bigint, n integer, as_of timestamptz)
+RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(t.category ORDER BY t.score DESC, t.category), '{}')
+      FROM (SELECT personalize.event_category(e.properties, st.category_property) AS category,
+                   personalize.engagement(e.occurred_at, w.interest_weight, personalize.half_life(), $3) AS score
+              FROM personalize.events e
+             CROSS JOIN personalize.scoring_settings st
+              JOIN personalize.scoring_events w ON w.event = e.event AND w.interest_weight > 0
+             WHERE e.profile_id = $1 AND e.occurred_at <= $3
+               AND personalize.event_category(e.properties, st.category_property) IS NOT NULL
+             GROUP BY 1
+             ORDER BY 2 DESC, 1
+             LIMIT $2) t
+$$;
+
+-- The engagement of a profile as of a time before its live state (which is valued at its latest
+-- scored event): recomputed from the events up to as_of, so that an event stamped after as_of
+-- counts only once it has happened. Readers of the live state use it when engagement_as_of > as_of.
+CREATE FUNCTION personalize._engagement_from_events(profile_id bigint, as_of timestamptz)
+RETURNS float8
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT personalize.engagement(e.occurred_at, w.engagement_weight, personalize.half_life(), $2)
+      FROM personalize.events e
+      JOIN personalize.scoring_events w ON w.event = e.event AND w.engagement_weight <> 0
+     WHERE e.profile_id = $1 AND e.occurred_at <= $2
+$$;
+
+-- When an engagement threshold rule may next change its answer for a profile whose live state is
+-- valued after as_of: at its next scored event, or earlier when the score as of as_of decays
+-- through the threshold first.
+CREATE FUNCTION personalize._engagement_recheck(profile_id bigint, as_of timestamptz, threshold float8)
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT least((SELECT min(e.occurred_at) FROM personalize.events e
+                    JOIN personalize.scoring_events w ON w.event = e.event AND w.engagement_weight <> 0
+                   WHERE e.profile_id = $1 AND e.occurred_at > $2),
+                 CASE WHEN s.score > $3 AND $3 > 0
+                      THEN $2 + personalize.half_life() * (ln(s.score / $3) / ln(2)) + interval '1 microsecond' END)
+      FROM (SELECT personalize._engagement_from_events($1, $2) AS score) s
+$$;

@@ -661,10 +661,12 @@ compile_date_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 }
 
 /*
- * {"engagement": {"op": "gt", "value": 10}}: the live engagement score decayed to $1 (state
- * folded from events stamped after $1 counts as it stands). A score only decays between events,
- * so the answer flips when E·2^(-(t-a)/h) reaches the threshold: t = a + h·log2(E/v), plus a
- * microsecond so the recheck lands on the far side.
+ * {"engagement": {"op": "gt", "value": 10}}: the live engagement score decayed to $1. A score only
+ * decays between events, so the answer flips when E·2^(-(t-a)/h) reaches the threshold:
+ * t = a + h·log2(E/v), plus a microsecond so the recheck lands on the far side. State valued after
+ * $1 (events stamped after it) is not raised back in time: the score as of $1 comes from the events
+ * up to $1 (personalize._engagement_from_events, src/scoring/scoring.sql), and the rule is
+ * rechecked at the next scored event (personalize._engagement_recheck).
  */
 static char *
 compile_engagement(RuleCompiler *rc, JsonbValue *spec, const char *path)
@@ -685,12 +687,15 @@ compile_engagement(RuleCompiler *rc, JsonbValue *spec, const char *path)
 	v = numeric_normalize(value->val.numeric);
 	rc->fields = add_name(rc->fields, "engagement");
 	rc->rechecks = lappend(rc->rechecks,
-						   psprintf("CASE WHEN p.engagement > %s AND %s > 0 AND p.engagement_as_of + personalize.half_life() "
+						   psprintf("CASE WHEN p.engagement_as_of > $1 THEN personalize._engagement_recheck(p.profile_id, $1, %s) "
+									"WHEN p.engagement > %s AND %s > 0 AND p.engagement_as_of + personalize.half_life() "
 									"* (ln(p.engagement / %s) / ln(2)) > $1 THEN p.engagement_as_of + personalize.half_life() "
-									"* (ln(p.engagement / %s) / ln(2)) + '1 microsecond'::interval END", v, v, v, v));
-	return psprintf("coalesce(CASE WHEN p.engagement_as_of IS NULL THEN 0::float8 ELSE p.engagement * power(2::float8, "
-					"greatest(-1000, least(1000, extract(epoch FROM p.engagement_as_of - $1) / "
-					"extract(epoch FROM personalize.half_life())))::float8) END %s %s, false)", sqlop, v);
+									"* (ln(p.engagement / %s) / ln(2)) + '1 microsecond'::interval END", v, v, v, v, v));
+	return psprintf("coalesce(CASE WHEN p.engagement_as_of IS NULL THEN 0::float8 "
+					"WHEN p.engagement_as_of > $1 THEN personalize._engagement_from_events(p.profile_id, $1) "
+					"ELSE p.engagement * power(2::float8, "
+					"greatest(-1000, extract(epoch FROM p.engagement_as_of - $1) / "
+					"extract(epoch FROM personalize.half_life()))::float8) END %s %s, false)", sqlop, v);
 }
 
 /*
