@@ -34,6 +34,18 @@ SELECT personalize.render('{{ "now" | date: "%Y-%m-%d %H:%M" }} {{ d | date: "%b
 -- HTML escaping: escape filter, and autoescape unless the last filter is raw
 SELECT personalize.render('{{ x | escape }} {{ x }}', '{"x": "<b>\"Tom\" & Jerry</b>"}');
 SELECT personalize.render('{{ x }} {{ x | raw }} {{ x | escape }} {{ x | upcase }}', '{"x": "<i>&amp;</i>"}', autoescape => true);
+-- money renders the exact amount or raises 22003, never a wrong one (Ruby's BigDecimal gives the same digits)
+SELECT personalize.render('{{ a | money: "£" }} {{ b | money }} {{ c | money: "$" }} {{ d | money }} {{ e | money }} {{ f | money }}',
+                          '{"a": "99999999999999999999999999999999999.995", "b": "123456789012345678901234567890", "c": -0.005,
+                            "d": 9223372036854775807, "e": "1_000.5", "f": 12345678901234.56}');
+SELECT pg_temp.try('{{ 1055555555555555555555555555555555555555555555555555555555550 | money: "£" }}');
+SELECT pg_temp.try('{{ x | money }}', '{"x": 9007199254740992.0}'), pg_temp.try('{{ x | money }}', '{"x": 9007199254740991.0}');
+-- int64 overflow in arithmetic gives a float, never a wrapped or wrongly signed integer
+SELECT personalize.render('{{ a | abs }} {{ a | plus: 0 | abs }} {{ b | abs }} {{ a | divided_by: -1 }} {{ c | plus: 1 }} {{ s | plus: 1 }}',
+                          '{"a": -9223372036854775808, "b": -9223372036854775807, "c": 9223372036854775807, "s": "99999999999999999999"}');
+-- truncate and truncatewords lengths near -2^63 and 2^63 (Ruby: "..." and an error)
+SELECT personalize.render('{{ "abcdef" | truncate: -9223372036854775808 }} {{ "abcdef" | truncate: -1 }} {{ "abcdef" | truncate: 9223372036854775807 }} {{ "a b c" | truncatewords: -9223372036854775808 }}', '{}');
+SELECT pg_temp.try('{{ "a b c" | truncatewords: 9223372036854775807 }}');
 -- the context must be an object
 SELECT pg_temp.try('{{ x }}', '[1, 2]');
 SELECT pg_temp.try('{{ x }}', '"text"');
@@ -58,18 +70,32 @@ SELECT pg_temp.try('[{{ who }}] [{{ "x" | frob }}]'), pg_temp.try('{{ who }}', s
        pg_temp.try('{{ "x" | frob }}', strict => true), pg_temp.try('{{ o.missing }}', '{"o": {}}', true),
        pg_temp.try('{{ o.k }} {{ name | default: "d" }}', '{"o": {"k": 1}}', true);
 
--- limits are settings; exceeding one is 54000
+-- limits are settings; exceeding one is 54000. Each is tried exactly at its boundary and one past it.
+-- liquid_max_iterations counts render steps: loop iterations and partials rendered
 SET personalize.liquid_max_iterations = 100;
-SELECT pg_temp.try('{% for i in (1..101) %}{% endfor %}');
-SELECT length(pg_temp.try('{% for i in (1..100) %}x{% endfor %}'));
+SELECT length(pg_temp.try('{% for i in (1..100) %}x{% endfor %}')) AS at_100,
+       pg_temp.try('{% for i in (1..101) %}{% endfor %}') AS past_100;
+SELECT pg_temp.try('{% for i in (1..50) %}{% include "p" %}{% endfor %}', partials => '{"p": "."}') = repeat('.', 50) AS at_50_plus_50,
+       pg_temp.try('{% for i in (1..50) %}{% include "p" %}{% endfor %}{% render "p" %}', partials => '{"p": "."}') AS past;
 RESET personalize.liquid_max_iterations;
 SET personalize.liquid_max_output = 1024;
-SELECT pg_temp.try('{% for i in (1..2000) %}x{% endfor %}');
+SELECT length(pg_temp.try(repeat('x', 1024))) AS at_1024, length(pg_temp.try('{% for i in (1..1024) %}x{% endfor %}')) AS loop_at_1024,
+       pg_temp.try('{% for i in (1..1025) %}x{% endfor %}') AS past_1024;
 RESET personalize.liquid_max_output;
+-- liquid_max_depth is the number of nested blocks allowed (the template's own body is level 0), as Ruby's MAX_DEPTH
 SET personalize.liquid_max_depth = 3;
-SELECT pg_temp.try('{% if a %}{% if b %}{% if c %}{% if d %}x{% endif %}{% endif %}{% endif %}{% endif %}');
+SELECT pg_temp.try('{% if a %}{% if b %}{% if c %}{{ x }}{% endif %}{% endif %}{% endif %}', '{"a": 1, "b": 1, "c": 1, "x": "three"}') AS at_3,
+       pg_temp.try('{% for a in (1..1) %}{% for b in (1..1) %}{% unless c %}{{ a | plus: b }}{% endunless %}{% endfor %}{% endfor %}') AS loops_at_3,
+       pg_temp.try('{% if a %}{% if b %}{% if c %}{% if d %}x{% endif %}{% endif %}{% endif %}{% endif %}') AS past_3;
+-- a partial body is one more level
+SELECT pg_temp.try('{% if a %}{% if b %}{% include "p" %}{% endif %}{% endif %}', '{"a": 1, "b": 1}', partials => '{"p": "in p"}') AS at_3,
+       pg_temp.try('{% if a %}{% if b %}{% include "p" %}{% endif %}{% endif %}', '{"a": 1, "b": 1}', partials => '{"p": "{% if true %}x{% endif %}"}') AS past_3;
 RESET personalize.liquid_max_depth;
-SET personalize.liquid_max_partial_depth = 5;
+SELECT pg_temp.try(repeat('{% if true %}', 100) || 'deep' || repeat('{% endif %}', 100)) AS at_default_100,
+       pg_temp.try(repeat('{% if true %}', 101) || 'deep' || repeat('{% endif %}', 101)) AS past_100;
+SET personalize.liquid_max_partial_depth = 3;
+SELECT pg_temp.try('{% include "a" %}', partials => '{"a": "a{% include \"b\" %}", "b": "b{% include \"c\" %}", "c": "c"}') AS at_3,
+       pg_temp.try('{% include "a" %}', partials => '{"a": "a{% include \"b\" %}", "b": "b{% include \"c\" %}", "c": "c{% render \"d\" %}", "d": "d"}') AS past_3;
 SELECT pg_temp.try('{% include "loop" %}', partials => '{"loop": "o{% include \"loop\" %}"}');
 RESET personalize.liquid_max_partial_depth;
 SELECT name, setting, unit FROM pg_settings WHERE name LIKE 'personalize.liquid%' ORDER BY name;
@@ -78,7 +104,16 @@ SET personalize.liquid_max_iterations = 2000000000;
 SET statement_timeout = '200ms';
 SELECT personalize.render('{% for i in (1..100000) %}{% for j in (1..100000) %}{% endfor %}{% endfor %}', '{}');
 RESET statement_timeout;
+-- so does every partial: a fan-out of 10 includes per level over 8 levels (10^8 partials, no loop)
+CREATE TEMP TABLE fan AS
+SELECT jsonb_object_agg('l' || l, CASE WHEN l = 8 THEN '' ELSE repeat('{% include "l' || l + 1 || '" %}', 10) END) AS partials
+  FROM generate_series(1, 8) l;
+SET statement_timeout = '1s';
+SELECT personalize.render('{% include "l1" %}', '{}', partials => (SELECT partials FROM fan));
+RESET statement_timeout;
 RESET personalize.liquid_max_iterations;
+-- and at the default limit the same fan-out stops after a million steps
+SELECT pg_temp.try('{% include "l1" %}', partials => (SELECT partials FROM fan));
 SELECT personalize.render('{{ "still" | append: " works" }}', '{}');
 
 -- the compiled-template cache is bounded

@@ -5,6 +5,7 @@
  * Expected values are written by hand from the Liquid/Ruby rules.
  */
 #include "liquid.h"
+#include "arena.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,17 @@ static bool loader(void *ud, const char *name, size_t len, const char **src, siz
         *slen = strlen(*src);
         return true;
     }
+    if (len == 2 && name[0] == 'f' && name[1] >= '1' && name[1] <= '8') {
+        /* fan-out: f1..f7 include the next level 10 times, f8 is empty */
+        static char fan[8][256];
+        int lvl = name[1] - '0', k;
+        fan[lvl - 1][0] = 0;
+        for (k = 0; lvl < 8 && k < 10; k++)
+            sprintf(fan[lvl - 1] + strlen(fan[lvl - 1]), "{%% include 'f%d' %%}", lvl + 1);
+        *src = fan[lvl - 1];
+        *slen = strlen(*src);
+        return true;
+    }
     if (len == 5 && memcmp(name, "hello", 5) == 0) {
         *src = "Hello {{ who }}";
         *slen = strlen(*src);
@@ -163,13 +175,13 @@ int main(void)
     /* strict vs lax */
     expect_out("[{{ missing }}][{{ who | nosuch }}][{{ i.x.y }}]", ctx, &ro, "[][Ann][]");
     ro.strict_variables = true;
-    expect_err("{{ missing }}", ctx, &ro, LIQ_ERR_UNDEFINED);
-    expect_err("{{ user.nope }}", ctx, &ro, LIQ_ERR_UNDEFINED);
+    expect_err("{{ missing }}", ctx, &ro, LIQ_ERR_UNDEFINED_VARIABLE);
+    expect_err("{{ user.nope }}", ctx, &ro, LIQ_ERR_UNDEFINED_VARIABLE);
     expect_out("{{ user.name }}{{ html.nope }}", ctx, &ro, "Kim");
     expect_out("{% assign a = 1 %}{{ a }}{% for x in (1..2) %}{{ x }}{% endfor %}", ctx, &ro, "112");
     ro.strict_variables = false;
     ro.strict_filters = true;
-    expect_err("{{ who | nosuch }}", ctx, &ro, LIQ_ERR_UNDEFINED);
+    expect_err("{{ who | nosuch }}", ctx, &ro, LIQ_ERR_UNDEFINED_FILTER);
     expect_out("{% if false %}{{ who | nosuch }}{% endif %}ok", ctx, &ro, "ok");
     ro.strict_filters = false;
 
@@ -193,6 +205,54 @@ int main(void)
     expect_err("{% include 'self' %}", ctx, &ro, LIQ_ERR_LIMIT);
     expect_out("{% render 'hello', who: 'Bo' %} / {% include 'hello' %}", ctx, &ro, "Hello Bo / Hello Ann");
     expect_err("{% render 'nope' %}", ctx, &ro, LIQ_ERR_RENDER);
+    /* every partial rendered is a render step: a fan-out of 10^7 partials stops at the step limit
+     * and polls for interrupts on its way */
+    ro.check_interrupts = on_interrupt;
+    interrupts_seen = 0;
+    ro.max_iterations = 1000;
+    expect_err("{% include 'f1' %}", ctx, &ro, LIQ_ERR_LIMIT);
+    check(interrupts_seen == 1000, "interrupt hook per partial", NULL);
+    interrupts_seen = 0;
+    expect_out("{% for i in (1..500) %}{% render 'f8' %}{% endfor %}", ctx, &ro, "");
+    check(interrupts_seen == 1000, "loop iteration and partial each one step", NULL);
+    expect_err("{% for i in (1..500) %}{% render 'f8' %}{% endfor %}{% include 'f8' %}", ctx, &ro, LIQ_ERR_LIMIT);
+    ro.max_iterations = 0;
+    ro.check_interrupts = NULL;
+    interrupts_seen = 0;
+    /* depth: max_depth nested blocks are allowed (the template's body is level 0), one more is not */
+    {
+        liq_compile_opts c3;
+        const char *at = "{% if true %}{% for i in (1..1) %}{% unless false %}{{ i }}{% endunless %}{% endfor %}{% endif %}";
+        const char *past = "{% if true %}{% if true %}{% if true %}{% if true %}x{% endif %}{% endif %}{% endif %}{% endif %}";
+        memset(&c3, 0, sizeof c3);
+        c3.max_nesting_depth = 3;
+        check(liq_compile(at, strlen(at), &c3, &t, &err) == 0, "compile depth at 3", err.message);
+        if (t) {
+            char *o;
+            size_t ol;
+            liq_render_opts r3 = ro;
+            r3.max_depth = 3;
+            check(liq_render(t, ctx, &r3, &o, &ol, &err) == 0 && ol == 1 && o[0] == '1', "render depth at 3", err.message);
+            if (o)
+                liq_output_free(&r3, o);
+            r3.max_depth = 2;
+            check(liq_render(t, ctx, &r3, &o, &ol, &err) != 0 && err.kind == LIQ_ERR_LIMIT, "render depth past 2", NULL);
+            liq_template_free(t);
+        }
+        check(liq_compile(past, strlen(past), &c3, &t, &err) != 0 && err.kind == LIQ_ERR_LIMIT &&
+              err.column == 53, "compile depth past 3 (after the fourth tag)", err.message);
+    }
+    /* memory: an arena may use exactly its limit, not a byte more */
+    {
+        size_t hdr = (sizeof(liq_chunk) + 15) & ~(size_t)15;
+        liq_arena *a = liq_arena_new_limited(NULL, 8192);
+        check(a && liq_arena_alloc(a, 8192 - hdr) != NULL && a->total == 8192, "arena at its limit", NULL);
+        check(a && liq_arena_alloc(a, 1) == NULL && a->over, "arena one byte past its limit", NULL);
+        liq_arena_free(a);
+        a = liq_arena_new_limited(NULL, 8191);
+        check(a && liq_arena_alloc(a, 8192 - hdr) == NULL, "arena limit one byte short", NULL);
+        liq_arena_free(a);
+    }
     ro.max_memory = 1 << 20;
     expect_err("{% assign s = 'xxxxxxxxxx' %}{% for i in (1..30) %}{% assign s = s | append: s %}{% endfor %}", ctx,
                &ro, LIQ_ERR_LIMIT);
@@ -225,6 +285,17 @@ int main(void)
                "1,234.50|€1,234.50|-1,234.50|-$1,234.50");
     expect_out("{{ 2.675 | money }}|{{ 0.125 | money }}|{{ -0.005 | money }}|{{ 1000000 | money }}|{{ '19.90' | money }}|{{ nil | money }}",
                ctx, &ro, "2.68|0.13|-0.01|1,000,000.00|19.90|");
+    /* money is exact at any size, or refuses (fuzz finding: a signed __int128 overflow printed a wrong amount) */
+    expect_out("{{ '99999999999999999999999999999999999.995' | money }}|{{ '-123456789012345678901234567890123456789' | money: '$' }}|"
+               "{{ ' 1_000 ' | money }}|{{ '0.004' | money }}|{{ '-0.004' | money }}|{{ true | money }}",
+               ctx, &ro, "100,000,000,000,000,000,000,000,000,000,000,000.00|-$123,456,789,012,345,678,901,234,567,890,123,456,789.00|"
+               "1,000.00|0.00|0.00|0.00");
+    expect_out("{{ 9007199254740991.0 | money }}|{{ 0.000001 | money }}|{{ 999.995 | money }}", ctx, &ro,
+               "9,007,199,254,740,991.00|0.00|1,000.00");
+    expect_err("{{ 1055555555555555555555555555555555555555555555555555555555550 | money: '£' }}", ctx, &ro, LIQ_ERR_RANGE);
+    expect_err("{{ 9007199254740992.0 | money }}", ctx, &ro, LIQ_ERR_RANGE);
+    expect_out("{{ -9223372036854775808 | abs }}|{{ '-9223372036854775808' | abs }}|{{ -9223372036854775807 | abs }}",
+               ctx, &ro, "9.223372036854776e+18|9.223372036854776e+18|9223372036854775807");
 
     /* compile once, render many; pluggable allocator leaks nothing */
     {

@@ -23,7 +23,9 @@ const char *liq_error_kind_name(liq_error_kind kind)
     case LIQ_ERR_SYNTAX: return "syntax error";
     case LIQ_ERR_RENDER: return "render error";
     case LIQ_ERR_LIMIT: return "limit exceeded";
-    case LIQ_ERR_UNDEFINED: return "undefined";
+    case LIQ_ERR_UNDEFINED_VARIABLE: return "undefined variable";
+    case LIQ_ERR_UNDEFINED_FILTER: return "undefined filter";
+    case LIQ_ERR_RANGE: return "number out of range";
     }
     return "error";
 }

@@ -18,6 +18,7 @@
 #include "text.h"
 #include <string.h>
 #include <stdio.h>
+#include <math.h>
 
 #define FILTER(name) static int name(liq_rs *rs, liq_value in, const liq_value *args, int nargs, \
                                      const liq_value *kwn, const liq_value *kwv, int nkw, liq_value *out)
@@ -569,13 +570,15 @@ FILTER(f_truncate)
     if (nargs > 1)
         ell = S(rs, args[1]);
     chars = liq_utf8_len(s.u.s, s.len);
-    if (len < 0 || (uint64_t)chars <= (uint64_t)len) {
+    if (len >= 0 && (uint64_t)chars <= (uint64_t)len) {
         *out = s;
         return 0;
     }
-    l = len - (int64_t)liq_utf8_len(ell.u.s, ell.len);
-    if (l < 0)
-        l = 0;
+    /* Ruby: input[0...max(length - ellipsis length, 0)] + ellipsis, in bignums: no wrap near -2^63 */
+    {
+        int64_t ell_chars = (int64_t)liq_utf8_len(ell.u.s, ell.len);
+        l = len < ell_chars ? 0 : len - ell_chars;
+    }
     sb(rs, &b);
     liq_buf_put(&b, s.u.s, liq_utf8_offset(s.u.s, s.len, (size_t)l));
     liq_buf_put(&b, ell.u.s, ell.len);
@@ -601,6 +604,8 @@ FILTER(f_truncatewords)
         return -1;
     if (nargs > 1)
         ell = S(rs, args[1]);
+    if (words == INT64_MAX) /* Ruby's split limit words + 1 does not fit a long */
+        return liq_rs_fail(rs, LIQ_ERR_RENDER, "integer %lld too big for truncatewords", (long long)words);
     if (words <= 0)
         words = 1;
     if (words > 0x7ffffffe)
@@ -923,17 +928,88 @@ FILTER(f_at_least) { UNUSED_ARGS; return clamp(rs, in, arg(args, nargs, 0), true
 /* at_most */
 FILTER(f_at_most) { UNUSED_ARGS; return clamp(rs, in, arg(args, nargs, 0), false, out); }
 
+/* The exact decimal a money input stands for, as Utils.to_number reads it:
+ * sign, integer digits (into ip) and the first three fraction digits (frac,
+ * zero-padded; more are not needed to round half away from zero to cents).
+ * -1 (LIQ_ERR_RANGE) for a float that has no exact amount: not finite, or
+ * 2^53 or more, where the double no longer tells its integers apart. */
+static int money_digits(liq_rs *rs, liq_value in, bool *neg, liq_buf *ip, char frac[3])
+{
+    char tmp[LIQ_NUMBUF];
+    const char *s = tmp;
+    size_t n = 0, i = 0, b, e;
+    bool decimal = false;
+    memset(frac, '0', 3);
+    *neg = false;
+    if (in.type == LIQ_INT) {
+        n = liq_fmt_int(tmp, in.u.i);
+    } else if (in.type == LIQ_FLOAT) {
+        liq_num d;
+        int64_t k;
+        size_t nd;
+        if (!(in.u.f > -9007199254740992.0 && in.u.f < 9007199254740992.0))
+        {
+            liq_value txt = S(rs, in);
+            return liq_rs_fail(rs, LIQ_ERR_RANGE, "money: %.*s has no exact amount (a float of 2^53 or more); "
+                               "pass it as an integer or a decimal string", (int)txt.len, txt.u.s);
+        }
+        d = liq_to_num(in); /* the float's shortest decimal, as Ruby's BigDecimal(f.to_s) */
+        *neg = d.m < 0;
+        nd = liq_fmt_int(tmp, (int64_t)(d.m < 0 ? -d.m : d.m));
+        if (d.e >= 0) {
+            liq_buf_put(ip, tmp, nd);
+            for (k = 0; k < d.e; k++)
+                liq_buf_putc(ip, '0');
+            return 0;
+        }
+        for (k = 0; k < 3; k++) { /* fraction digit k sits at position nd + e + k of tmp */
+            int64_t at = (int64_t)nd + d.e + k;
+            if (at >= 0 && at < (int64_t)nd)
+                frac[k] = tmp[at];
+        }
+        if ((int64_t)nd + d.e > 0)
+            liq_buf_put(ip, tmp, (size_t)((int64_t)nd + d.e));
+        return 0;
+    } else if (in.type == LIQ_STRING) {
+        s = in.u.s;
+        n = in.len;
+        decimal = liq_is_decimal_text(s, n, &b, &e);
+        if (decimal) {
+            i = b;
+            n = e;
+        }
+    } else {
+        return 0; /* anything else is 0 */
+    }
+    /* integer text as String#to_i reads it (leading space, sign, digits with _), or a decimal */
+    while (i < n && liq_strip_space(s[i]))
+        i++;
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        *neg = s[i++] == '-';
+    for (; i < n; i++) {
+        if (s[i] == '_' && !decimal && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9' && i > 0 &&
+            s[i - 1] >= '0' && s[i - 1] <= '9')
+            continue;
+        if (s[i] < '0' || s[i] > '9')
+            break;
+        liq_buf_putc(ip, s[i]);
+    }
+    if (decimal && i < n && s[i] == '.')
+        for (i++, b = 0; i < n && b < 3; i++, b++)
+            frac[b] = s[i];
+    return 0;
+}
+
 /* money: see the banner comment. */
 FILTER(f_money)
 {
-    liq_num n, r;
-    liq_buf b;
-    char digits[64];
     liq_value sym = liq_str("", 0);
-    int nd = 0, i;
-    bool neg;
-    __int128 m;
-    int e;
+    liq_buf ip, o;
+    char frac[3];
+    const char *d;
+    size_t nd, i;
+    bool neg, carry;
+    int cents;
     UNUSED_ARGS;
     if (in.type == LIQ_NIL) {
         *out = in;
@@ -941,55 +1017,57 @@ FILTER(f_money)
     }
     if (nargs > 0 && args[0].type != LIQ_NIL)
         sym = S(rs, args[0]);
-    n = liq_to_num(in);
-    r = liq_num_round(n, 2);
-    if (r.kind == LIQ_NUM_DBL) {
-        /* not representable exactly (huge or non-finite): fall back to %.2f */
-        char tmp[400];
-        snprintf(tmp, sizeof tmp, "%.2f", r.d);
-        sb(rs, &b);
-        liq_buf_put(&b, sym.u.s, sym.len);
-        liq_buf_puts(&b, tmp);
-        *out = sb_done(&b);
-        return 0;
+    sb(rs, &ip);
+    if (money_digits(rs, in, &neg, &ip, frac) < 0)
+        return -1;
+    if (ip.failed)
+        return liq_rs_fail(rs, LIQ_ERR_LIMIT, "Memory limit exceeded");
+    d = ip.data ? ip.data : "";
+    nd = ip.len;
+    while (nd > 1 && d[0] == '0') {
+        d++;
+        nd--;
     }
-    if (r.kind == LIQ_NUM_INT) {
-        m = (__int128)r.i * 100;
-        e = -2;
-    } else {
-        m = r.m;
-        e = r.e;
-        while (e > -2) {
-            m *= 10;
-            e--;
+    /* round half away from zero to cents; a carry past the cents adds one to the integer digits */
+    cents = (frac[0] - '0') * 10 + (frac[1] - '0') + (frac[2] >= '5');
+    carry = cents == 100;
+    if (carry)
+        cents = 0;
+    sb(rs, &o);
+    if (neg && (nd > 1 || (nd == 1 && d[0] != '0') || cents || carry))
+        liq_buf_putc(&o, '-');
+    liq_buf_put(&o, sym.u.s, sym.len);
+    {
+        /* the integer digits plus the carry, most significant first, with ',' every three */
+        char *sum = liq_arena_alloc(rs->ar, nd + 2);
+        size_t len = nd ? nd : 1, k;
+        if (!sum)
+            return liq_rs_check_mem(rs);
+        sum[0] = '0';
+        memcpy(sum + 1, nd ? d : "0", len);
+        for (k = len; carry && k > 0; k--) {
+            if (sum[k] == '9') {
+                sum[k] = '0';
+            } else {
+                sum[k]++;
+                carry = false;
+            }
         }
-        while (e < -2) { /* cannot happen after rounding, kept for safety */
-            m /= 10;
-            e++;
+        if (carry)
+            sum[0] = '1';
+        i = sum[0] == '1' ? 0 : 1;
+        for (k = i; k <= len; k++) {
+            liq_buf_putc(&o, sum[k]);
+            if (k < len && (len - k) % 3 == 0)
+                liq_buf_putc(&o, ',');
         }
     }
-    neg = m < 0;
-    if (neg)
-        m = -m;
-    do {
-        digits[nd++] = (char)('0' + (int)(m % 10));
-        m /= 10;
-    } while (m && nd < 60);
-    while (nd < 3)
-        digits[nd++] = '0';
-    sb(rs, &b);
-    if (neg)
-        liq_buf_putc(&b, '-');
-    liq_buf_put(&b, sym.u.s, sym.len);
-    for (i = nd - 1; i >= 2; i--) {
-        liq_buf_putc(&b, digits[i]);
-        if (i > 2 && (i - 2) % 3 == 0)
-            liq_buf_putc(&b, ',');
-    }
-    liq_buf_putc(&b, '.');
-    liq_buf_putc(&b, digits[1]);
-    liq_buf_putc(&b, digits[0]);
-    *out = sb_done(&b);
+    liq_buf_putc(&o, '.');
+    liq_buf_putc(&o, (char)('0' + cents / 10));
+    liq_buf_putc(&o, (char)('0' + cents % 10));
+    if (o.failed)
+        return liq_rs_fail(rs, LIQ_ERR_LIMIT, "Memory limit exceeded");
+    *out = sb_done(&o);
     return 0;
 }
 

@@ -117,7 +117,7 @@ int liq_render(const liq_template *t, liq_value ctx, const liq_render_opts *opts
         liq_set_error(err, LIQ_ERR_LIMIT, NULL, 0, 0, "Out of memory");
         return -1;
     }
-    liq_buf_reserve(&b, t->len + 64);
+    liq_buf_reserve(&b, t->len + 64 < opts.max_output ? t->len + 64 : opts.max_output); /* a guess, within the limit */
     rc = liq_render_body(&rs, &t->root);
     if (rc == 0 && b.failed)
         rc = liq_rs_fail(&rs, LIQ_ERR_LIMIT, "Output limit exceeded");

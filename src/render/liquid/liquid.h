@@ -138,11 +138,15 @@ size_t liq_value_count(liq_value v);
 
 typedef enum liq_error_kind {
     LIQ_OK = 0,
-    LIQ_ERR_SYNTAX,     /* template does not parse                 -> 42601 */
+    LIQ_ERR_SYNTAX,     /* template does not parse                         */
     LIQ_ERR_RENDER,     /* runtime error: bad filter argument,
-                           division by zero, missing partial...    -> 22023 */
-    LIQ_ERR_LIMIT,      /* output/iteration/depth/memory limit     -> 54000 */
-    LIQ_ERR_UNDEFINED   /* strict mode: unknown variable or filter -> 42704 */
+                           division by zero, missing partial...            */
+    LIQ_ERR_LIMIT,      /* output/step/depth/memory limit                  */
+    LIQ_ERR_UNDEFINED_VARIABLE, /* strict mode: unknown variable or key    */
+    LIQ_ERR_UNDEFINED_FILTER,   /* strict mode: unknown filter             */
+    LIQ_ERR_RANGE       /* a number the filter cannot give exactly
+                           (money past 35 digits, a float too large)       */
+    /* the PostgreSQL adapter maps each kind to one SQLSTATE (src/render/render.c) */
 } liq_error_kind;
 
 typedef struct liq_error {
@@ -196,8 +200,8 @@ typedef bool (*liq_template_loader)(void *ud, const char *name, size_t name_len,
 
 typedef struct liq_render_opts {
     const liq_allocator *allocator; /* NULL = malloc; also used for *out */
-    bool strict_variables;  /* unknown variable/key -> LIQ_ERR_UNDEFINED */
-    bool strict_filters;    /* unknown filter -> LIQ_ERR_UNDEFINED
+    bool strict_variables;  /* unknown variable/key -> LIQ_ERR_UNDEFINED_VARIABLE */
+    bool strict_filters;    /* unknown filter -> LIQ_ERR_UNDEFINED_FILTER
                                (lax: the input passes through, as Liquid) */
     bool autoescape;        /* HTML-escape every {{ }} unless the last filter is raw
                                or already escapes (escape, escape_once, h) */

@@ -294,8 +294,8 @@ int64_t liq_str_to_i(const char *s, size_t len, bool *overflow)
     return neg ? (int64_t)(0 - v) : (int64_t)v;
 }
 
-/* Does s (after strip) look like -?\d+\.\d+ ? */
-static bool is_decimal_text(const char *s, size_t len, size_t *b, size_t *e)
+/* Does s (after strip) look like -?\d+\.\d+ ? Sets [*b, *e) to the stripped text. */
+bool liq_is_decimal_text(const char *s, size_t len, size_t *b, size_t *e)
 {
     size_t i, st = 0, en = len;
     bool dot = false, d1 = false, d2 = false;
@@ -323,6 +323,34 @@ static bool is_decimal_text(const char *s, size_t len, size_t *b, size_t *e)
     return dot && d1 && d2;
 }
 
+/* The leading integer of an int64-overflowing text (String#to_i digits) as an
+ * exact decimal when it has at most 35 digits, else a double. */
+static liq_num num_from_integer_text(const char *s, size_t len)
+{
+    char digits[512];
+    size_t i = 0, nd = 0;
+    liq_num n;
+    memset(&n, 0, sizeof n);
+    while (i < len && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')))
+        i++;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        digits[nd++] = s[i++];
+    for (; i < len && nd < sizeof digits - 1; i++) {
+        if (s[i] == '_' && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9')
+            continue;
+        if (s[i] < '0' || s[i] > '9')
+            break;
+        digits[nd++] = s[i];
+    }
+    digits[nd] = 0;
+    if (!parse_decimal(digits, nd, &n)) {
+        memset(&n, 0, sizeof n);
+        n.kind = LIQ_NUM_DBL;
+        n.d = strtod(digits, NULL);
+    }
+    return n;
+}
+
 /* Liquid Utils.to_number. */
 liq_num liq_to_num(liq_value v)
 {
@@ -338,13 +366,16 @@ liq_num liq_to_num(liq_value v)
         break;
     case LIQ_STRING: {
         size_t b, e;
-        if (is_decimal_text(v.u.s, v.len, &b, &e)) {
+        if (liq_is_decimal_text(v.u.s, v.len, &b, &e)) {
             if (!parse_decimal(v.u.s + b, e - b, &n)) {
                 n.kind = LIQ_NUM_DBL;
                 n.d = strtod(v.u.s + b, NULL);
             }
         } else {
-            n.i = liq_str_to_i(v.u.s, v.len, NULL);
+            bool of;
+            n.i = liq_str_to_i(v.u.s, v.len, &of);
+            if (of) /* String#to_i is a bignum in Ruby: keep it exact as a decimal, or a double */
+                n = num_from_integer_text(v.u.s, v.len);
         }
         break;
     }
@@ -698,10 +729,12 @@ int liq_num_cmp(liq_num a, liq_num b)
     }
 }
 
-/* Absolute value. */
+/* Absolute value (of INT64_MIN: 2^63 as a decimal, like every int64 overflow). */
 liq_num liq_num_abs(liq_num a)
 {
-    if (a.kind == LIQ_NUM_INT && a.i < 0 && a.i != INT64_MIN)
+    if (a.kind == LIQ_NUM_INT && a.i == INT64_MIN)
+        return mk_dec(-(i128)a.i, 0);
+    if (a.kind == LIQ_NUM_INT && a.i < 0)
         a.i = -a.i;
     else if (a.kind == LIQ_NUM_DEC && a.m < 0)
         a.m = -a.m;

@@ -27,6 +27,9 @@ size_t liq_fmt_int(char *buf, int64_t v);
 bool liq_parse_number_literal(const char *s, size_t len, liq_value *out);
 /* Ruby String#to_i: leading whitespace, optional sign, digits (else 0). */
 int64_t liq_str_to_i(const char *s, size_t len, bool *overflow);
+/* Does s (after strip) look like -?\d+\.\d+ (Utils.to_number's decimal
+ * strings)? Sets [*b, *e) to the stripped text. */
+bool liq_is_decimal_text(const char *s, size_t len, size_t *b, size_t *e);
 /* Liquid Utils.to_number: int stays int, float/decimal strings become exact
  * decimals, other strings String#to_i, everything else 0. */
 liq_num liq_to_num(liq_value v);

@@ -19,7 +19,8 @@ typedef struct parser {
     const char *src;
     size_t len;
     liq_error *err;
-    int depth, max_depth;
+    int depth, max_depth;       /* block nesting (the template's body is 0) */
+    int edepth;                 /* nesting inside one expression, same limit */
     /* expression token cursor */
     liq_etok *toks;
     int ntoks, pos;
@@ -253,8 +254,8 @@ static liq_expr *parse_expr(parser *P)
     liq_etok *t = cur(P);
     size_t off = offs(P, t->s);
     liq_expr *e;
-    if (++P->depth > P->max_depth) {
-        liq_set_error(P->err, LIQ_ERR_LIMIT, P->src, P->len, off, "Nesting too deep (max %d)", P->max_depth);
+    if (++P->edepth > P->max_depth) {
+        liq_set_error(P->err, LIQ_ERR_LIMIT, P->src, P->len, off, "Expression nesting too deep (max %d)", P->max_depth);
         return NULL;
     }
     switch (t->kind) {
@@ -341,7 +342,7 @@ static liq_expr *parse_expr(parser *P)
         SYNERR(P, off, "%s is not a valid expression", t->kind == ET_EOS ? "end of markup" : etok_name(t->kind));
         return NULL;
     }
-    P->depth--;
+    P->edepth--;
     return e;
 }
 
@@ -1277,6 +1278,7 @@ int liq_parse(liq_arena *ar, const char *src, size_t len, int max_depth, liq_bod
     P.len = len;
     P.err = err;
     P.max_depth = max_depth;
+    P.depth = -1; /* the template's own body is level 0: max_depth counts nested blocks, as Ruby's MAX_DEPTH */
     liq_lex_init(&lx, src, src, len, false);
     if (parse_body(&P, &lx, body, NULL, 0, &et, NULL) < 0)
         return -1;

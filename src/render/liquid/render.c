@@ -51,11 +51,12 @@ static int check_buf(liq_rs *rs, liq_buf *b)
     return 0;
 }
 
-/* Count one loop iteration, enforce the limit and poll for interrupts. */
+/* Count one render step (a loop iteration or a partial rendered), enforce the
+ * limit and poll for interrupts. */
 static int tick(liq_rs *rs)
 {
     if (++rs->iterations > rs->opts->max_iterations)
-        return liq_rs_fail(rs, LIQ_ERR_LIMIT, "Loop iteration limit exceeded (%llu)",
+        return liq_rs_fail(rs, LIQ_ERR_LIMIT, "Render step limit exceeded (%llu loop iterations and partials)",
                            (unsigned long long)rs->opts->max_iterations);
     if (rs->opts->check_interrupts)
         rs->opts->check_interrupts(rs->opts->interrupt_ud);
@@ -189,8 +190,8 @@ static int eval_expr(liq_rs *rs, const liq_expr *e, liq_value *out)
         if (!found && rs->opts->strict_variables) {
             rs->err_off = e->off;
             if (key.type == LIQ_STRING)
-                return liq_rs_fail(rs, LIQ_ERR_UNDEFINED, "Undefined variable '%.*s'", (int)(key.len > 80 ? 80 : key.len), key.u.s);
-            return liq_rs_fail(rs, LIQ_ERR_UNDEFINED, "Undefined variable");
+                return liq_rs_fail(rs, LIQ_ERR_UNDEFINED_VARIABLE, "Undefined variable '%.*s'", (int)(key.len > 80 ? 80 : key.len), key.u.s);
+            return liq_rs_fail(rs, LIQ_ERR_UNDEFINED_VARIABLE, "Undefined variable");
         }
         for (i = 1; i < e->nsegs; i++) {
             const liq_seg *s = &e->segs[i];
@@ -205,8 +206,8 @@ static int eval_expr(liq_rs *rs, const liq_expr *e, liq_value *out)
             if (!found && rs->opts->strict_variables && prev.type == LIQ_OBJECT) {
                 rs->err_off = e->off;
                 if (key.type == LIQ_STRING)
-                    return liq_rs_fail(rs, LIQ_ERR_UNDEFINED, "Undefined variable '%.*s'", (int)(key.len > 80 ? 80 : key.len), key.u.s);
-                return liq_rs_fail(rs, LIQ_ERR_UNDEFINED, "Undefined variable");
+                    return liq_rs_fail(rs, LIQ_ERR_UNDEFINED_VARIABLE, "Undefined variable '%.*s'", (int)(key.len > 80 ? 80 : key.len), key.u.s);
+                return liq_rs_fail(rs, LIQ_ERR_UNDEFINED_VARIABLE, "Undefined variable");
             }
         }
         *out = v;
@@ -258,7 +259,7 @@ static int eval_fexpr(liq_rs *rs, const liq_fexpr *fe, liq_value *out, bool *las
         rs->err_off = fc->off;
         if (!fc->def) {
             if (rs->opts->strict_filters)
-                return liq_rs_fail(rs, LIQ_ERR_UNDEFINED, "Undefined filter '%.*s'", (int)(fc->nlen > 80 ? 80 : fc->nlen), fc->name);
+                return liq_rs_fail(rs, LIQ_ERR_UNDEFINED_FILTER, "Undefined filter '%.*s'", (int)(fc->nlen > 80 ? 80 : fc->nlen), fc->name);
             continue; /* lax: Liquid passes the input through */
         }
         {
@@ -802,6 +803,8 @@ static int render_partial(liq_rs *rs, const liq_node *n)
         return liq_rs_fail(rs, LIQ_ERR_RENDER, "Argument error in tag 'include' - Illegal template name");
     if (rs->partial_depth >= rs->opts->max_partial_depth)
         return liq_rs_fail(rs, LIQ_ERR_LIMIT, "Partial nesting too deep (max %d)", rs->opts->max_partial_depth);
+    if (tick(rs) < 0) /* each partial rendered is a step: nested fan-out is bounded too */
+        return -1;
     if (load_partial(rs, name, &pc) < 0)
         return -1;
     /* variable name: alias, or the last path segment of the template name */
@@ -1138,7 +1141,9 @@ static int render_nodes(liq_rs *rs, const liq_body *body)
 /* Render a whole template body into rs->out. */
 int liq_render_body(liq_rs *rs, const liq_body *body)
 {
-    int rc = render_nodes(rs, body);
+    int rc;
+    rs->depth = -1; /* the template's own body is level 0: max_depth counts nested blocks */
+    rc = render_nodes(rs, body);
     rs->interrupt = 0;
     return rc;
 }

@@ -7,6 +7,8 @@ require "bigdecimal"
 module MoneyFilter
   def money(input, symbol = "")
     return nil if input.nil?
+    # a float of 2^53 or more no longer tells its integers apart: no exact amount, an error
+    raise Liquid::ArgumentError, "money: no exact amount" if input.is_a?(Float) && !(input.abs < 2**53)
     n = Liquid::Utils.to_number(input)
     d = BigDecimal(n.to_s).round(2, BigDecimal::ROUND_HALF_UP)
     neg = d.negative?
