@@ -52,9 +52,9 @@ demo:
 	@test/demo
 bench:
 	@bench/run
-# libFuzzer (clang, ASan, UBSan) on the Liquid parser and renderer for FUZZ_SECONDS; build in fuzz/build.
+# libFuzzer (clang, ASan, UBSan) on the Liquid parser and renderer for FUZZ_SECONDS (fuzz/run).
 fuzz:
-	$(MAKE) -f src/render/liquid/Makefile.standalone BUILD=fuzz/build FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz
+	@fuzz/run liquid $(FUZZ_SECONDS)
 # libFuzzer (clang, ASan, UBSan) on the audience text parser and serialization reader for FUZZ_SECONDS.
 fuzz-audience:
-	@fuzz/run_audience_fuzz $(FUZZ_SECONDS)
+	@fuzz/run audience $(FUZZ_SECONDS)

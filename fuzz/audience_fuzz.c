@@ -9,7 +9,7 @@
  *      agree with the view on every value, and survive set operations and re-serialization.
  *   2: a set built from the bytes as (value, run length) pairs, so that array, bitset and run
  *      containers all occur; CRoaring's serialization must pass the full validator.
- * Build/run: fuzz/run_audience_fuzz [seconds]
+ * Build/run: fuzz/run audience [seconds] (or make fuzz-audience)
  */
 #include "audience_format.h"
 

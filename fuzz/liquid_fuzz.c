@@ -4,7 +4,7 @@
  * context. The first input byte selects render options (strict, autoescape)
  * and the rest is the template source. Partials: "self" renders the input
  * itself (recursion is bounded by max_partial_depth), "p" is fixed.
- * Build/run: make -f src/render/liquid/Makefile.standalone fuzz FUZZ_SECONDS=300
+ * Build/run: fuzz/run liquid [seconds] (or make fuzz FUZZ_SECONDS=300)
  */
 #include "liquid.h"
 #include <stdint.h>

@@ -18,6 +18,7 @@ typedef struct liq_expr liq_expr;
 /* One step of a variable path: .name, [literal] or [expression]. */
 typedef struct liq_seg {
     uint8_t kind;          /* liq_seg_kind */
+    bool dot;              /* written .name: size/first/last are methods */
     uint32_t hash;         /* SEG_NAME */
     liq_value lit;         /* SEG_NAME (string) / SEG_LIT */
     liq_expr *expr;        /* SEG_EXPR */

@@ -424,70 +424,53 @@ FILTER(f_strip_newlines)
     return 0;
 }
 
-/* Case-insensitive ASCII prefix test. */
-static bool iprefix(const char *s, size_t n, const char *w)
-{
-    size_t i, l = strlen(w);
-    if (n < l)
-        return false;
-    for (i = 0; i < l; i++) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c + 32);
-        if (c != w[i])
-            return false;
-    }
-    return true;
-}
-
-/* Find the case-insensitive ASCII needle from i; returns offset or -1. */
-static long ifind(const char *s, size_t n, size_t i, const char *w)
-{
-    for (; i < n; i++)
-        if (iprefix(s + i, n - i, w))
-            return (long)i;
-    return -1;
-}
-
-/* strip_html: drop script/style/comments, then every <...>. */
+/* strip_html, as Liquid's two gsubs: first every <script...</script>, <!--...--> and
+ * <style...</style> block (case-sensitive, leftmost first, shortest match), then every <...>
+ * in what remains; a '<' with no closer stays. Two passes, so `<<<script>x</script>` leaves
+ * "<<" as Ruby does. */
 FILTER(f_strip_html)
 {
-    liq_buf b;
+    static const struct { const char *open, *close; } blocks[] = {
+        {"<script", "</script>"}, {"<!--", "-->"}, {"<style", "</style>"}};
+    liq_buf b1, b2;
     liq_value s = S(rs, in);
-    size_t i = 0;
+    const char *p;
+    size_t i = 0, n, k;
     UNUSED_ARGS;
-    sb(rs, &b);
+    sb(rs, &b1);
     while (i < s.len) {
-        const char *p = s.u.s;
-        if (p[i] == '<') {
-            long e = -1;
-            size_t skip = 0;
-            if (iprefix(p + i, s.len - i, "<script")) {
-                e = ifind(p, s.len, i, "</script>");
-                skip = 9;
-            } else if (iprefix(p + i, s.len - i, "<style")) {
-                e = ifind(p, s.len, i, "</style>");
-                skip = 8;
-            } else if (iprefix(p + i, s.len - i, "<!--")) {
-                e = liq_find(p, s.len, "-->", 3, i + 4);
-                skip = 3;
-            }
-            if (e >= 0) {
-                i = (size_t)e + skip;
-                continue;
-            }
-            {
-                const char *gt = memchr(p + i + 1, '>', s.len - i - 1);
-                if (gt) {
-                    i = (size_t)(gt - p) + 1;
-                    continue;
+        long e = -1;
+        if (s.u.s[i] == '<')
+            for (k = 0; k < 3 && e < 0; k++) {
+                size_t ol = strlen(blocks[k].open), cl = strlen(blocks[k].close);
+                if (s.len - i >= ol && memcmp(s.u.s + i, blocks[k].open, ol) == 0) {
+                    e = liq_find(s.u.s, s.len, blocks[k].close, cl, i + ol);
+                    if (e >= 0)
+                        e += (long)cl;
                 }
             }
+        if (e >= 0) {
+            i = (size_t)e;
+            continue;
         }
-        liq_buf_putc(&b, p[i]);
+        liq_buf_putc(&b1, s.u.s[i]);
         i++;
     }
-    *out = sb_done(&b);
+    p = b1.data ? b1.data : "";
+    n = b1.failed ? 0 : b1.len;
+    sb(rs, &b2);
+    for (i = 0; i < n;) {
+        const char *gt = p[i] == '<' && i + 1 < n ? memchr(p + i + 1, '>', n - i - 1) : NULL;
+        if (gt) {
+            i = (size_t)(gt - p) + 1;
+            continue;
+        }
+        liq_buf_putc(&b2, p[i]);
+        i++;
+    }
+    if (b1.failed || b2.failed)
+        return liq_rs_fail(rs, LIQ_ERR_LIMIT, "Memory limit exceeded");
+    *out = sb_done(&b2);
     return 0;
 }
 
@@ -1142,7 +1125,7 @@ FILTER(f_first)
                 return 0;
             }
         }
-        *out = liq_prop(rs->ar, in, liq_str("first", 5), &found);
+        *out = liq_prop(rs->ar, in, liq_str("first", 5), true, &found);
         return 0;
     }
     *out = liq_nil();
@@ -1155,7 +1138,7 @@ FILTER(f_last)
     bool found;
     UNUSED_ARGS;
     if (in.type == LIQ_ARRAY || in.type == LIQ_RANGE) {
-        *out = liq_prop(rs->ar, in, liq_str("last", 4), &found);
+        *out = liq_prop(rs->ar, in, liq_str("last", 4), true, &found);
         return 0;
     }
     *out = liq_nil();
@@ -1245,7 +1228,7 @@ static item_rc item_prop(liq_rs *rs, liq_value item, liq_value prop, liq_value *
     switch (item.type) {
     case LIQ_OBJECT:
         if (prop.type == LIQ_STRING)
-            *out = liq_prop(rs->ar, item, prop, &found);
+            *out = liq_prop(rs->ar, item, prop, true, &found);
         if (prop.type == LIQ_STRING && !found)
             *out = liq_nil();
         return ITEM_OK;
@@ -1266,7 +1249,7 @@ static item_rc item_prop(liq_rs *rs, liq_value item, liq_value prop, liq_value *
         return ITEM_ERROR;
     case LIQ_DROP:
         if (prop.type == LIQ_STRING)
-            *out = liq_prop(rs->ar, item, prop, &found);
+            *out = liq_prop(rs->ar, item, prop, true, &found);
         return ITEM_OK;
     default:
         return ITEM_NIL_RESULT;

@@ -176,6 +176,10 @@ void liq_lex_next(liq_lexer *lx, liq_token *t)
             lx->p = q + 2;
         }
         /* q points at the closing delimiter */
+        if (q == in + 1 && *in == '-') {
+            t->lstrip = t->rstrip = true; /* {{-}}: the one dash trims both sides, as in Ruby */
+            in = q;
+        }
         if (in < q && *in == '-') {
             t->lstrip = true;
             in++;

@@ -237,6 +237,7 @@ static bool parse_lookups(parser *P, liq_expr *e)
             }
             memset(&s, 0, sizeof s);
             s.kind = SEG_NAME;
+            s.dot = true;
             s.lit = liq_str(cur(P)->s, cur(P)->len);
             s.hash = liq_hash(cur(P)->s, cur(P)->len);
             P->pos++;
@@ -745,7 +746,13 @@ static liq_node *parse_if(parser *P, liq_lexer *lx, const liq_token *t, bool unl
 /* Parse the comma/or separated values of a {% when %}. */
 static bool parse_when(parser *P, liq_branch *br, const liq_token *t)
 {
-    if (begin_markup(P, t->markup, t->mlen) < 0)
+    const char *bad = NULL;
+    size_t n = t->mlen;
+    /* Liquid 5 reads each value as a quoted fragment and ignores what follows the last one
+     * (`when "foo"=>bar`): tokenize only up to a character expressions do not use */
+    if (liq_etokenize(t->markup, n, NULL, 0, &bad) < 0 && bad && bad > t->markup && bad < t->markup + n)
+        n = (size_t)(bad - t->markup);
+    if (begin_markup(P, t->markup, n) < 0)
         return false;
     if (cur(P)->kind == ET_EOS) {
         SYNERR(P, t->off, "Syntax Error in tag 'case' - Valid when condition: {%% when [condition] [or condition2...] %%}");
@@ -860,6 +867,14 @@ static bool parse_loop_head(parser *P, liq_node *node, const liq_token *t, bool 
             P->pos++;
             continue;
         }
+        if (tablerow && a->kind == ET_ID && !(word_eq(a->s, a->len, "limit") || word_eq(a->s, a->len, "offset") ||
+                                              word_eq(a->s, a->len, "cols"))) {
+            /* Ruby's tablerow scans key: value attributes and ignores the ones it does not know */
+            P->pos++;
+            if (!expect(P, ET_COLON) || !parse_expr(P))
+                return false;
+            continue;
+        }
         if (a->kind != ET_ID || !(word_eq(a->s, a->len, "limit") || word_eq(a->s, a->len, "offset") ||
                                   (tablerow && word_eq(a->s, a->len, "cols")))) {
             SYNERR(P, offs(P, a->s), "Invalid attribute in for loop. Valid attributes are limit and offset");
@@ -934,7 +949,6 @@ static liq_node *parse_tablerow(parser *P, liq_lexer *lx, const liq_token *t)
 static liq_node *parse_cycle(parser *P, const liq_token *t)
 {
     liq_node *node = new_node(P, N_CYCLE, t->off);
-    const char *vstart;
     if (!node || begin_markup(P, t->markup, t->mlen) < 0)
         return NULL;
     if (cur(P)->kind == ET_EOS) {
@@ -951,10 +965,12 @@ static liq_node *parse_cycle(parser *P, const liq_token *t)
         else
             P->pos = save;
     }
-    vstart = cur(P)->s;
     do {
-        liq_expr *e = parse_expr(P);
+        liq_expr *e;
         liq_expr **nv;
+        if (node->u.cycle.nvals > 0 && cur(P)->kind == ET_EOS)
+            break; /* a trailing comma, as Liquid 5 accepts */
+        e = parse_expr(P);
         if (!e)
             return NULL;
         nv = grow1(P, node->u.cycle.vals, node->u.cycle.nvals, sizeof *nv);
@@ -968,14 +984,29 @@ static liq_node *parse_cycle(parser *P, const liq_token *t)
         return NULL;
     }
     if (!node->u.cycle.group) {
-        /* unnamed cycles are keyed by their value list */
-        size_t n = (size_t)(t->markup + t->mlen - vstart);
-        char *k = liq_arena_alloc(P->ar, n + 1);
-        if (!k)
+        /* unnamed cycles share a counter when their literal values are the same (Ruby keys them by
+         * the inspected value list); a list with a variable is keyed by the tag itself, as Ruby's
+         * key then holds the object's identity */
+        liq_buf kb;
+        int i;
+        bool literal = true;
+        liq_buf_init(&kb, P->ar, 0);
+        liq_buf_putc(&kb, '\x01');
+        for (i = 0; i < (int)node->u.cycle.nvals && literal; i++) {
+            literal = node->u.cycle.vals[i]->kind == EX_LIT;
+            if (literal) {
+                liq_inspect(&kb, node->u.cycle.vals[i]->lit);
+                liq_buf_putc(&kb, '\0');
+            }
+        }
+        if (!literal) {
+            kb.len = 0;
+            liq_buf_putc(&kb, '\x02');
+            liq_buf_put(&kb, (const char *)&node, sizeof node);
+        }
+        if (kb.failed)
             return oom(P, t->off), NULL;
-        k[0] = '\x01';
-        memcpy(k + 1, vstart, n);
-        node->u.cycle.key = liq_str(k, n + 1);
+        node->u.cycle.key = liq_str(kb.data, kb.len);
     }
     return node;
 }

@@ -202,7 +202,7 @@ static int eval_expr(liq_rs *rs, const liq_expr *e, liq_value *out)
             } else {
                 key = s->lit;
             }
-            v = liq_prop(rs->ar, prev, key, &found);
+            v = liq_prop(rs->ar, prev, key, s->dot, &found);
             if (!found && rs->opts->strict_variables && prev.type == LIQ_OBJECT) {
                 rs->err_off = e->off;
                 if (key.type == LIQ_STRING)
@@ -633,15 +633,19 @@ static int render_for(liq_rs *rs, const liq_node *n)
     return rc;
 }
 
-/* Tablerow's cols attribute: Ruby to_i semantics. */
-static int64_t to_i(liq_value v)
+/* A tablerow attribute as Liquid 5.4 reads it, Ruby's to_i: integers, floats (truncated),
+ * strings (leading integer, else 0) and nil (0); anything else has no to_i and is an error. */
+static int tablerow_int(liq_rs *rs, liq_value v, const char *what, int64_t *out)
 {
+    *out = 0;
     if (v.type == LIQ_INT)
-        return v.u.i;
-    if (v.type == LIQ_FLOAT)
-        return v.u.f == v.u.f && v.u.f < 9e18 && v.u.f > -9e18 ? (int64_t)v.u.f : 0;
-    if (v.type == LIQ_STRING)
-        return liq_str_to_i(v.u.s, v.len, NULL);
+        *out = v.u.i;
+    else if (v.type == LIQ_FLOAT && v.u.f == v.u.f && v.u.f < 9e18 && v.u.f > -9e18)
+        *out = (int64_t)v.u.f;
+    else if (v.type == LIQ_STRING)
+        *out = liq_str_to_i(v.u.s, v.len, NULL);
+    else if (v.type != LIQ_NIL)
+        return liq_rs_fail(rs, LIQ_ERR_RENDER, "invalid integer for %s", what);
     return 0;
 }
 
@@ -660,25 +664,20 @@ static int render_tablerow(liq_rs *rs, const liq_node *n)
     if (eval_expr(rs, n->u.loop.coll, &coll) < 0)
         return -1;
     rs->err_off = n->off;
+    if (coll.type == LIQ_NIL || (coll.type == LIQ_BOOL && !coll.u.b))
+        return 0; /* Ruby: a nil or false collection renders nothing, not even the row */
     if (n->u.loop.offset) {
-        if (eval_expr(rs, n->u.loop.offset, &lv) < 0)
-            return -1;
-        if (lv.type != LIQ_NIL && loop_int(rs, lv, "offset", &from) < 0)
+        if (eval_expr(rs, n->u.loop.offset, &lv) < 0 || tablerow_int(rs, lv, "offset", &from) < 0)
             return -1;
     }
     if (n->u.loop.limit) {
-        if (eval_expr(rs, n->u.loop.limit, &lv) < 0)
+        if (eval_expr(rs, n->u.loop.limit, &lv) < 0 || tablerow_int(rs, lv, "limit", &limit) < 0)
             return -1;
-        if (lv.type != LIQ_NIL) {
-            if (loop_int(rs, lv, "limit", &limit) < 0)
-                return -1;
-            has_limit = true;
-        }
+        has_limit = true;
     }
     if (n->u.loop.cols) {
-        if (eval_expr(rs, n->u.loop.cols, &lv) < 0)
+        if (eval_expr(rs, n->u.loop.cols, &lv) < 0 || tablerow_int(rs, lv, "cols", &cols) < 0)
             return -1;
-        cols = to_i(lv);
     }
     make_seg(coll, from, has_limit, limit, &s);
     memset(&loop, 0, sizeof loop);
@@ -844,6 +843,7 @@ static int render_partial(liq_rs *rs, const liq_node *n)
         if (render) {
             rs->scope_base = base;
             rs->globals = inner;
+            rs->cycles = NULL; /* render's registers are its own: cycle state is separate, as Ruby's */
             rs->counters = liq_object_new(rs->ar, 0).u.o;
             rs->root = liq_nil();
             rs->loop = NULL;
@@ -907,7 +907,8 @@ static int render_partial(liq_rs *rs, const liq_node *n)
         *rs = saved;
         rs->err = err;
         rs->out = out;
-        rs->cycles = cycles;
+        if (!render)
+            rs->cycles = cycles;
         rs->partials = partials;
         rs->iterations = iters;
         rs->ifchanged = ifc;

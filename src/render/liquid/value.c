@@ -633,16 +633,23 @@ static liq_value loop_prop(const liq_loop *l, liq_value key, bool *found)
     return liq_nil();
 }
 
-/* Property/index lookup with Liquid semantics. */
-liq_value liq_prop(liq_arena *ar, liq_value v, liq_value key, bool *found)
+/* Property/index lookup with Liquid semantics; method: the lookup was written `.name`, so
+ * size/first/last are the methods they are in Ruby (a `["name"]` lookup is a plain key lookup). */
+liq_value liq_prop(liq_arena *ar, liq_value v, liq_value key, bool method, bool *found)
 {
     *found = true;
+    if (!method && key.type == LIQ_STRING && v.type != LIQ_OBJECT && v.type != LIQ_DROP)
+        return liq_nil(); /* only hashes have string keys */
     switch (v.type) {
     case LIQ_OBJECT:
         if (key.type == LIQ_STRING) {
             const liq_value *r = liq_object_get_h(v.u.o, key.u.s, key.len, liq_hash(key.u.s, key.len));
             if (r)
                 return *r;
+            if (!method) {
+                *found = false;
+                return liq_nil();
+            }
             if (key_is(key, "size"))
                 return liq_int((int64_t)v.u.o->len);
             if (key_is(key, "first")) {

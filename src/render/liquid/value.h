@@ -77,9 +77,10 @@ liq_value liq_drop(const liq_loop *l);
 /* Build a new array value of len items (copied); LIQ_NIL on OOM. */
 liq_value liq_array_from(liq_arena *ar, const liq_value *items, size_t len);
 /* Property/index lookup `v[key]` / `v.key` with Liquid semantics (hash
- * keys, array indexes, size/first/last, forloop fields). *found tells
- * whether a hash key existed (for strict variables). */
-liq_value liq_prop(liq_arena *ar, liq_value v, liq_value key, bool *found);
+ * keys, array indexes, forloop fields, and with method (written `.name`)
+ * size/first/last). *found tells whether a hash key existed (for strict
+ * variables). */
+liq_value liq_prop(liq_arena *ar, liq_value v, liq_value key, bool method, bool *found);
 /* Number of UTF-8 characters in s. */
 size_t liq_utf8_len(const char *s, size_t n);
 /* Byte offset of the character number `chars` in s (clamped to n). */
