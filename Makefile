@@ -25,6 +25,9 @@ SHLIB_LINK  = -lroaring
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
+# PGXS tracks no header dependencies: an object is rebuilt when any project header changes (a
+# changed struct in liquid.h otherwise links old and new layouts together)
+$(OBJS): $(wildcard src/*/*.h src/render/liquid/*.h)
 else
 all:
 	@echo "PostgreSQL 15 server headers are missing: run 'make test' or 'make demo', which install them" >&2; exit 1

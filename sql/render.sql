@@ -177,6 +177,15 @@ SELECT * FROM personalize.render_email('cart', 999999);
 SELECT html FROM personalize.render_email('greeting', :ann, strict => true);
 UPDATE personalize.templates SET html_body = '{{ unknown_key }}' WHERE name = 'greeting';
 SELECT html FROM personalize.render_email('greeting', :ann, strict => true);
+-- an e-mail's context (profile, extra) is the static environment of its {% render %} partials, as
+-- Shopify's is: a footer partial finds unsubscribe_url without it being passed; parameters still
+-- win, and increment/decrement counters stay separate per partial. render() keeps Ruby's isolation.
+INSERT INTO personalize.templates (name, html_body, text_body) VALUES
+  ('counted', '{% increment n %}{{ traits.first_name }}', NULL),
+  ('mail', '{% render "footer" %}|{% render "footer", unsubscribe_url: "param" %}|{% increment n %}{% render "counted" %}{% increment n %}',
+   '{% render "footer" %}');
+SELECT html, text FROM personalize.render_email('mail', :ann, '{"unsubscribe_url": "https://x.example/u", "shop": "Beans"}', '2026-02-10');
+SELECT personalize.render('{% render "footer" %}', '{"unsubscribe_url": "https://x.example/u"}');
 
 -- render_emails: a row per position, the same as render_email for each (failures included, as
 -- 'SQLSTATE: message' from the error render_email raises), the batch never aborted

@@ -663,7 +663,7 @@ arena_new(liq_allocator *alloc, MemoryContext cxt)
  */
 static text *
 render_with(const liq_template *tmpl, liq_value ctx, bool strict, TimestampTz as_of, Jsonb *partials,
-			char part, bool autoescape, RenderBatch *batch)
+			char part, bool autoescape, RenderBatch *batch, bool ctx_in_partials)
 {
 	MemoryContext cxt, old;
 	liq_allocator alloc;
@@ -699,6 +699,8 @@ render_with(const liq_template *tmpl, liq_value ctx, bool strict, TimestampTz as
 	ro.load_template = load_template;
 	ro.load_partial = load_partial;
 	ro.partial_ud = &pl;
+	if (ctx_in_partials)
+		ro.static_env = ctx;	/* the e-mail's context is Shopify's static environment: {% render %} sees it */
 	/* time is an argument: as_of, in unix seconds, is what 'now' and 'today' mean to date */
 	ro.now = (int64_t) (as_of / USECS_PER_SEC) +
 		(int64_t) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
@@ -752,7 +754,7 @@ render_common(FunctionCallInfo fcinfo, bool ctx_is_json)
 				 errmsg("liquid context must be a json object"),
 				 errdetail("The context given is a%s.", ctx.type == LIQ_ARRAY ? "n array" : " scalar")));
 	MemoryContextSwitchTo(old);
-	result = render_with(tmpl, ctx, strict, as_of, partials, part, autoescape, NULL);
+	result = render_with(tmpl, ctx, strict, as_of, partials, part, autoescape, NULL, false);
 	MemoryContextDelete(cxt);
 	PG_RETURN_TEXT_P(result);
 }
@@ -835,12 +837,16 @@ render_batch_begin(void)
 	return b;
 }
 
-/* One part of an e-mail (RENDER_PART_*) rendered with a context; errors are raised. */
+/*
+ * One part of an e-mail (RENDER_PART_*) rendered with a context; errors are raised. The context
+ * (profile, cart, the caller's extra such as unsubscribe_url) is also the static environment of
+ * every {% render %} partial, as Shopify's is; increment/decrement counters stay per partial.
+ */
 text *
 render_part(RenderBatch *batch, const liq_template *tmpl, liq_value ctx, bool strict, TimestampTz as_of,
 			char part)
 {
-	return render_with(tmpl, ctx, strict, as_of, NULL, part, part == PART_HTML, batch);
+	return render_with(tmpl, ctx, strict, as_of, NULL, part, part == PART_HTML, batch, true);
 }
 
 /* SQL: personalize.render(template, context jsonb, strict, as_of, partials, autoescape[, part]). */

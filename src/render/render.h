@@ -34,7 +34,10 @@ extern void render_jsonb_merge(liq_arena *ar, liq_value obj, Jsonb *extra);
 /* Starts a batch of renders (in the current memory context) that reads each stored partial once. */
 extern RenderBatch *render_batch_begin(void);
 
-/* One part of an e-mail rendered with a context, in the caller's memory context; errors are raised. */
+/*
+ * One part of an e-mail rendered with a context, in the caller's memory context; errors are raised.
+ * The context is visible inside {% render %} partials too (Shopify's static environment).
+ */
 extern text *render_part(RenderBatch *batch, const liq_template *tmpl, liq_value ctx, bool strict,
 						 TimestampTz as_of, char part);
 

@@ -253,6 +253,21 @@ int main(void)
         check(a && liq_arena_alloc(a, 8192 - hdr) == NULL, "arena limit one byte short", NULL);
         liq_arena_free(a);
     }
+    /* the static environment: read after the context, also inside {% render %}, never by counters */
+    {
+        liq_arena *sa = liq_arena_new(NULL);
+        liq_value env = liq_object_new(sa, 2);
+        liq_object_set(sa, env, "who", 3, liq_string(sa, "Static", 6));
+        liq_object_set(sa, env, "unsub", 5, liq_string(sa, "https://u", 9));
+        expect_out("{% render 'hello' %}|{% render 'hello', who: 'Bo' %}", ctx, &ro, "Hello |Hello Bo");
+        ro.static_env = env;
+        expect_out("{% render 'hello' %}|{% render 'hello', who: 'Bo' %}|{% include 'hello' %}|{{ unsub }}", ctx, &ro,
+                   "Hello Static|Hello Bo|Hello Ann|https://u");
+        liq_object_set(sa, env, "n", 1, liq_int(7));
+        expect_out("{% increment n %}{{ n }}", liq_nil(), &ro, "01"); /* counters start at 0, not 7 */
+        ro.static_env = liq_nil();
+        liq_arena_free(sa);
+    }
     ro.max_memory = 1 << 20;
     expect_err("{% assign s = 'xxxxxxxxxx' %}{% for i in (1..30) %}{% assign s = s | append: s %}{% endfor %}", ctx,
                &ro, LIQ_ERR_LIMIT);

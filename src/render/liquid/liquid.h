@@ -216,6 +216,9 @@ typedef struct liq_render_opts {
                                            compiled once per render */
     liq_template_loader load_template;  /* optional precompiled partials */
     void *partial_ud;                   /* passed to both loaders */
+    liq_value static_env;   /* an object read after the context, also inside {% render %}
+                               (Shopify's static environment); nil (zeroed opts) = none.
+                               increment/decrement never read it */
     int64_t now;            /* unix seconds for date: 'now' / 'today' */
     int32_t tz_offset;      /* seconds east of UTC used by `date`; 0 = UTC */
 } liq_render_opts;

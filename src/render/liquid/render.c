@@ -98,7 +98,9 @@ static bool lookup_name(liq_rs *rs, const char *s, size_t n, uint32_t h, liq_val
     }
     if ((v = liq_object_get_h(rs->globals, s, n, h)) != NULL ||
         (v = liq_object_get_h(rs->counters, s, n, h)) != NULL ||
-        (rs->root.type == LIQ_OBJECT && (v = liq_object_get_h(rs->root.u.o, s, n, h)) != NULL)) {
+        (rs->root.type == LIQ_OBJECT && (v = liq_object_get_h(rs->root.u.o, s, n, h)) != NULL) ||
+        (rs->opts->static_env.type == LIQ_OBJECT &&
+         (v = liq_object_get_h(rs->opts->static_env.u.o, s, n, h)) != NULL)) {
         *out = *v;
         return true;
     }
