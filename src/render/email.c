@@ -547,7 +547,8 @@ personalize_render_email(PG_FUNCTION_ARGS)
 	load_email_template(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), PG_ARGISNULL(0), &t);
 	tt = fetch_contexts(ids, as_of);
 	ctx = context_of(tt, 0, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1), as_of);
-	render_one(NULL, &t, ctx, extra, as_of, strict, out);
+	/* a batch of one: a partial the three parts share is read once */
+	render_one(render_batch_begin(), &t, ctx, extra, as_of, strict, out);
 	for (int i = 0; i < 3; i++)
 	{
 		out[i] = text_copy_to(caller, out[i]);
