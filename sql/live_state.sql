@@ -90,6 +90,7 @@ SELECT s.i, s.user_id, s.event, s.occurred_at, s.batch, 'm' || s.i AS message_id
                       WHEN s.r < 0.6 THEN '{"quantity": "2"}' WHEN s.r < 0.7 THEN '{"quantity": 0.5}' ELSE '{}' END
               || CASE WHEN s.r < 0.8 THEN jsonb_build_object('price', round((s.r * 30)::numeric, 2))
                       WHEN s.r < 0.9 THEN '{"price": "free"}' ELSE '{}' END
+              || jsonb_build_object('category', (ARRAY['mugs', 'tees', 'bags', 'hats'])[1 + s.i % 4])
        END AS properties
   FROM stream s;
 -- four statements, each in reverse time order, the later statements holding earlier events too
@@ -131,6 +132,13 @@ SELECT count(*) AS profiles,
                                p.last_purchase_at, p.purchases_ignored, p.engagement_as_of)
                           AND abs(x.engagement - p.engagement) <= 1e-9 * greatest(1, abs(p.engagement))) AS equal_fields
   FROM personalize.profiles p, personalize._live_state_at(p.profile_id, 'infinity') x;
+-- top interests from live state (profile_interests decayed to as_of) and by the exact path
+-- (recomputed from the events) agree
+SELECT count(*) AS profiles,
+       count(*) FILTER (WHERE personalize.context(p.profile_id, '2027-01-01') -> 'top_interests'
+                              = to_jsonb(personalize._interests_at(p.profile_id, 5, '2027-01-01'))) AS equal,
+       count(*) FILTER (WHERE cardinality(personalize._interests_at(p.profile_id, 5, '2027-01-01')) > 0) AS with_interests
+  FROM personalize.profiles p;
 -- rebuild_scores() recomputes the same carts
 CREATE TEMP TABLE before AS SELECT profile_id, cart, cart_log, cart_updated_at FROM personalize.profiles;
 SELECT personalize.rebuild_scores() > 0 AS rebuilt;
