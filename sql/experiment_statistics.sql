@@ -132,3 +132,6 @@ SELECT p, p = (SELECT parallel_answer FROM parallel_answer) AS "same as parallel
   FROM (SELECT count(*), round(sum((personalize.z_test(s, n, n - s, n)).p_value)::numeric, 6) AS z,
                round(sum((personalize.bayes_best(ARRAY[s, n - s], ARRAY[n, n])).probability_best[1])::numeric, 6) AS bayes
           FROM arms) p;
+
+DROP TABLE arms, parallel_answer;
+DROP EXTENSION personalize;
