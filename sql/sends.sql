@@ -141,3 +141,6 @@ SELECT pg_temp.err(format($$SELECT personalize.fail_send(%s, 'x', NULL)$$, :s1))
 SELECT pg_temp.err(format($$SELECT personalize.fail_send(%s, 'x', true, '-1 minute')$$, :s1));
 SELECT pg_temp.err($$UPDATE personalize.send_settings SET default_timezone = 'Mars/Olympus_Mons'$$);
 SELECT pg_temp.err($$UPDATE personalize.send_settings SET max_attempts = 0$$);
+
+DROP EXTENSION personalize;
+DROP ROLE regress_sender, regress_writer;

@@ -475,7 +475,8 @@ BEGIN
     c := personalize._campaign_for_update(name);
     IF c.status IN ('paused', 'cancelled') THEN
         RAISE EXCEPTION 'campaign "%" is %', name, c.status USING ERRCODE = 'object_not_in_prerequisite_state',
-            HINT = CASE c.status WHEN 'paused' THEN 'Resume it with personalize.resume_campaign first.' END;
+            HINT = CASE c.status WHEN 'paused' THEN 'Resume it with personalize.resume_campaign first.'
+                        ELSE 'A cancelled campaign stays cancelled; create a new one.' END;
     END IF;
     SELECT * INTO cfg FROM personalize.send_settings;
     -- a one-off campaign has one run; a scheduled one a run per firing (the UTC minute of as_of)

@@ -19,8 +19,10 @@ BEGIN
       LEFT JOIN LATERAL (SELECT a.send_id, a.profile_id FROM personalize.sends_all a
                           WHERE (e.properties ->> 'send_id') ~ '^[0-9]{1,18}$'
                             AND a.send_id = (e.properties ->> 'send_id')::bigint) s ON true
-     WHERE e.event = 'Email Marked as Spam'
-        OR (e.event = 'Email Bounced' AND lower(e.properties ->> 'bounce_type') = 'hard')
+     WHERE (e.event = 'Email Marked as Spam'
+            OR (e.event = 'Email Bounced' AND lower(e.properties ->> 'bounce_type') = 'hard'))
+       -- a copy of an event already recorded (dropped by the ingest trigger before this one) counts once
+       AND EXISTS (SELECT FROM personalize.event_keys k WHERE k.message_id = e.message_id AND k.event_id = e.event_id)
      ORDER BY coalesce(s.profile_id, e.profile_id), f.reason, e.occurred_at
         ON CONFLICT (profile_id, reason) DO NOTHING;
     RETURN NULL;
@@ -29,6 +31,8 @@ $$;
 COMMENT ON FUNCTION personalize._events_feedback() IS
 'Trigger: a hard Email Bounced or an Email Marked as Spam adds a suppression for the send''s profile';
 
+-- Named to fire after events_after_statement (same-event triggers fire in name order), whose
+-- event_keys tell which rows of the statement were kept.
 CREATE TRIGGER events_feedback AFTER INSERT ON personalize.events
     REFERENCING NEW TABLE AS new_events
     FOR EACH STATEMENT EXECUTE FUNCTION personalize._events_feedback();
@@ -74,13 +78,13 @@ BEGIN
         RAISE EXCEPTION 'the profile of send % has no user_id or anonymous_id to record events with', send_id
             USING ERRCODE = 'no_data_found';
     END IF;
-    -- once per send for delivered, bounced, complained, unsubscribed; opens and clicks once per instant
+    -- once per send for delivered, complained, unsubscribed; opens, clicks and bounces once per instant
     RETURN personalize.track(uid, event,
-        properties || jsonb_build_object('send_id', s.send_id, 'campaign_id', s.campaign_id,
-                                         'variant', s.variant, 'template', s.template),
+        properties || jsonb_strip_nulls(jsonb_build_object('send_id', s.send_id, 'campaign_id', s.campaign_id,
+                                                           'variant', s.variant, 'template', s.template)),
         as_of,
         'personalize:' || kind || ':' || s.send_id
-            || CASE WHEN kind IN ('opened', 'clicked') THEN ':' || (extract(epoch FROM as_of) * 1000000)::bigint ELSE '' END,
+            || CASE WHEN kind IN ('opened', 'clicked', 'bounced') THEN ':' || (extract(epoch FROM as_of) * 1000000)::bigint ELSE '' END,
         anon);
 END
 $$;
