@@ -53,6 +53,8 @@ CREATE FUNCTION personalize._policy(profile_ids bigint[], kinds text[], campaign
 RETURNS TABLE (ord bigint, profile_id bigint, decision text, not_before timestamptz, reason text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these statements costs seconds and saves nothing
+SET jit = off
 AS $$
 DECLARE
     cfg personalize.send_settings;
@@ -72,7 +74,7 @@ BEGIN
           FROM cand c
           LEFT JOIN personalize.profiles p ON p.profile_id = c.profile_id
           LEFT JOIN personalize.campaigns k ON k.campaign_id = c.campaign_id
-    ), cap_rank AS (
+    ), cap_rank AS MATERIALIZED (
         -- per candidate and applicable cap: sends counted in the window (n) and the candidate's
         -- place among the due messages of that profile the cap covers (r)
         SELECT f.ord, fc.cap_id, fc.max_sends, fc.window_length, f.profile_id,
@@ -90,7 +92,7 @@ BEGIN
                        AND NOT s.send_id = ANY (coalesce(send_ids, '{}'))) END AS r
           FROM facts f JOIN personalize.frequency_caps fc ON f.kind = ANY (fc.kinds)
          WHERE any_caps AND f.known AND NOT f.suppressed AND f.email IS NOT NULL
-    ), capped AS (
+    ), capped AS MATERIALIZED (
         -- a blocked message may go when the (n + r - max)-th oldest counted send leaves the window
         SELECT c.ord,
                max(coalesce((SELECT h.finished_at FROM personalize.send_history h

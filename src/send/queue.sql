@@ -13,6 +13,8 @@ CREATE FUNCTION personalize._enqueue(profile_ids bigint[], keys text[], extras j
 RETURNS record
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these statements costs seconds and saves nothing
+SET jit = off
 AS $$
 DECLARE
     n integer := coalesce(cardinality(profile_ids), 0);
@@ -144,6 +146,8 @@ RETURNS TABLE (send_id bigint, attempt integer, to_address text, from_address te
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these statements costs seconds and saves nothing
+SET jit = off
 AS $$
 DECLARE
     cfg personalize.send_settings;
@@ -397,6 +401,8 @@ CREATE FUNCTION personalize._sends_tick(as_of timestamptz)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling these statements costs seconds and saves nothing
+SET jit = off
 AS $$
 DECLARE
     max_attempts integer := (SELECT x.max_attempts FROM personalize.send_settings x);
