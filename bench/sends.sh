@@ -78,7 +78,7 @@ claim_all_seconds() {
   printf '%s\n' "SELECT count(personalize.complete_send(send_id, 'esp', now())) FROM personalize.claim_sends('w' || :client_id, 100, '5 min', now());" >"$work/claim.sql"
   psql_run -At <<SQL
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
-\! "$pgbin/pgbench" -n -q -h "$PGHOST" -p "$PGPORT" -U postgres -c $w -j $w -t $per -f "$work/claim.sql" postgres >/dev/null 2>&1
+\! "$pgbin/pgbench" -n -h "$PGHOST" -p "$PGPORT" -U postgres -c $w -j $w -t $per -f "$work/claim.sql" postgres >/dev/null 2>&1
 SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
 SQL
 }
