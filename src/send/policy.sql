@@ -74,16 +74,28 @@ BEGIN
           FROM cand c
           LEFT JOIN personalize.profiles p ON p.profile_id = c.profile_id
           LEFT JOIN personalize.campaigns k ON k.campaign_id = c.campaign_id
+    ), counted AS MATERIALIZED (
+        -- per cap and profile: the sends sent in the window, plus those leased right now
+        SELECT x.cap_id, x.profile_id, sum(x.n) AS n
+          FROM (SELECT fc.cap_id, h.profile_id, count(*) AS n
+                  FROM personalize.frequency_caps fc
+                  JOIN personalize.send_history h
+                    ON h.status = 'sent' AND h.kind = ANY (fc.kinds)
+                   AND h.finished_at > as_of - fc.window_length AND h.finished_at <= as_of
+                 WHERE any_caps AND h.profile_id IN (SELECT c.profile_id FROM cand c)
+                 GROUP BY 1, 2
+                UNION ALL
+                SELECT fc.cap_id, s.profile_id, count(*)
+                  FROM personalize.frequency_caps fc
+                  JOIN personalize.sends s ON s.status = 'leased' AND s.kind = ANY (fc.kinds)
+                 WHERE any_caps AND s.profile_id IN (SELECT c.profile_id FROM cand c)
+                   AND NOT s.send_id = ANY (coalesce(send_ids, '{}'))
+                 GROUP BY 1, 2) x
+         GROUP BY 1, 2
     ), cap_rank AS MATERIALIZED (
         -- per candidate and applicable cap: sends counted in the window (n) and the candidate's
         -- place among the due messages of that profile the cap covers (r)
-        SELECT f.ord, fc.cap_id, fc.max_sends, fc.window_length, f.profile_id,
-               (SELECT count(*) FROM personalize.send_history h
-                 WHERE h.profile_id = f.profile_id AND h.status = 'sent' AND h.kind = ANY (fc.kinds)
-                   AND h.finished_at > as_of - fc.window_length AND h.finished_at <= as_of)
-             + (SELECT count(*) FROM personalize.sends s
-                 WHERE s.profile_id = f.profile_id AND s.status = 'leased' AND s.kind = ANY (fc.kinds)
-                   AND NOT s.send_id = ANY (coalesce(send_ids, '{}'))) AS n,
+        SELECT f.ord, fc.cap_id, fc.max_sends, fc.window_length, f.profile_id, coalesce(k.n, 0) AS n,
                row_number() OVER (PARTITION BY f.profile_id, fc.cap_id ORDER BY f.priority DESC, f.ord)
              + CASE WHEN send_ids IS NULL THEN 0 ELSE
                    (SELECT count(*) FROM personalize.sends s
@@ -91,6 +103,7 @@ BEGIN
                        AND s.kind = ANY (fc.kinds) AND s.priority > f.priority
                        AND NOT s.send_id = ANY (coalesce(send_ids, '{}'))) END AS r
           FROM facts f JOIN personalize.frequency_caps fc ON f.kind = ANY (fc.kinds)
+          LEFT JOIN counted k ON k.cap_id = fc.cap_id AND k.profile_id = f.profile_id
          WHERE any_caps AND f.known AND NOT f.suppressed AND f.email IS NOT NULL
     ), capped AS MATERIALIZED (
         -- a blocked message may go when the (n + r - max)-th oldest counted send leaves the window
