@@ -84,21 +84,46 @@ personalize_random_bytes(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(result);
 }
 
+/* The answers for the last few names looked up (a campaign's profiles share a handful of zones). */
+#define TZ_CACHE_SIZE 16
+static struct
+{
+	char		name[TZ_STRLEN_MAX + 1];
+	bool		valid;
+}			tz_cache[TZ_CACHE_SIZE];
+static int	tz_cache_used = 0;
+static int	tz_cache_next = 0;
+
 /* True when the name is a time zone of the server's database (IANA name such as Europe/Berlin). */
 static bool
 valid_timezone(text *name)
 {
-	char	   *cname;
+	size_t		len = VARSIZE_ANY_EXHDR(name);
+	char		cname[TZ_STRLEN_MAX + 1];
 	pg_tz	   *tz;
+	bool		valid;
 
-	if (VARSIZE_ANY_EXHDR(name) == 0 || VARSIZE_ANY_EXHDR(name) > TZ_STRLEN_MAX)
+	if (len == 0 || len > TZ_STRLEN_MAX)
 		return false;
-	cname = text_to_cstring(name);
+	memcpy(cname, VARDATA_ANY(name), len);
+	cname[len] = '\0';
+	for (int i = 0; i < tz_cache_used; i++)
+		if (strcmp(tz_cache[i].name, cname) == 0)
+			return tz_cache[i].valid;
 	/* pg_tzset also takes POSIX rule strings ("EST5EDT,M3.2.0,M11.1.0"); only zone names count */
-	if (strpbrk(cname, ",<>") != NULL || (cname[0] >= '0' && cname[0] <= '9'))
-		return false;
-	tz = pg_tzset(cname);
-	return tz != NULL && pg_tz_acceptable(tz);
+	if (strlen(cname) != len || strpbrk(cname, ",<>") != NULL || (cname[0] >= '0' && cname[0] <= '9'))
+		valid = false;
+	else
+	{
+		tz = pg_tzset(cname);
+		valid = tz != NULL && pg_tz_acceptable(tz);
+	}
+	strcpy(tz_cache[tz_cache_next].name, cname);
+	tz_cache[tz_cache_next].valid = valid;
+	tz_cache_next = (tz_cache_next + 1) % TZ_CACHE_SIZE;
+	if (tz_cache_used < TZ_CACHE_SIZE)
+		tz_cache_used++;
+	return valid;
 }
 
 /* The time zone name if the server knows it, else the fallback (which may be NULL). */
