@@ -2,12 +2,13 @@
 # extension in it, and a throwaway cluster run as an unprivileged user. Sourced, not executed.
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 
-# Builds the extension and installs it, with a relocated copy of the server, into $work/inst.
+# Builds the extension (with $WERROR, e.g. -Werror) and installs it, with a relocated copy of the
+# server, into $work/inst.
 build_private_install() {
   "$top/test/deps"
-  make -s -C "$top" PG_CONFIG="$PG_CONFIG" >/dev/null
+  make -s -C "$top" PG_CONFIG="$PG_CONFIG" WERROR="${WERROR:-}" >/dev/null
   local bindir sharedir libdir
   bindir=$("$PG_CONFIG" --bindir); sharedir=$("$PG_CONFIG" --sharedir); libdir=$("$PG_CONFIG" --pkglibdir)
   inst="$work/inst"
@@ -15,7 +16,7 @@ build_private_install() {
   # The server finds its share and lib directories relative to its own binary, so a copy works.
   cp -a "$(dirname "$bindir")/." "$inst$(dirname "$bindir")/"
   cp -a "$sharedir" "$inst$(dirname "$sharedir")/"
-  make -s -C "$top" PG_CONFIG="$PG_CONFIG" install DESTDIR="$inst" >/dev/null
+  make -s -C "$top" PG_CONFIG="$PG_CONFIG" WERROR="${WERROR:-}" install DESTDIR="$inst" >/dev/null
   pgbin="$inst$bindir"
   pgxs_dir="$inst$libdir/pgxs"
 }
