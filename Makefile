@@ -10,11 +10,11 @@ PG_CONFIG  ?= pg_config
 SQL_MODULES = core/schema_setup core/hash profile/profile profile/consent ingest/schema ingest/ingest \
               scoring/decay scoring/rfm scoring/scoring scoring/interest profile/identity profile/privacy \
               render/render render/templates ingest/partition audience/audience segment/segment core/roles \
-              predict/clv send/outbox send/policy send/campaign send/links send/queue send/feedback send/grants \
+              predict/clv predict/recommend send/outbox send/policy send/campaign send/links send/queue send/feedback send/grants \
               experiment/statistics experiment/experiment
 # Modules first shipped in 0.2: the upgrade from 0.1 creates them whole, after the hand-written
 # changes to 0.1's objects in releases/personalize--0.1--0.2.sql.
-NEW_IN_0_2  = predict/clv send/outbox send/policy send/campaign send/links send/queue send/feedback send/grants \
+NEW_IN_0_2  = predict/clv predict/recommend send/outbox send/policy send/campaign send/links send/queue send/feedback send/grants \
               experiment/statistics experiment/experiment
 
 # Released install scripts are frozen in releases/; every later version adds an upgrade script.

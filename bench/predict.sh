@@ -75,3 +75,19 @@ bench_predict_score() {
   echo "  predict_score: p_alive + expected spend per customer; baseline: the same two formulas as SQL expressions"
   print_figure predict_score "$rows" "$c" "$sql"
 }
+
+# recommend() for RECOMMEND_CUSTOMERS (default 10,000) profiles of the generated store, against the
+# popularity list for the same profiles; then the offline quality of both (hit rate, NDCG at 10).
+bench_recommend() {
+  local n=${RECOMMEND_CUSTOMERS:-10000} rec pop
+  psql_run -q -c "CREATE DATABASE recommend_bench" >/dev/null
+  # the store, the similarities and the offline quality in one session (the store's tables are temporary)
+  psql_run -d recommend_bench -At -F' ' -v customers="$n" -c "CREATE EXTENSION personalize" \
+           -f "$top/test/predict/recommend_store.sql" -f "$top/test/predict/recommend_eval.sql" | tail -2 |
+    awk '{printf "  offline, %s customers with test items: %s hit rate at 10 %s, NDCG at 10 %s\n", $2, $1, $3, $4}'
+  rec=$(PGDATABASE=recommend_bench time_query "SELECT count(*) FROM personalize.profiles p, LATERAL personalize.recommend(p.profile_id, 10, '2026-05-01 00:00+00') r")
+  pop=$(PGDATABASE=recommend_bench time_query "SELECT count(*) FROM personalize.profiles p, LATERAL (SELECT s.item FROM personalize.item_stats s ORDER BY s.popularity DESC LIMIT 10) r")
+  echo "  recommend: 10 items for each of $n profiles; baseline: the 10 most popular items for each"
+  print_figure recommend "$n" "$rec" "$pop"
+  psql_run -q -c "DROP DATABASE recommend_bench"
+}
