@@ -627,3 +627,11 @@ END
 $$;
 COMMENT ON FUNCTION personalize.tick(timestamptz) IS
 'Re-evaluates the memberships whose answer may have changed with time by as_of, then the outbox''s leases and due sends; pg_cron calls it every minute';
+
+-- ---- harness (issue 11): the identity sequences of tables pg_dump keeps are kept too, so that
+-- a restored database does not hand out ids its restored rows already hold.
+SELECT pg_catalog.pg_extension_config_dump('personalize.rejected_events_rejected_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.merge_log_merge_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.rfm_runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.segments_segment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.segment_log_log_id_seq', '');

@@ -41,6 +41,7 @@ COMMENT ON TABLE personalize.rejected_events IS
 SELECT pg_catalog.pg_extension_config_dump('personalize.events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.event_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.rejected_events', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.rejected_events_rejected_id_seq', '');   -- else a restore restarts the ids
 SELECT pg_catalog.pg_extension_config_dump('personalize.event_id_seq', '');
 
 CREATE FUNCTION personalize._events_before_statement()

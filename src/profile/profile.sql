@@ -49,4 +49,5 @@ COMMENT ON TABLE personalize.merge_log IS 'Every profile merge: ids and counts o
 SELECT pg_catalog.pg_extension_config_dump('personalize.profiles', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.identities', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.merge_log', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.merge_log_merge_id_seq', '');   -- else a restore restarts the ids
 SELECT pg_catalog.pg_extension_config_dump('personalize.profile_id_seq', '');

@@ -134,6 +134,7 @@ CREATE TABLE personalize.rfm_runs (
 );
 COMMENT ON TABLE personalize.rfm_runs IS 'Every run of score_rfm(), with the breakpoints it used';
 SELECT pg_catalog.pg_extension_config_dump('personalize.rfm_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.rfm_runs_run_id_seq', '');   -- else a restore restarts the ids
 
 -- Breakpoints between bins of values: the type 7 quantiles (R's default, = percentile_cont) at
 -- 1/bins, ..., (bins-1)/bins, plus 1 (the R package rfm's convention); bins [lower, upper).

@@ -84,9 +84,11 @@ CREATE INDEX segment_log_profile_idx ON personalize.segment_log (profile_id);
 COMMENT ON TABLE personalize.segment_log IS 'Every entry into and exit from a segment, with its cause';
 
 SELECT pg_catalog.pg_extension_config_dump('personalize.segments', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.segments_segment_id_seq', '');   -- else a restore restarts the ids
 SELECT pg_catalog.pg_extension_config_dump('personalize.segment_members', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.segment_pending', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.segment_log', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.segment_log_log_id_seq', '');   -- else a restore restarts the ids
 
 CREATE VIEW personalize.segment_profiles AS
 SELECT profile_id, user_id, email, traits, email_consent, lawful_basis, do_not_sell, consent_at,

@@ -72,4 +72,7 @@ WHERE o.oprnamespace = 'personalize'::regnamespace
 UNION ALL
 SELECT format('schema personalize owner-is-bootstrap=%s acl=%s', n.nspowner = 10, n.nspacl)
 FROM pg_namespace n WHERE n.nspname = 'personalize'
+UNION ALL
+SELECT format('pg_dump keeps %s %s', x.rel::regclass, x.cond)
+FROM pg_extension e, unnest(e.extconfig, e.extcondition) AS x(rel, cond) WHERE e.extname = 'personalize'
 ORDER BY 1;
