@@ -102,8 +102,8 @@ SELECT user_id, event, properties, occurred_at, message_id FROM stream_events WH
 INSERT INTO personalize.events (user_id, event, properties, occurred_at, message_id)
 SELECT user_id, event, properties, occurred_at, message_id FROM stream_events WHERE batch = 2 ORDER BY random();
 -- merges: u2 into u1 (interleaved carts), and an anonymous visitor's cart into u3 at its sign-in
-SELECT personalize.merge_profiles(personalize.resolve_identity('user_id', 'u1'),
-                                  personalize.resolve_identity('user_id', 'u2'), force => true) > 0 AS merged;
+SELECT personalize.resolve_identity('user_id', 'u1') AS u1, personalize.resolve_identity('user_id', 'u2') AS u2 \gset
+SELECT personalize.merge_profiles(:u1, :u2, force => true) = :u1 AS returns_kept;
 SELECT personalize.track(NULL, 'Product Added', '{"product_id": "anon", "price": 3}', '2026-03-02 05:30', 'anon1', 'visitor-1');
 INSERT INTO personalize.events (user_id, anonymous_id, event, properties, occurred_at, message_id)
 SELECT user_id, CASE WHEN user_id = 'u3' THEN 'visitor-1' END, event, properties, occurred_at, message_id
@@ -141,7 +141,8 @@ SELECT count(*) AS profiles,
   FROM personalize.profiles p;
 -- rebuild_scores() recomputes the same carts
 CREATE TEMP TABLE before AS SELECT profile_id, cart, cart_log, cart_updated_at FROM personalize.profiles;
-SELECT personalize.rebuild_scores() > 0 AS rebuilt;
+SELECT count(*) AS profiles FROM personalize.profiles \gset
+SELECT personalize.rebuild_scores() AS rebuilt, :profiles AS profiles;
 SELECT count(*) FILTER (WHERE (b.cart, b.cart_log, b.cart_updated_at) IS NOT DISTINCT FROM (p.cart, p.cart_log, p.cart_updated_at)) AS unchanged,
        count(*) AS profiles
   FROM before b JOIN personalize.profiles p USING (profile_id);
@@ -178,13 +179,26 @@ SELECT p.user_id, s.name, personalize.in_segment(s.name, p.profile_id) AS member
 SELECT round(personalize._engagement_from_events(profile_id, '2026-02-10')::numeric, 5) AS feb10,
        round(personalize.engagement_score(profile_id, '2026-03-01')::numeric, 5) AS mar1
   FROM personalize.profiles WHERE user_id = 'future';
-SELECT personalize.tick('2026-02-13') IS NOT NULL AS ticked;
+-- tick's count of changes against the memberships that changed, counted from segment_members
+CREATE FUNCTION pg_temp.tick_checked(t timestamptz, OUT changes bigint, OUT membership_changes bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE TEMP TABLE members_before AS SELECT segment_id, profile_id FROM personalize.segment_members;
+    changes := personalize.tick(t);
+    SELECT count(*) INTO membership_changes
+      FROM ((SELECT * FROM members_before EXCEPT SELECT segment_id, profile_id FROM personalize.segment_members)
+            UNION ALL
+            (SELECT segment_id, profile_id FROM personalize.segment_members EXCEPT SELECT * FROM members_before)) d;
+    DROP TABLE members_before;
+END
+$$;
+SELECT * FROM pg_temp.tick_checked('2026-02-13');
 SELECT s.name, personalize.in_segment(s.name, p.profile_id) AS member
   FROM personalize.profiles p, personalize.segments s WHERE p.user_id = 'future' AND s.name LIKE 'eng%' ORDER BY 1;
-SELECT personalize.tick('2026-03-05') IS NOT NULL AS ticked;
+SELECT * FROM pg_temp.tick_checked('2026-03-05');
 SELECT s.name, personalize.in_segment(s.name, p.profile_id) AS member
   FROM personalize.profiles p, personalize.segments s WHERE p.user_id = 'future' AND s.name LIKE 'eng%' ORDER BY 1;
-SELECT personalize.tick('2026-03-09') IS NOT NULL AS ticked;
+SELECT * FROM pg_temp.tick_checked('2026-03-09');
 SELECT s.name, personalize.in_segment(s.name, p.profile_id) AS member
   FROM personalize.profiles p, personalize.segments s WHERE p.user_id = 'future' AND s.name LIKE 'eng%' ORDER BY 1;
 -- a full refresh agrees with the live path

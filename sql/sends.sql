@@ -104,7 +104,8 @@ SELECT status, sent_at FROM personalize.send_history WHERE send_id = :s2;
 
 -- deferred sends that become due are announced by tick once, with their count
 SELECT personalize.enqueue_send('receipt', :cy, 'transactional', '{"order": {"id": "C-1"}}', 'order:C-1',
-                                '2026-03-10 15:00', 0, '2026-03-10 14:10') IS NOT NULL AS queued;
+                                '2026-03-10 15:00', 0, '2026-03-10 14:10') AS queued \gset
+SELECT send_id = :queued AS returns_its_id FROM personalize.sends WHERE idempotency_key = 'order:C-1';
 SELECT personalize.tick('2026-03-10 14:30');
 SELECT personalize.tick('2026-03-10 15:00');
 SELECT personalize.tick('2026-03-10 15:01');
