@@ -28,6 +28,11 @@ INSERT INTO personalize.event_schemas VALUES ('Bad', '{"properties": {"a": {"pat
 INSERT INTO personalize.event_schemas VALUES ('Bad', '{"required": "a"}');
 INSERT INTO personalize.event_schemas VALUES ('Bad', '{"format": "uri"}');
 INSERT INTO personalize.event_schemas VALUES ('Bad', '{"minLength": -1}');
+-- lengths are integers that fit: a schema fuzz finding, 1e30 was accepted and then failed every ingest with 22003
+INSERT INTO personalize.event_schemas VALUES ('Bad', '{"properties": {"a": {"minLength": 1e30}}}');
+INSERT INTO personalize.event_schemas VALUES ('Bad', '{"maxLength": 2.5}');
+INSERT INTO personalize.event_schemas VALUES ('Fits', '{"properties": {"a": {"maxLength": 2147483647}}}');
+INSERT INTO personalize.event_schemas VALUES ('Bad', '{"maxLength": 2147483648}');
 INSERT INTO personalize.event_schemas VALUES ('Bad', '[1, 2]');
 INSERT INTO personalize.event_schemas VALUES ('Bad', '{"items": 5}');
 INSERT INTO personalize.event_schemas VALUES ('', NULL);

@@ -57,6 +57,15 @@ in_list(const char *const *list, const char *s, int len)
 	return false;
 }
 
+/* True if the numeric has no fractional part. */
+static bool
+numeric_is_integral(Numeric n)
+{
+	Datum		f = DirectFunctionCall1(numeric_floor, NumericGetDatum(n));
+
+	return DatumGetBool(DirectFunctionCall2(numeric_eq, f, NumericGetDatum(n)));
+}
+
 /* Checks one schema node and its children, recursively. */
 static void
 check_node(JsonbContainer *node, const char *path, int depth)
@@ -159,10 +168,13 @@ check_node(JsonbContainer *node, const char *path, int depth)
 		}
 		else if (strcmp(key, "minLength") == 0 || strcmp(key, "maxLength") == 0)
 		{
-			if (v.type != jbvNumeric ||
+			/* an integer from 0 to 2^31 - 1, so that validation compares lengths without an error */
+			if (v.type != jbvNumeric || !numeric_is_integral(v.val.numeric) ||
 				DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(v.val.numeric),
-												 DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))))
-				bad_schema(sub, "Expected a non-negative integer%s.", "");
+												 DirectFunctionCall1(int4_numeric, Int32GetDatum(0)))) ||
+				DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(v.val.numeric),
+												 DirectFunctionCall1(int4_numeric, Int32GetDatum(PG_INT32_MAX)))))
+				bad_schema(sub, "Expected an integer from 0 to 2147483647%s.", "");
 		}
 		else if (strcmp(key, "format") == 0)
 		{
@@ -202,15 +214,6 @@ value_type(JsonbValue *v)
 		default:
 			return "unknown";
 	}
-}
-
-/* True if the numeric has no fractional part. */
-static bool
-numeric_is_integral(Numeric n)
-{
-	Datum		f = DirectFunctionCall1(numeric_floor, NumericGetDatum(n));
-
-	return DatumGetBool(DirectFunctionCall2(numeric_eq, f, NumericGetDatum(n)));
 }
 
 /* True if a value of type actual satisfies the schema type name t (length tlen). */
