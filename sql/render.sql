@@ -93,6 +93,11 @@ SELECT pg_temp.try('{% if a %}{% if b %}{% include "p" %}{% endif %}{% endif %}'
 RESET personalize.liquid_max_depth;
 SELECT pg_temp.try(repeat('{% if true %}', 100) || 'deep' || repeat('{% endif %}', 100)) AS at_default_100,
        pg_temp.try(repeat('{% if true %}', 101) || 'deep' || repeat('{% endif %}', 101)) AS past_100;
+-- the setting stops at 1000 levels (the engine recurses once per level; 1000 stay well inside max_stack_depth)
+SET personalize.liquid_max_depth = 1000;
+SELECT pg_temp.try(repeat('{% if true %}', 1000) || 'deepest' || repeat('{% endif %}', 1000)) AS at_1000;
+SET personalize.liquid_max_depth = 1001;
+RESET personalize.liquid_max_depth;
 SET personalize.liquid_max_partial_depth = 3;
 SELECT pg_temp.try('{% include "a" %}', partials => '{"a": "a{% include \"b\" %}", "b": "b{% include \"c\" %}", "c": "c"}') AS at_3,
        pg_temp.try('{% include "a" %}', partials => '{"a": "a{% include \"b\" %}", "b": "b{% include \"c\" %}", "c": "c{% render \"d\" %}", "d": "d"}') AS past_3;

@@ -912,7 +912,7 @@ render_init(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_max_depth",
 							"Deepest nesting of blocks and expressions in a Liquid template.", NULL,
-							&liquid_max_depth, 100, 1, 10000,
+							&liquid_max_depth, 100, 1, 1000,	/* the engine recurses per level: 1000 stay well within max_stack_depth */
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_max_partial_depth",
 							"Deepest nesting of render and include partials in a Liquid render.", NULL,
