@@ -11,11 +11,11 @@ SQL_MODULES = core/schema_setup core/hash profile/profile profile/consent ingest
               scoring/decay scoring/rfm scoring/scoring scoring/interest profile/identity profile/privacy \
               render/render render/templates ingest/partition audience/audience segment/segment core/roles \
               predict/clv predict/recommend send/outbox send/policy send/campaign send/links send/queue send/feedback send/grants \
-              experiment/statistics experiment/experiment
+              experiment/statistics experiment/experiment experiment/metrics experiment/launch experiment/report
 # Modules first shipped in 0.2: the upgrade from 0.1 creates them whole, after the hand-written
 # changes to 0.1's objects in releases/personalize--0.1--0.2.sql.
 NEW_IN_0_2  = predict/clv predict/recommend send/outbox send/policy send/campaign send/links send/queue send/feedback send/grants \
-              experiment/statistics experiment/experiment
+              experiment/statistics experiment/experiment experiment/metrics experiment/launch experiment/report
 
 # Released install scripts are frozen in releases/; every later version adds an upgrade script.
 MODULE_big  = personalize

@@ -91,10 +91,10 @@ SELECT count(*) AS "experiments left by the refusals" FROM personalize.experimen
 
 -- privileges: analysts read and assign, only admins create
 SELECT has_function_privilege('personalize_analyst', 'personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean)', 'EXECUTE') AS analyst_creates,
-       has_function_privilege('personalize_analyst', 'personalize.assign_variants(text, bigint[], float8[])', 'EXECUTE') AS analyst_assigns,
+       has_function_privilege('personalize_analyst', 'personalize.assign_variants(text, bigint[], float8[], text)', 'EXECUTE') AS analyst_assigns,
        has_table_privilege('personalize_analyst', 'personalize.experiments', 'SELECT') AS analyst_reads,
        has_table_privilege('personalize_analyst', 'personalize.experiments', 'UPDATE') AS analyst_updates,
-       has_function_privilege('public', 'personalize.assign_variants(text, bigint[], float8[])', 'EXECUTE') AS public_assigns;
+       has_function_privilege('public', 'personalize.assign_variants(text, bigint[], float8[], text)', 'EXECUTE') AS public_assigns;
 
 DROP TABLE ids;
 DROP EXTENSION personalize;

@@ -152,8 +152,10 @@ COMMENT ON FUNCTION personalize.create_experiment(text, jsonb, numeric, text, in
 -- u < 100 * holdout_percent is the holdout; then, for test_then_rollout, the next
 -- 100 * test_percent buckets are the test group and the rest wait for the winner (NULL until
 -- it is decided); the buckets of the (test) group are spread over the variants in order in
--- proportion to their weights (or to the weights given, for a bandit's later batch).
-CREATE FUNCTION personalize.assign_variants(experiment text, profile_ids bigint[], weights float8[] DEFAULT NULL)
+-- proportion to their weights (or to the weights given, for a bandit's later batch, whose
+-- buckets are then salted with the batch too: salt || ':' || batch).
+CREATE FUNCTION personalize.assign_variants(experiment text, profile_ids bigint[], weights float8[] DEFAULT NULL,
+                                            batch text DEFAULT NULL)
 RETURNS TABLE (profile_id bigint, variant text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -187,19 +189,20 @@ BEGIN
                        WHERE (b.u - 100 * e.holdout_percent)::float8
                              / (100 * coalesce(e.test_percent, 100 - e.holdout_percent))::float8 < cum[j] / total)
            END
-      FROM (SELECT i.id, personalize.bucket(i.id, e.salt) AS u FROM unnest(profile_ids) AS i(id)) b;
+      FROM (SELECT i.id, personalize.bucket(i.id, e.salt || coalesce(':' || batch, '')) AS u
+              FROM unnest(profile_ids) AS i(id)) b;
 END
 $$;
-COMMENT ON FUNCTION personalize.assign_variants(text, bigint[], float8[]) IS
+COMMENT ON FUNCTION personalize.assign_variants(text, bigint[], float8[], text) IS
 'The variant of each profile: holdout, a variant by weight, or for test_then_rollout outside the test group the winner (NULL until decided); stable by the experiment''s salt';
 
 -- Admins define experiments; analysts read them and may compute assignments.
 REVOKE ALL ON FUNCTION personalize._experiment_refuse(text, text),
     personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean),
-    personalize.assign_variants(text, bigint[], float8[]) FROM PUBLIC;
+    personalize.assign_variants(text, bigint[], float8[], text) FROM PUBLIC;
 GRANT ALL ON personalize.experiments, personalize.experiment_variants TO personalize_admin;
 GRANT SELECT ON personalize.experiments, personalize.experiment_variants TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize._experiment_refuse(text, text),
     personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean),
-    personalize.assign_variants(text, bigint[], float8[]) TO personalize_admin;
-GRANT EXECUTE ON FUNCTION personalize.assign_variants(text, bigint[], float8[]) TO personalize_analyst;
+    personalize.assign_variants(text, bigint[], float8[], text) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.assign_variants(text, bigint[], float8[], text) TO personalize_analyst;

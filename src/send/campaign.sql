@@ -490,10 +490,16 @@ BEGIN
       INTO ids, keys, send_ats
       FROM personalize.audience_members(personalize._audience_eval(c.audience_tree, as_of)) m(id)
       LEFT JOIN personalize.profiles p ON c.send_time = 'local_time' AND p.profile_id = m.id;
-    r := personalize._enqueue(coalesce(ids, '{}'), coalesce(keys, '{}'),
-                              array_fill('{}'::jsonb, ARRAY[coalesce(cardinality(ids), 0)]),
-                              coalesce(send_ats, '{}'), array_fill(NULL::text, ARRAY[coalesce(cardinality(ids), 0)]),
-                              c.template, c.kind, c.priority, c.campaign_id, run_id, as_of);
+    IF c.experiment IS NOT NULL THEN
+        -- variants, holdout and waiting members by the campaign's experiment (src/experiment/launch.sql)
+        r := personalize._experiment_enqueue(c, run_id, coalesce(ids, '{}'), coalesce(keys, '{}'),
+                                             coalesce(send_ats, '{}'), as_of);
+    ELSE
+        r := personalize._enqueue(coalesce(ids, '{}'), coalesce(keys, '{}'),
+                                  array_fill('{}'::jsonb, ARRAY[coalesce(cardinality(ids), 0)]),
+                                  coalesce(send_ats, '{}'), array_fill(NULL::text, ARRAY[coalesce(cardinality(ids), 0)]),
+                                  c.template, c.kind, c.priority, c.campaign_id, run_id, as_of);
+    END IF;
     queued := r.queued; deferred := r.deferred; suppressed := r.suppressed; existing := r.existing;
     INSERT INTO personalize.campaign_runs (campaign_id, run, launched_at, queued, deferred, suppressed)
     VALUES (c.campaign_id, run_id, as_of, queued, deferred, suppressed)

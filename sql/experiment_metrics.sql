@@ -1,0 +1,144 @@
+-- Experiments inside campaigns: assignment recorded on each send, holdouts kept out and on
+-- record, the metrics views against the straightforward SQL an analyst would write, and the
+-- automatic decisions: test then roll out (by experiment_tick) and Thompson sampling.
+CREATE EXTENSION personalize;
+\set VERBOSITY terse
+\set QUIET on
+\i test/experiment/campaign_fixture.sql
+\set QUIET off
+
+-- every member of the audience was either sent its assigned variant (with that variant's
+-- template) or held out; nobody twice
+SELECT coalesce(a.variant, '-') AS assigned, coalesce(s.variant, '(no send)') AS sent_variant, s.template,
+       h.profile_id IS NOT NULL AS held_out, count(*)
+  FROM personalize.segment_members m
+  JOIN personalize.segments g ON g.segment_id = m.segment_id AND g.name = 'newsletter'
+  JOIN personalize.assign_variants('spring subject', ARRAY(SELECT profile_id FROM personalize.profiles)) a USING (profile_id)
+  LEFT JOIN personalize.sends_all s ON s.profile_id = m.profile_id AND s.campaign_id IS NOT NULL
+  LEFT JOIN personalize.experiment_holdouts h ON h.profile_id = m.profile_id
+ GROUP BY 1, 2, 3, 4 ORDER BY 1, 2;
+SELECT variant, extra FROM personalize.sends_all WHERE campaign_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1;
+
+-- the views against plain joins and count(DISTINCT), with the last touch found per order by a
+-- correlated subquery (the latest human open or click of a campaign send at or before the order)
+CREATE TEMP VIEW analyst AS
+WITH s AS (
+    SELECT * FROM personalize.sends_all WHERE campaign_id IS NOT NULL AND status = 'sent'
+), fb AS (
+    SELECT (properties ->> 'send_id')::bigint AS send_id, event, properties, occurred_at, profile_id
+      FROM personalize.events WHERE properties ? 'send_id'
+), touch AS (
+    SELECT send_id, profile_id, occurred_at FROM fb
+     WHERE event = 'Email Clicked' OR (event = 'Email Opened' AND (properties ->> 'machine_open') IS NULL)
+), orders AS (
+    SELECT o.profile_id, o.occurred_at, (o.properties ->> 'revenue')::numeric AS revenue,
+           (SELECT t.send_id FROM touch t WHERE t.profile_id = o.profile_id AND t.occurred_at <= o.occurred_at
+             ORDER BY t.occurred_at DESC LIMIT 1) AS send_id,
+           (SELECT max(t.occurred_at) FROM touch t WHERE t.profile_id = o.profile_id AND t.occurred_at <= o.occurred_at) AS touch_at
+      FROM personalize.events o WHERE o.event = 'Order Completed'
+), attributed AS (
+    SELECT * FROM orders WHERE send_id IS NOT NULL AND occurred_at - touch_at <= interval '7 days'
+)
+SELECT s.variant,
+       count(DISTINCT s.send_id) AS sent,
+       count(DISTINCT s.send_id) - count(DISTINCT b.send_id) AS delivered,
+       count(DISTINCT b.send_id) AS bounced,
+       count(DISTINCT op.send_id) FILTER (WHERE b.send_id IS NULL) AS unique_opens,
+       count(DISTINCT ck.send_id) FILTER (WHERE b.send_id IS NULL) AS unique_clicks,
+       count(DISTINCT un.send_id) AS unsubscribes,
+       count(DISTINCT sp.send_id) AS complaints,
+       count(DISTINCT at.send_id) AS converters,
+       (SELECT count(*) FROM attributed a JOIN s s2 USING (send_id) WHERE s2.variant = s.variant) AS conversions,
+       (SELECT coalesce(sum(a.revenue), 0) FROM attributed a JOIN s s2 USING (send_id) WHERE s2.variant = s.variant) AS revenue
+  FROM s
+  LEFT JOIN fb b ON b.send_id = s.send_id AND b.event = 'Email Bounced'
+  LEFT JOIN fb op ON op.send_id = s.send_id AND op.event = 'Email Opened' AND (op.properties ->> 'machine_open') IS NULL
+  LEFT JOIN fb ck ON ck.send_id = s.send_id AND ck.event = 'Email Clicked'
+  LEFT JOIN fb un ON un.send_id = s.send_id AND un.event = 'Unsubscribed'
+  LEFT JOIN fb sp ON sp.send_id = s.send_id AND sp.event = 'Email Marked as Spam'
+  LEFT JOIN attributed at ON at.send_id = s.send_id
+ GROUP BY s.variant;
+SELECT * FROM analyst ORDER BY variant;
+SELECT count(*) AS "variants where the view and the analyst differ"
+  FROM analyst a FULL JOIN personalize.variant_metrics m USING (variant)
+ WHERE (a.sent, a.delivered, a.bounced, a.unique_opens, a.unique_clicks, a.unsubscribes, a.complaints,
+        a.converters, a.conversions, a.revenue)
+       IS DISTINCT FROM (m.sent, m.delivered, m.bounced, m.unique_opens, m.unique_clicks, m.unsubscribes,
+                         m.complaints, m.converters, m.conversions, m.revenue);
+SELECT (SELECT (sum(sent), sum(unique_opens), sum(unique_clicks), sum(conversions), sum(revenue)) FROM analyst)
+       = (sent::numeric, unique_opens::numeric, unique_clicks::numeric, conversions::numeric, revenue) AS "campaign = sum of its variants"
+  FROM personalize.campaign_metrics;
+-- the 20 orders on 25 March are 15 days after their profiles' last touch at most: none attributed
+SELECT count(*) AS "late orders attributed" FROM personalize.send_outcomes WHERE revenue >= 999;
+
+-- rates and comparisons: each the statistic of the counts (checked against SciPy elsewhere)
+SELECT m.variant, m.is_control, round(m.ctr::numeric, 6) AS ctr,
+       round(m.ctr_lower::numeric, 6) = round((personalize.wilson_interval(m.unique_clicks, m.delivered)).lower::numeric, 6) AS wilson,
+       round(m.click_to_open::numeric, 6) = round(m.unique_clicks::numeric / m.unique_opens, 6) AS cto,
+       round(m.p_value::numeric, 12) = round((personalize.z_test(c.unique_clicks, c.delivered, m.unique_clicks, m.delivered)).p_value::numeric, 12) AS z,
+       round(m.difference::numeric, 6) AS difference, m.sequential_conclusive,
+       round(m.probability_best::numeric, 6) AS probability_best
+  FROM personalize.variant_metrics m JOIN personalize.variant_metrics c ON c.variant = 'A'
+ ORDER BY m.variant;
+
+-- test then roll out: 20% test, decided a day after the launch; B is clearly better in the test
+SELECT personalize.create_experiment('rollout', '[{"name": "A", "template": "spring_a"}, {"name": "B", "template": "spring_b"}]',
+    allocation => 'test_then_rollout', test_percent => 20, decide_after => '1 day', tau => 0.05) AS experiment_id;
+SELECT personalize.create_campaign('summer', 'newsletter', 'spring_a') AS campaign_id;
+SELECT personalize.alter_campaign('summer', '{"experiment": "rollout"}') IS NOT NULL AS altered;
+SELECT queued FROM personalize.launch_campaign('summer', '2026-03-12 09:00');
+SELECT variant, count(*) FROM personalize.sends_all s JOIN personalize.campaigns c USING (campaign_id)
+ WHERE c.name = 'summer' GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS claimed FROM personalize.claim_sends('t', 10000, '1 hour', '2026-03-12 09:00');
+SELECT count(personalize.complete_send(send_id, NULL, '2026-03-12 09:01')) AS completed FROM personalize.sends WHERE status = 'leased';
+-- A's recipients click 5%, B's 30% (by send_id)
+INSERT INTO personalize.events (user_id, event, properties, occurred_at, message_id)
+SELECT p.user_id, 'Email Clicked', jsonb_build_object('send_id', s.send_id), '2026-03-12 10:00', 'rollout:' || s.send_id
+  FROM personalize.sends_all s JOIN personalize.profiles p USING (profile_id) JOIN personalize.campaigns c USING (campaign_id)
+ WHERE c.name = 'summer' AND s.send_id % 20 < CASE s.variant WHEN 'A' THEN 1 ELSE 6 END;
+SELECT variant, unique_clicks, delivered, sequential_conclusive FROM personalize.variant_metrics WHERE campaign = 'summer' ORDER BY 1;
+-- before decide_after nothing happens; after it, B wins and the waiting 80% get B
+SELECT * FROM personalize.experiment_tick('2026-03-13 08:59');
+SELECT * FROM personalize.experiment_tick('2026-03-13 09:00');
+SELECT * FROM personalize.experiment_tick('2026-03-13 09:01');
+SELECT winner, decided_at, decision FROM personalize.experiments WHERE name = 'rollout';
+SELECT s.variant, count(*), count(*) FILTER (WHERE a.variant = s.variant OR a.variant IS NULL) AS as_assigned
+  FROM personalize.sends_all s JOIN personalize.campaigns c USING (campaign_id)
+  JOIN personalize.assign_variants('rollout', ARRAY(SELECT profile_id FROM personalize.profiles)) a USING (profile_id)
+ WHERE c.name = 'summer' GROUP BY 1 ORDER BY 1;
+
+-- Thompson sampling: run 1 splits by P(best) with no data (1/2 each); after run 1's clicks say
+-- B is better, run 2 goes to each variant in proportion to its probability of being best
+SELECT personalize.create_experiment('bandit', '[{"name": "A"}, {"name": "B"}]', allocation => 'thompson') AS experiment_id;
+SELECT personalize.create_campaign('weekly', 'newsletter', 'spring_a') AS campaign_id;
+SELECT personalize.alter_campaign('weekly', '{"experiment": "bandit"}') IS NOT NULL AS altered;
+SELECT personalize.experiment_weights(campaign_id) FROM personalize.campaigns WHERE name = 'weekly';
+SELECT queued FROM personalize.launch_campaign('weekly', '2026-03-16 09:00', 1);
+SELECT count(*) AS claimed FROM personalize.claim_sends('t', 10000, '1 hour', '2026-03-16 09:00');
+SELECT count(personalize.complete_send(send_id, NULL, '2026-03-16 09:01')) AS completed FROM personalize.sends WHERE status = 'leased';
+INSERT INTO personalize.events (user_id, event, properties, occurred_at, message_id)
+SELECT p.user_id, 'Email Clicked', jsonb_build_object('send_id', s.send_id), '2026-03-16 10:00', 'bandit:' || s.send_id
+  FROM personalize.sends_all s JOIN personalize.profiles p USING (profile_id) JOIN personalize.campaigns c USING (campaign_id)
+ WHERE c.name = 'weekly' AND s.send_id % 100 < CASE s.variant WHEN 'A' THEN 10 ELSE 12 END;
+SELECT variant, unique_clicks, delivered, round(probability_best::numeric, 4) AS probability_best
+  FROM personalize.variant_metrics WHERE campaign = 'weekly' ORDER BY 1;
+SELECT round(w::numeric, 4) AS weight FROM personalize.campaigns c, unnest(personalize.experiment_weights(c.campaign_id)) w
+ WHERE c.name = 'weekly';
+SELECT queued FROM personalize.launch_campaign('weekly', '2026-03-23 09:00', 2);
+-- run 2's split equals the weights within 2.5 points (binomial standard error under 1 point)
+SELECT s.variant, abs(count(*)::numeric / sum(count(*)) OVER () - w.w) < 0.025 AS "share as P(best)"
+  FROM personalize.sends_all s JOIN personalize.campaigns c USING (campaign_id)
+  JOIN (SELECT v.variant, (personalize.bayes_best(ARRAY[k.a, k.b], ARRAY[k.na, k.nb])).probability_best[v.i] AS w
+          FROM (SELECT max(unique_clicks) FILTER (WHERE variant = 'A') AS a, max(delivered) FILTER (WHERE variant = 'A') AS na,
+                       max(unique_clicks) FILTER (WHERE variant = 'B') AS b, max(delivered) FILTER (WHERE variant = 'B') AS nb
+                  FROM personalize.variant_metrics WHERE campaign = 'weekly') k,
+               (VALUES ('A', 1), ('B', 2)) v(variant, i)) w ON w.variant = s.variant
+ WHERE c.name = 'weekly' AND s.campaign_run = 2 GROUP BY s.variant, w.w ORDER BY 1;
+
+-- a campaign naming an experiment that does not exist cannot launch
+SELECT personalize.create_campaign('broken', 'newsletter', 'spring_a') AS campaign_id;
+SELECT personalize.alter_campaign('broken', '{"experiment": "missing"}') IS NOT NULL AS altered;
+SELECT * FROM personalize.launch_campaign('broken', '2026-03-12 09:00');
+
+DROP VIEW analyst;
+DROP EXTENSION personalize;
