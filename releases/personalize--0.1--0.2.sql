@@ -635,3 +635,445 @@ SELECT pg_catalog.pg_extension_config_dump('personalize.merge_log_merge_id_seq',
 SELECT pg_catalog.pg_extension_config_dump('personalize.rfm_runs_run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.segments_segment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.segment_log_log_id_seq', '');
+
+-- ---- segments: compiled SQL is no longer stored (issue 10, privilege paths 1 and 2); the
+-- statement is built in C from the rule at evaluation; SQL segment conditions move to the
+-- superuser-only table segment_sql; evaluation in UTC; as_of defaults to personalize.clock.
+DROP FUNCTION personalize._compile_rule(jsonb);
+DROP FUNCTION personalize._segment_execute(text, timestamptz, bigint[], integer, text);
+DROP FUNCTION personalize._segment_apply(personalize.segments, bigint[], timestamptz, text);
+DROP FUNCTION personalize._segment_row(text, jsonb);
+DROP FUNCTION personalize._segments_refresh(text[], timestamptz, text);
+DROP FUNCTION personalize._segment_define(text, jsonb, timestamptz, boolean);
+DROP FUNCTION personalize.create_segment(text, jsonb, timestamptz);
+DROP FUNCTION personalize.alter_segment(text, jsonb, timestamptz);
+DROP FUNCTION personalize.drop_segment(text);
+DROP FUNCTION personalize.create_sql_segment(text, text, timestamptz);
+DROP FUNCTION personalize.refresh_segment(text, timestamptz);
+DROP FUNCTION personalize.refresh_segments(text[], timestamptz);
+DROP FUNCTION personalize.tick(timestamptz);
+DROP FUNCTION personalize._segments_on_change(bigint[], text[], text[], timestamptz, text, bigint[]);
+
+CREATE TABLE personalize.segment_sql (
+    segment_id      integer PRIMARY KEY,
+    where_clause    text NOT NULL,
+    defined_by      name NOT NULL DEFAULT CURRENT_USER
+);
+COMMENT ON TABLE personalize.segment_sql IS
+'The SQL condition of each SQL segment; written by superusers only (create_sql_segment)';
+-- SQL segments defined before 0.2 keep their condition (review them: any admin could write them).
+INSERT INTO personalize.segment_sql (segment_id, where_clause, defined_by)
+SELECT s.segment_id, s.where_clause, 'personalize 0.1' FROM personalize.segments s WHERE s.kind = 'sql';
+SELECT pg_catalog.pg_extension_config_dump('personalize.segment_sql', '');
+ALTER TABLE personalize.segments DROP COLUMN where_clause, DROP COLUMN predicate, DROP COLUMN recheck,
+    DROP COLUMN joins, ADD COLUMN evaluated_at timestamptz;
+COMMENT ON TABLE personalize.segments IS 'Segment definitions (rules, never compiled SQL) and what they read';
+COMMENT ON COLUMN personalize.segments.evaluated_at IS
+'The latest time the whole segment was evaluated at (refresh or tick); a refresh before it is refused';
+
+CREATE FUNCTION personalize._segment_compile(rule jsonb, OUT time_dependent boolean, OUT events text[],
+                                             OUT fields text[], OUT segments text[],
+                                             OUT live_statement text, OUT full_statement text)
+AS 'MODULE_PATHNAME', 'personalize_segment_compile'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres';
+
+CREATE FUNCTION personalize._segment_fields()
+RETURNS TABLE (name text, kind text, reads text, as_of boolean)
+AS 'MODULE_PATHNAME', 'personalize_segment_fields'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION personalize._segment_run(segment_id integer, rule jsonb, where_clause text, ids bigint[],
+                                         as_of timestamptz, cause text,
+                                         OUT entered bigint, OUT exited bigint, OUT changed bigint[])
+AS 'MODULE_PATHNAME', 'personalize_segment_run'
+LANGUAGE C VOLATILE
+SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres'
+SET jit = off;
+
+CREATE FUNCTION personalize._segment_cache_stats(OUT entries bigint, OUT in_use bigint, OUT evictions bigint)
+AS 'MODULE_PATHNAME', 'personalize_segment_cache_stats'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION personalize._segment_apply(seg personalize.segments, ids bigint[], as_of timestamptz,
+                                           cause text, exclusive boolean, OUT entered bigint,
+                                           OUT exited bigint, OUT changed bigint[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    clause text;
+BEGIN
+    IF exclusive THEN
+        PERFORM pg_advisory_xact_lock(1885692786, seg.segment_id);
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(1885692786, seg.segment_id);
+    END IF;
+    IF seg.kind = 'sql' THEN
+        SELECT q.where_clause INTO STRICT clause FROM personalize.segment_sql q WHERE q.segment_id = seg.segment_id;
+    END IF;
+    SELECT x.entered, x.exited, x.changed INTO entered, exited, changed
+      FROM personalize._segment_run(seg.segment_id, CASE WHEN seg.kind = 'rule' THEN seg.rule END, clause,
+                                    ids, as_of, cause) x;
+END
+$$;
+
+CREATE FUNCTION personalize._segments_on_change(ids bigint[], events text[], fields text[],
+                                                as_of timestamptz, cause text, new_ids bigint[])
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seg personalize.segments;
+    r record;
+    changed text[] := '{}';
+    summary jsonb := '[]';
+BEGIN
+    IF coalesce(cardinality(ids), 0) + coalesce(cardinality(new_ids), 0) = 0 THEN
+        RETURN summary;
+    END IF;
+    PERFORM personalize._check_as_of(as_of);
+    FOR seg IN
+        SELECT * FROM personalize.segments s
+         WHERE s.kind = 'rule'
+         ORDER BY s.eval_order, s.segment_id
+    LOOP
+        IF '*' = ANY (fields) OR seg.reads_events && events OR seg.reads_fields && fields
+           OR seg.reads_segments && changed THEN
+            r := personalize._segment_apply(seg, ids, as_of, cause, false);
+        ELSIF coalesce(cardinality(new_ids), 0) > 0 THEN
+            r := personalize._segment_apply(seg, new_ids, as_of, cause, false);
+        ELSE
+            CONTINUE;
+        END IF;
+        IF r.entered + r.exited > 0 THEN
+            changed := changed || seg.name;
+            summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
+        END IF;
+    END LOOP;
+    RETURN summary;
+END
+$$;
+
+CREATE FUNCTION personalize._segment_row(name text, rule jsonb)
+RETURNS personalize.segments
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    s personalize.segments;
+BEGIN
+    IF rule IS NULL THEN
+        RAISE EXCEPTION 'a segment rule must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    c := personalize._segment_compile(rule);
+    s.name := name;
+    s.kind := 'rule';
+    s.rule := rule;
+    s.reads_events := c.events;
+    s.reads_fields := c.fields;
+    s.reads_segments := c.segments;
+    RETURN s;
+END
+$$;
+
+CREATE FUNCTION personalize._segments_refresh(roots text[], as_of timestamptz, cause text)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seg personalize.segments;
+    r record;
+    touched text[] := roots;
+    summary jsonb := '[]';
+BEGIN
+    PERFORM personalize._check_as_of(as_of);
+    FOR seg IN SELECT * FROM personalize.segments ORDER BY eval_order, segment_id LOOP
+        CONTINUE WHEN NOT (seg.name = ANY (roots) OR seg.reads_segments && touched);
+        IF cause IN ('refresh', 'alter') AND seg.evaluated_at > as_of THEN
+            RAISE EXCEPTION 'segment "%" was evaluated at a later time than %', seg.name, as_of
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('It was evaluated at %s; evaluating it at an earlier time would put back members that have left since.',
+                                      seg.evaluated_at),
+                      HINT = 'Evaluate at that time or later; personalize.audience(name, as_of) gives the membership at an earlier time.';
+        END IF;
+        r := personalize._segment_apply(seg, NULL, as_of, cause, true);
+        UPDATE personalize.segments SET refreshed_at = as_of, evaluated_at = as_of WHERE segment_id = seg.segment_id;
+        touched := touched || seg.name;
+        summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
+    END LOOP;
+    PERFORM personalize._segments_notify(
+        (SELECT coalesce(jsonb_agg(e), '[]') FROM jsonb_array_elements(summary) e
+          WHERE (e ->> 'entered')::bigint + (e ->> 'exited')::bigint > 0), cause);
+    RETURN summary;
+END
+$$;
+
+CREATE FUNCTION personalize._segment_define(name text, rule jsonb, as_of timestamptz, is_new boolean)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s personalize.segments;
+    id integer;
+BEGIN
+    s := personalize._segment_row(name, rule);
+    IF is_new THEN
+        INSERT INTO personalize.segments (name, kind, rule, reads_events, reads_fields, reads_segments)
+        VALUES (s.name, 'rule', s.rule, s.reads_events, s.reads_fields, s.reads_segments)
+        RETURNING segment_id INTO id;
+    ELSE
+        UPDATE personalize.segments g
+           SET rule = s.rule, reads_events = s.reads_events, reads_fields = s.reads_fields,
+               reads_segments = s.reads_segments, updated_at = statement_timestamp()
+         WHERE g.name = _segment_define.name AND g.kind = 'rule'
+        RETURNING segment_id INTO id;
+        IF id IS NULL THEN
+            RAISE EXCEPTION 'rule segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+        END IF;
+    END IF;
+    PERFORM personalize._segments_sort();
+    PERFORM personalize._segments_refresh(ARRAY[name], coalesce(as_of, personalize._clock()),
+                                          CASE WHEN is_new THEN 'create' ELSE 'alter' END);
+    RETURN id;
+END
+$$;
+
+CREATE FUNCTION personalize.create_segment(name text, rule jsonb, as_of timestamptz DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT personalize._segment_define(name, rule, as_of, true) $$;
+COMMENT ON FUNCTION personalize.create_segment(text, jsonb, timestamptz) IS
+'Defines a segment by a JSON rule (compiled and checked now) and fills it as of as_of (default: personalize.clock, else now)';
+
+CREATE FUNCTION personalize.alter_segment(name text, rule jsonb, as_of timestamptz DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT personalize._segment_define(name, rule, as_of, false) $$;
+COMMENT ON FUNCTION personalize.alter_segment(text, jsonb, timestamptz) IS
+'Replaces a rule segment''s rule and recomputes it (and the segments that read it) as of as_of (default: personalize.clock, else now)';
+
+CREATE FUNCTION personalize._segment_drop(name text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    users text;
+    gone integer;
+BEGIN
+    SELECT string_agg(s.name, ', ' ORDER BY s.name) INTO users FROM personalize.segments s
+     WHERE _segment_drop.name = ANY (s.reads_segments);
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" is used by other segments', name
+            USING ERRCODE = 'dependent_objects_still_exist', DETAIL = format('Used by: %s.', users),
+                  HINT = 'Alter or drop those segments first.';
+    END IF;
+    IF EXISTS (SELECT FROM personalize.segments s JOIN personalize.segment_sql q USING (segment_id)
+                WHERE s.name = _segment_drop.name) THEN
+        RAISE EXCEPTION 'permission denied to drop SQL segment "%"', name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'SQL segments are created and dropped by superusers only.';
+    END IF;
+    DELETE FROM personalize.segments s WHERE s.name = _segment_drop.name RETURNING segment_id INTO gone;
+    IF gone IS NULL THEN
+        RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM personalize.segment_members m WHERE m.segment_id = gone;
+    DELETE FROM personalize.segment_pending sp WHERE sp.segment_id = gone;
+END
+$$;
+
+CREATE FUNCTION personalize.drop_segment(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM personalize.segments s WHERE s.name = drop_segment.name AND s.kind = 'sql') THEN
+        IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+            RAISE EXCEPTION 'permission denied to drop SQL segment "%"', name
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'SQL segments are created and dropped by superusers only.';
+        END IF;
+        DELETE FROM personalize.segment_sql q
+         USING personalize.segments s WHERE s.segment_id = q.segment_id AND s.name = drop_segment.name;
+    END IF;
+    PERFORM personalize._segment_drop(name);
+END
+$$;
+COMMENT ON FUNCTION personalize.drop_segment(text) IS
+'Drops a segment nothing reads; SQL segments only by a superuser';
+
+CREATE FUNCTION personalize.create_sql_segment(name text, where_clause text, as_of timestamptz DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id integer;
+BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'permission denied to create SQL segment "%"', name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A SQL segment''s condition runs as the extension''s owner, so only superusers may define one.',
+                  HINT = 'Use create_segment with a JSON rule.';
+    END IF;
+    IF where_clause IS NULL OR btrim(where_clause) = '' OR position(';' IN where_clause) > 0 THEN
+        RAISE EXCEPTION 'invalid where clause for SQL segment "%"', name USING ERRCODE = 'syntax_error',
+            DETAIL = 'A SQL segment is one boolean expression over personalize.segment_profiles p, without semicolons.';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM (SELECT FROM personalize.segment_profiles p WHERE (%s) LIMIT 0) x',
+                   where_clause);
+    INSERT INTO personalize.segments (name, kind) VALUES (name, 'sql') RETURNING segment_id INTO id;
+    INSERT INTO personalize.segment_sql (segment_id, where_clause) VALUES (id, where_clause);
+    PERFORM personalize._segments_refresh(ARRAY[name], coalesce(as_of, personalize._clock()), 'create');
+    RETURN id;
+END
+$$;
+COMMENT ON FUNCTION personalize.create_sql_segment(text, text, timestamptz) IS
+'A segment defined by a SQL condition on personalize.segment_profiles p (superusers only); refreshed in batch only (refresh_segment)';
+
+CREATE FUNCTION personalize.refresh_segment(name text, as_of timestamptz DEFAULT NULL,
+                                            OUT entered bigint, OUT exited bigint)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    summary jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT FROM personalize.segments s WHERE s.name = refresh_segment.name) THEN
+        RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    summary := personalize._segments_refresh(ARRAY[name], coalesce(as_of, personalize._clock()), 'refresh');
+    entered := (summary -> 0 ->> 'entered')::bigint;
+    exited := (summary -> 0 ->> 'exited')::bigint;
+END
+$$;
+COMMENT ON FUNCTION personalize.refresh_segment(text, timestamptz) IS
+'Recomputes a segment from scratch as of as_of (then the segments that read it); returns its entries and exits';
+
+CREATE FUNCTION personalize.refresh_segments(names text[] DEFAULT NULL, as_of timestamptz DEFAULT NULL)
+RETURNS TABLE (segment text, entered bigint, exited bigint)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    roots text[] := coalesce(names, ARRAY(SELECT s.name FROM personalize.segments s));
+    missing text;
+BEGIN
+    SELECT n INTO missing FROM unnest(roots) n
+     WHERE NOT EXISTS (SELECT FROM personalize.segments s WHERE s.name = n) LIMIT 1;
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" does not exist', missing USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY
+    SELECT s.name, (t.e ->> 'entered')::bigint, (t.e ->> 'exited')::bigint
+      FROM jsonb_array_elements(personalize._segments_refresh(roots, coalesce(as_of, personalize._clock()), 'refresh')) WITH ORDINALITY AS t(e, i)
+      JOIN personalize.segments s ON s.segment_id = (t.e ->> 'id')::integer
+     ORDER BY t.i;
+END
+$$;
+COMMENT ON FUNCTION personalize.refresh_segments(text[], timestamptz) IS
+'Recomputes the named segments (NULL: all) as of as_of, and the segments that read them, each once, in dependency order; one row per segment';
+
+CREATE FUNCTION personalize.tick(as_of timestamptz DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seg personalize.segments;
+    ids bigint[];
+    r record;
+    changed text[] := '{}';
+    changed_ids bigint[] := '{}';
+    summary jsonb := '[]';
+    total bigint := 0;
+BEGIN
+    as_of := coalesce(as_of, personalize._clock());
+    PERFORM personalize._check_as_of(as_of);
+    FOR seg IN SELECT * FROM personalize.segments WHERE kind = 'rule' ORDER BY eval_order, segment_id LOOP
+        SELECT array_agg(profile_id) INTO ids FROM (
+            SELECT m.profile_id FROM personalize.segment_members m
+             WHERE m.segment_id = seg.segment_id AND m.recheck_at <= as_of
+            UNION
+            SELECT sp.profile_id FROM personalize.segment_pending sp
+             WHERE sp.segment_id = seg.segment_id AND sp.recheck_at <= as_of
+            UNION
+            -- profiles whose membership of a segment this one reads changed in this tick
+            SELECT unnest(changed_ids) WHERE seg.reads_segments && changed) due;
+        CONTINUE WHEN ids IS NULL;
+        r := personalize._segment_apply(seg, ids, as_of, 'tick', true);
+        IF r.entered + r.exited > 0 THEN
+            changed := changed || seg.name;
+            changed_ids := changed_ids || r.changed;
+            total := total + r.entered + r.exited;
+            summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
+        END IF;
+    END LOOP;
+    UPDATE personalize.segments s SET evaluated_at = as_of
+     WHERE s.kind = 'rule' AND (s.evaluated_at IS NULL OR s.evaluated_at < as_of);
+    PERFORM personalize._segments_notify(summary, 'tick');
+    -- the outbox's share of the clock (src/send/queue.sql)
+    PERFORM personalize._sends_tick(as_of);
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION personalize.tick(timestamptz) IS
+'Re-evaluates the memberships whose answer may have changed with time by as_of, then the outbox''s leases and due sends; pg_cron calls it every minute';
+
+REVOKE ALL ON FUNCTION personalize._segment_compile(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segment_fields() FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segment_run(integer, jsonb, text, bigint[], timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segment_cache_stats() FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segment_apply(personalize.segments, bigint[], timestamptz, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segments_on_change(bigint[], text[], text[], timestamptz, text, bigint[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segment_row(text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segments_refresh(text[], timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segment_define(text, jsonb, timestamptz, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize.create_segment(text, jsonb, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize.alter_segment(text, jsonb, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize._segment_drop(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize.drop_segment(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize.create_sql_segment(text, text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize.refresh_segment(text, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize.refresh_segments(text[], timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION personalize.tick(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION personalize._segment_compile(jsonb) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segment_fields() TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segment_run(integer, jsonb, text, bigint[], timestamptz, text) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segment_cache_stats() TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segment_apply(personalize.segments, bigint[], timestamptz, text, boolean) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segments_on_change(bigint[], text[], text[], timestamptz, text, bigint[]) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segment_row(text, jsonb) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segments_refresh(text[], timestamptz, text) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segment_define(text, jsonb, timestamptz, boolean) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.alter_segment(text, jsonb, timestamptz) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize._segment_drop(text) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.drop_segment(text) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.create_sql_segment(text, text, timestamptz) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.refresh_segment(text, timestamptz) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.refresh_segments(text[], timestamptz) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.tick(timestamptz) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz) TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.alter_segment(text, jsonb, timestamptz) TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.drop_segment(text) TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize._segment_drop(text) TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.refresh_segment(text, timestamptz) TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.refresh_segments(text[], timestamptz) TO personalize_analyst;
+GRANT EXECUTE ON FUNCTION personalize.tick(timestamptz) TO personalize_analyst;
+GRANT SELECT ON personalize.segment_sql TO personalize_admin, personalize_analyst;

@@ -3,9 +3,17 @@
 -- random times, the incrementally kept memberships and recheck times of 20 segments mixing
 -- every condition kind (traits, fields, event windows with filters, consent, buckets,
 -- anniversaries, decaying engagement, interests, other segments) equal a full recompute, exactly.
+-- Half of the clock steps, event times and ticks fall on whole hours, so that events and ticks
+-- land exactly on window edges and "ago" boundaries, for every operator.
+-- sql/segment_property_tz.sql runs this file again with :zone set to a zone with a DST change
+-- inside the windows: the answers (and so the output) must be the same as in UTC.
 CREATE EXTENSION personalize;
 \set VERBOSITY terse
-SET timezone = 'UTC';
+\if :{?zone}
+\else
+\set zone UTC
+\endif
+SET timezone = :'zone';
 SELECT personalize.maintain('2026-03-01', 2, 3);
 SELECT setseed(0.4242);
 
@@ -29,7 +37,17 @@ SELECT count(*) AS segments FROM (SELECT personalize.create_segment(name, rule::
   ('holdout',      '{"bucket": {"salt": "q1", "from": 0, "to": 1999}}'),
   ('vip_active',   '{"all": [{"segment": "vip"}, {"not": {"segment": "lapsed"}}]}'),
   ('winback',      '{"any": [{"segment": "vip_active"}, {"all": [{"segment": "no_order_14d"}, {"not": {"segment": "holdout"}}, {"consent": "subscribed"}]}]}'),
-  ('cart_no_buy',  '{"all": [{"event": "Product Added", "min": 1, "within": "3 days"}, {"event": "Order Completed", "max": 0, "within": "3 days"}]}')
+  ('cart_no_buy',  '{"all": [{"event": "Product Added", "min": 1, "within": "3 days"}, {"event": "Order Completed", "max": 0, "within": "3 days"}]}'),
+  -- boundaries: every operator against an "ago" that whole-hour clocks and events hit exactly
+  ('ago_lt',       '{"field": "last_purchase_at", "op": "lt", "value": {"ago": "2 days"}}'),
+  ('ago_lte',      '{"field": "last_purchase_at", "op": "lte", "value": {"ago": "2 days"}}'),
+  ('ago_gt',       '{"field": "last_seen_at", "op": "gt", "value": {"ago": "1 day 6 hours"}}'),
+  ('ago_gte',      '{"field": "last_seen_at", "op": "gte", "value": {"ago": "1 day 6 hours"}}'),
+  ('ago_eq',       '{"field": "first_seen_at", "op": "eq", "value": {"ago": "3 days"}}'),
+  ('ago_ne',       '{"field": "last_seen_at", "op": "ne", "value": {"ago": "5 hours"}}'),
+  ('opened_5h',    '{"event": "Email Opened", "exactly": 1, "within": "5 hours"}'),
+  ('added_1mon',   '{"event": "Product Added", "min": 2, "within": "1 mon"}'),
+  ('events_gte_40','{"field": "event_count", "op": "gte", "value": 40}')
 ) s(name, rule)) x;
 
 DO $$
@@ -41,6 +59,9 @@ DECLARE
 BEGIN
     WHILE events_left > 0 LOOP
         clock := clock + (random() * interval '14 hours');
+        IF random() < 0.5 THEN
+            clock := date_trunc('hour', clock);
+        END IF;
         PERFORM set_config('personalize.clock', clock::text, false);
         n := least(events_left, 1 + (random() * 120)::integer);
         INSERT INTO personalize.events (user_id, anonymous_id, event, properties, occurred_at)
@@ -52,9 +73,10 @@ BEGIN
                    WHEN 'Product Viewed' THEN jsonb_build_object('category', (ARRAY['shoes', 'hats', 'bags'])[1 + floor(random() * 3)::int])
                    WHEN 'Product Added' THEN jsonb_build_object('product_id', 'p' || g)
                    ELSE '{}'::jsonb END,
-               clock - random() * interval '20 days' + interval '2 days'
+               CASE WHEN r.whole THEN date_trunc('hour', r.at) ELSE r.at END
           FROM generate_series(1, n) g,
                LATERAL (SELECT (1 + random() * 119)::int AS u, random() < 0.1 AS anon,
+                               clock - random() * interval '480 hours' + interval '48 hours' AS at, random() < 0.5 AS whole,
                                (ARRAY['Product Viewed', 'Product Viewed', 'Product Added', 'Order Completed',
                                       'Email Opened', 'Subscribed', 'Unsubscribed'])[1 + floor(random() * 7)::int] AS name
                          WHERE g > 0) r;
@@ -109,7 +131,13 @@ UNION ALL
 SELECT segment_id, profile_id, recheck_at, false FROM personalize.segment_pending;
 SELECT (SELECT count(*) FROM (TABLE kept EXCEPT ALL TABLE recomputed) a) AS only_incremental,
        (SELECT count(*) FROM (TABLE recomputed EXCEPT ALL TABLE kept) b) AS only_recomputed;
--- every segment has members and non-members, so the comparison means something
+-- every segment but ago_eq (which holds only at the instant a clock hits first_seen_at + 3 days)
+-- has members and non-members, so the comparison means something
+SELECT string_agg(s.name, ', ') AS segments_without_both
+  FROM personalize.segments s
+ WHERE NOT (EXISTS (SELECT FROM personalize.segment_members m WHERE m.segment_id = s.segment_id)
+   AND (SELECT count(*) FROM personalize.segment_members m WHERE m.segment_id = s.segment_id)
+       < (SELECT count(*) FROM personalize.profiles));
 SELECT count(*) AS segments_with_both
   FROM personalize.segments s
  WHERE EXISTS (SELECT FROM personalize.segment_members m WHERE m.segment_id = s.segment_id)

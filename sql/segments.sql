@@ -210,6 +210,8 @@ SELECT change, cause FROM personalize.segment_log
 SELECT personalize.drop_segment('town');
 -- refresh_segments: several roots at once, each segment that reads them evaluated once, in order
 SELECT * FROM personalize.refresh_segments(ARRAY['t_eq', 'consented'], '2026-03-14');
+-- (one change: bo's two opens of 03-13 were tracked with the clock at 02-10, so "busy", an
+-- event_count condition, counts them only from 03-13, when no tick has run since)
 SELECT count(*) = (SELECT count(*) FROM personalize.segments) AS all_refreshed,
        sum(entered + exited) AS changes
   FROM personalize.refresh_segments(NULL, '2026-03-14');
@@ -231,5 +233,17 @@ CREATE EXTENSION pg_cron;
 SELECT personalize.install_schedule();
 SELECT personalize.install_schedule();
 SELECT jobname, schedule, command FROM cron.job ORDER BY jobname;
+-- The profile fields a rule may compare are one table in the compiler (_segment_fields), from
+-- which its error message is built; the view SQL segments read has each, with a matching type.
+SELECT count(*) AS fields,
+       count(*) FILTER (WHERE a.attname IS NULL) AS missing_from_view,
+       count(*) FILTER (WHERE a.attname IS NOT NULL AND f.kind <> CASE
+                          WHEN a.atttypid IN ('bigint'::regtype, 'integer'::regtype, 'smallint'::regtype, 'numeric'::regtype) THEN 'number'
+                          WHEN a.atttypid = 'timestamptz'::regtype THEN 'timestamp'
+                          WHEN a.atttypid = 'boolean'::regtype THEN 'boolean'
+                          WHEN a.atttypid = 'text'::regtype THEN 'text' END) AS wrong_type
+  FROM personalize._segment_fields() f
+  LEFT JOIN pg_attribute a ON a.attrelid = 'personalize.segment_profiles'::regclass AND a.attname = f.name;
+SELECT personalize.create_segment('x', '{"field": "nope"}');
 DROP EXTENSION pg_cron;
 DROP EXTENSION personalize;

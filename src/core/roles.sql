@@ -74,12 +74,15 @@ GRANT EXECUTE ON FUNCTION personalize.audience_in(cstring), personalize.audience
 -- SQL segments run arbitrary SQL and stay with admins.
 GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz),
     personalize.alter_segment(text, jsonb, timestamptz), personalize.drop_segment(text),
+    personalize._segment_drop(text),
     personalize.refresh_segment(text, timestamptz), personalize.refresh_segments(text[], timestamptz),
     personalize.tick(timestamptz),
     personalize.bucket(bigint, text), personalize.days_to_anniversary(text, timestamptz)
     TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.in_segment(text, bigint), personalize.segments_of(bigint)
     TO personalize_analyst, personalize_writer;
+-- The conditions of SQL segments run as the owner: no role may write them (superusers only).
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON personalize.segment_sql FROM personalize_admin;
 
 GRANT EXECUTE ON FUNCTION personalize.render(text, jsonb, boolean, timestamptz, jsonb, boolean),
     personalize.render_json(text, json, boolean, timestamptz, jsonb, boolean),

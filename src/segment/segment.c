@@ -1,14 +1,19 @@
 /*
- * segment.c: the segment rule compiler. A rule is a JSON tree (see README, "Segments");
- * compiling it validates every node, refusing a bad one with the JSON path of the node and
- * what was expected there, and emits three things the SQL side stores with the segment:
+ * segment.c: the segment rule compiler. A rule is a JSON tree (docs/segments.md); compiling it
+ * validates every node, refusing a bad one (or an unknown key) with the JSON path of the node
+ * and what was expected there, and builds the whole evaluation statement of the segment:
  *   - a SQL predicate over a profile row "p" and the evaluation time $1,
  *   - a SQL expression for the next time the answer can change by the passing of time alone
  *     (recheck), or NULL,
- *   - what the rule reads (event names, profile fields, other segments), so that a statement
- *     re-evaluates only the segments whose inputs it changed.
- * Every literal is quoted with quote_literal; field names come from a fixed list.
- * Also here: the stable random bucket and the anniversary helper rules use at evaluation.
+ *   - the grouped event scans they join, restricted to the profiles $2 in the live form,
+ * wrapped in the statement that compares the answer with segment_members/segment_pending and
+ * writes only the changes. It also says what the rule reads (event names, profile fields, other
+ * segments), so that a statement re-evaluates only the segments whose inputs it changed.
+ * The statement is never stored: segment_exec.c builds it from the rule when it runs it, so no
+ * SQL text a role can write is ever executed. Every literal is quoted with quote_literal, or
+ * re-printed in a canonical form (timestamps in UTC); field names come from field_specs.
+ * Evaluation runs with TimeZone UTC (set on the SQL functions), so no answer depends on the
+ * session's zone. Also here: the stable random bucket and the anniversary helper.
  */
 #include "postgres.h"
 
@@ -28,8 +33,11 @@
 #include "utils/timestamp.h"
 
 #include "core/hash.h"
+#include "segment/segment.h"
 
 PG_FUNCTION_INFO_V1(personalize_compile_rule);
+PG_FUNCTION_INFO_V1(personalize_segment_compile);
+PG_FUNCTION_INFO_V1(personalize_segment_fields);
 PG_FUNCTION_INFO_V1(personalize_bucket);
 PG_FUNCTION_INFO_V1(personalize_days_to_anniversary);
 
@@ -48,42 +56,79 @@ typedef struct RuleCompiler
 	StringInfoData joins;		/* FROM items the predicate and rechecks refer to */
 	int			n_joins;
 	int			nodes;
+	bool		live;			/* restrict the event and member scans to the profiles $2 */
+	bool		as_of_fields;	/* reads a field that stored events stamped after $1 change */
 } RuleCompiler;
 
 /* The longest "within" or "ago" a rule may use: longer ones leave the range of timestamps. */
 #define MAX_RULE_INTERVAL_YEARS 100
 
-/* Where _segment_apply puts "AND e.profile_id = ANY ($2)" when it evaluates some profiles. */
-#define IDS_PLACEHOLDER "/*ids*/" 
-
-/* A profile column a "field" condition may compare, with its SQL type class. */
+/*
+ * The one list of profile columns a "field" condition may compare: the compiler, its error
+ * message, personalize._segment_fields() (checked against the view segment_profiles and
+ * docs/segments.md by test/suites/segment_fields) all read it.
+ */
 typedef struct FieldSpec
 {
 	const char *name;
 	char		kind;			/* 'n' number, 't' timestamp, 's' text, 'b' boolean */
+	const char *group;			/* the change it belongs to, for the dependency index */
+	bool		as_of;			/* folded from events: evaluated as of $1 (see AS_OF_SOURCE) */
 } FieldSpec;
 
 static const FieldSpec field_specs[] = {
-	{"event_count", 'n'}, {"first_seen_at", 't'}, {"last_seen_at", 't'}, {"created_at", 't'},
-	{"consent_at", 't'}, {"email_consent", 's'}, {"lawful_basis", 's'}, {"email", 's'},
-	{"user_id", 's'}, {"do_not_sell", 'b'}, {"purchase_count", 'n'}, {"purchase_total", 'n'},
-	{"first_purchase_at", 't'}, {"last_purchase_at", 't'}, {"rfm_r", 'n'}, {"rfm_f", 'n'},
-	{"rfm_m", 'n'}, {"rfm_segment", 's'}, {NULL, 0}
+	{"event_count", 'n', "event_count", true},
+	{"first_seen_at", 't', "first_seen_at", true},
+	{"last_seen_at", 't', "last_seen_at", true},
+	{"created_at", 't', "created_at", false},
+	{"consent_at", 't', "consent", false},
+	{"email_consent", 's', "consent", false},
+	{"lawful_basis", 's', "consent", false},
+	{"email", 's', "email", false},
+	{"user_id", 's', "user_id", false},
+	{"do_not_sell", 'b', "consent", false},
+	{"purchase_count", 'n', "purchases", true},
+	{"purchase_total", 'n', "purchases", true},
+	{"first_purchase_at", 't', "purchases", true},
+	{"last_purchase_at", 't', "purchases", true},
+	{"rfm_r", 'n', "rfm", false},
+	{"rfm_f", 'n', "rfm", false},
+	{"rfm_m", 'n', "rfm", false},
+	{"rfm_segment", 's', "rfm", false},
+	{NULL, 0, NULL, false}
 };
 
-/* The change a field belongs to, for the dependency index: consent, purchases, rfm or itself. */
-static const char *
-field_group(const char *name)
+/*
+ * The fields folded from events, as they stood at $1: for a profile holding events stamped
+ * after $1 (its last_seen_at is later), recounted from the events up to $1 with the purchase
+ * rule of the live fold (the purchase event, a usable amount); for every other profile the
+ * stored columns are that state already. next_at is the first later event, when it changes.
+ */
+#define AS_OF_SOURCE \
+	" LEFT JOIN LATERAL (SELECT count(*) AS event_count, min(e.occurred_at) AS first_seen_at," \
+	" max(e.occurred_at) AS last_seen_at, count(u.amount) AS purchase_count," \
+	" coalesce(sum(u.amount), 0) AS purchase_total," \
+	" min(e.occurred_at) FILTER (WHERE u.amount IS NOT NULL) AS first_purchase_at," \
+	" max(e.occurred_at) FILTER (WHERE u.amount IS NOT NULL) AS last_purchase_at," \
+	" CASE WHEN p.last_seen_at > $1 THEN (SELECT min(f.occurred_at) FROM personalize.events f" \
+	" WHERE f.profile_id = p.profile_id AND f.occurred_at > $1) END AS next_at" \
+	" FROM personalize.events e CROSS JOIN personalize.scoring_settings st" \
+	" CROSS JOIN LATERAL (SELECT CASE WHEN e.event = st.purchase_event THEN" \
+	" personalize.purchase_amount(e.properties, st.amount_properties) END AS raw) r" \
+	" CROSS JOIN LATERAL (SELECT CASE WHEN r.raw >= 0 AND r.raw < 'Infinity' THEN r.raw END AS amount) u" \
+	" WHERE p.last_seen_at > $1 AND e.profile_id = p.profile_id AND e.occurred_at <= $1) asof ON true"
+
+/* "one of a, b, c" over the field names, for the error of an unknown field. */
+static char *
+field_names_expected(void)
 {
-	if (strcmp(name, "email_consent") == 0 || strcmp(name, "consent_at") == 0 ||
-		strcmp(name, "lawful_basis") == 0 || strcmp(name, "do_not_sell") == 0)
-		return "consent";
-	if (strncmp(name, "purchase_", 9) == 0 || strcmp(name, "first_purchase_at") == 0 ||
-		strcmp(name, "last_purchase_at") == 0)
-		return "purchases";
-	if (strncmp(name, "rfm_", 4) == 0)
-		return "rfm";
-	return name;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "one of ");
+	for (const FieldSpec *f = field_specs; f->name; f++)
+		appendStringInfo(&buf, "%s%s", f == field_specs ? "" : ", ", f->name);
+	return buf.data;
 }
 
 static char *compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth);
@@ -117,6 +162,39 @@ static bool
 is_array(JsonbValue *v)
 {
 	return v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
+}
+
+/*
+ * Refuses any key of an object node that is not in allowed (NULL-terminated), naming the JSON
+ * path of the key: a misspelt "mni" or a node with both "all" and "any" is an error, not ignored.
+ */
+static void
+check_keys(JsonbValue *obj, const char *path, const char *const *allowed)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj->val.binary.data);
+	JsonbValue	k;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		char	   *key;
+		int			i;
+		StringInfoData expected;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(k.val.string.val, k.val.string.len);
+		for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
+			;
+		if (allowed[i])
+			continue;
+		initStringInfo(&expected);
+		appendStringInfoString(&expected, allowed[1] ? "one of the keys " : "only the key ");
+		for (i = 0; allowed[i]; i++)
+			appendStringInfo(&expected, "%s%s", i ? ", " : "", allowed[i]);
+		appendStringInfoString(&expected, " in this node");
+		bad_rule(psprintf("%s.%s", path, key), expected.data);
+	}
 }
 
 /* A string value as a palloc'd C string, or an error naming path. */
@@ -206,22 +284,50 @@ interval_at(JsonbValue *v, const char *path)
 	Interval	longest = {.month = MAX_RULE_INTERVAL_YEARS * MONTHS_PER_YEAR};
 	Datum		iv = parse_or_refuse(interval_in, s, path, expected);
 
+	Interval   *i;
+	int64		t;
+
 	if (DatumGetBool(DirectFunctionCall2(interval_le, iv, IntervalPGetDatum(&zero))) ||
 		DatumGetBool(DirectFunctionCall2(interval_gt, iv, IntervalPGetDatum(&longest))))
 		bad_rule(path, "a positive interval of at most 100 years");
-	return psprintf("%s::interval", quote_literal_cstr(s));
+	/* re-printed field by field, each with its sign: the same under any IntervalStyle */
+	i = DatumGetIntervalP(iv);
+	t = i->time < 0 ? -i->time : i->time;
+	return psprintf("'%+d mons %+d days %s" INT64_FORMAT ":%02d:%02d.%06d'::interval", i->month, i->day,
+					i->time < 0 ? "-" : "+", t / USECS_PER_HOUR, (int) (t / USECS_PER_MINUTE % 60),
+					(int) (t / USECS_PER_SEC % 60), (int) (t % USECS_PER_SEC));
 }
 
-/* A timestamp literal checked by PostgreSQL's own parser; errors name path. */
+/* A timestamp as a SQL literal in UTC that reads the same under any TimeZone and DateStyle. */
 static char *
+timestamp_literal(TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)	/* UTC */
+		elog(ERROR, "timestamp out of range");
+	return psprintf("'%04d-%02d-%02d %02d:%02d:%02d.%06d+00'::timestamptz", tm.tm_year, tm.tm_mon,
+					tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/*
+ * A timestamp checked by PostgreSQL's own parser (text without an offset is UTC: the rule
+ * functions run with TimeZone UTC); errors name path.
+ */
+static TimestampTz
 timestamp_at(JsonbValue *v, const char *path)
 {
 	const char *expected = "a timestamp such as \"2026-01-31 00:00+00\"";
 	char	   *s = string_at(v, path, expected);
+	TimestampTz t = DatumGetTimestampTz(parse_or_refuse(timestamptz_in, s, path, expected));
+	struct pg_tm tm;
+	fsec_t		fsec;
 
-	if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(parse_or_refuse(timestamptz_in, s, path, expected))))
-		bad_rule(path, "a finite timestamp");
-	return psprintf("%s::timestamptz", quote_literal_cstr(s));
+	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 ||
+		tm.tm_year < 1 || tm.tm_year > 9999)
+		bad_rule(path, "a timestamp in the years 1 to 9999");
+	return t;
 }
 
 /* Remembers a name in a list once. */
@@ -383,33 +489,88 @@ op_of(JsonbValue *node, const char *path)
 static char *
 compile_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
-	char	   *x = psprintf("(p.traits #> %s)", path_literal(key_of(node, "trait"), psprintf("%s.trait", path)));
+	static const char *const keys[] = {"trait", "op", "value", NULL};
+	char	   *x;
 
+	check_keys(node, path, keys);
+	x = psprintf("(p.traits #> %s)", path_literal(key_of(node, "trait"), psprintf("%s.trait", path)));
 	rc->fields = add_name(rc->fields, "traits");
 	return json_comparison(x, op_of(node, path), key_of(node, "value"), path);
 }
 
-/* {"field": name, "op": ..., "value": ...}: a profile column; timestamps accept {"ago": interval}. */
+/* One value of a field's type as a SQL literal, or an error naming path. */
+static char *
+field_literal(const FieldSpec *f, JsonbValue *value, const char *path)
+{
+	switch (f->kind)
+	{
+		case 'n':
+			if (value == NULL || value->type != jbvNumeric || numeric_is_nan(value->val.numeric) ||
+				numeric_is_inf(value->val.numeric))
+				bad_rule(path, "a number");
+			return psprintf("%s::numeric", numeric_normalize(value->val.numeric));
+		case 'b':
+			if (value == NULL || value->type != jbvBool)
+				bad_rule(path, "true or false");
+			return value->val.boolean ? "true" : "false";
+		case 's':
+			return psprintf("%s COLLATE \"C\"", quote_literal_cstr(string_at(value, path, "a string")));
+		default:
+			return timestamp_literal(timestamp_at(value, path));
+	}
+}
+
+/*
+ * The time at which "field + iv OP $1" flips as $1 passes t0 = field + iv: lt and gte change
+ * just after t0, gt and lte at t0, eq and ne at both; NULL once past.
+ */
+static char *
+ago_recheck(const char *t0, const char *op)
+{
+	const char *after = psprintf("(%s + '1 microsecond'::interval)", t0);
+
+	if (strcmp(op, "lt") == 0 || strcmp(op, "gte") == 0)
+		return psprintf("CASE WHEN %s > $1 THEN %s END", after, after);
+	if (strcmp(op, "gt") == 0 || strcmp(op, "lte") == 0)
+		return psprintf("CASE WHEN %s > $1 THEN %s END", t0, t0);
+	return psprintf("CASE WHEN %s > $1 THEN %s WHEN %s > $1 THEN %s END", t0, t0, after, after);
+}
+
+/*
+ * {"field": name, "op": ..., "value": ...}: a profile column; timestamps accept {"ago": iv},
+ * which reads as "field + iv OP evaluation time". Fields folded from events are taken as they
+ * stood at the evaluation time (AS_OF_SOURCE), like event conditions.
+ */
 static char *
 compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
-	char	   *name = string_at(key_of(node, "field"), psprintf("%s.field", path), "a profile field name");
-	char	   *op = op_of(node, path);
+	static const char *const keys[] = {"field", "op", "value", NULL};
+	char	   *name, *op, *x, *vpath = psprintf("%s.value", path);
 	JsonbValue *value = key_of(node, "value");
-	char	   *vpath = psprintf("%s.value", path);
 	const FieldSpec *f;
 	const char *sqlop = NULL;
-	char	   *lit;
 
+	check_keys(node, path, keys);
+	name = string_at(key_of(node, "field"), psprintf("%s.field", path), "a profile field name");
+	op = op_of(node, path);
 	for (f = field_specs; f->name && strcmp(f->name, name) != 0; f++)
 		;
 	if (f->name == NULL)
-		bad_rule(psprintf("%s.field", path), "one of event_count, first_seen_at, last_seen_at, created_at, consent_at, "
-				 "email_consent, lawful_basis, email, user_id, do_not_sell, purchase_count, purchase_total, "
-				 "first_purchase_at, last_purchase_at, rfm_r, rfm_f, rfm_m, rfm_segment");
-	rc->fields = add_name(rc->fields, field_group(name));
+		bad_rule(psprintf("%s.field", path), field_names_expected());
+	rc->fields = add_name(rc->fields, f->group);
+	if (f->as_of)
+	{
+		x = psprintf("(CASE WHEN p.last_seen_at > $1 THEN asof.%s ELSE p.%s END)", name, name);
+		rc->as_of_fields = true;
+	}
+	else
+		x = psprintf("p.%s", name);
 	if (strcmp(op, "exists") == 0)
-		return psprintf("(p.%s IS %sNULL)", name, value && value->type == jbvBool && !value->val.boolean ? "" : "NOT ");
+	{
+		if (value && value->type != jbvBool)
+			bad_rule(vpath, "true or false");
+		return psprintf("(%s IS %sNULL)", x, value && !value->val.boolean ? "" : "NOT ");
+	}
 	if (strcmp(op, "eq") == 0)
 		sqlop = "=";
 	else if (strcmp(op, "ne") == 0)
@@ -417,52 +578,52 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 	else if ((sqlop = threshold_op(op)) == NULL && strcmp(op, "in") != 0)
 		bad_rule(psprintf("%s.op", path), "one of eq, ne, lt, lte, gt, gte, in, exists for a profile field");
 
-	if (sqlop == NULL)			/* in */
+	if (sqlop == NULL)			/* in: compared by the field's type, never as text */
 	{
+		StringInfoData buf;
+		JsonbIterator *it;
+		JsonbValue	e;
+		JsonbIteratorToken tok;
+		int			n = 0;
+
 		if (!is_array(value))
 			bad_rule(vpath, "an array of values");
-		return psprintf("coalesce(%s @> jsonb_build_array(p.%s), false)", jsonb_literal(value), name);
+		initStringInfo(&buf);
+		it = JsonbIteratorInit(value->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if (++n > MAX_LIST_ITEMS)
+				bad_rule(vpath, "at most 10000 values");
+			appendStringInfo(&buf, "%s%s", n > 1 ? ", " : "",
+							 field_literal(f, &e, psprintf("%s[%d]", vpath, n - 1)));
+		}
+		if (n == 0)
+			return "false";
+		return psprintf("coalesce(%s%s IN (%s), false)", x, f->kind == 's' ? " COLLATE \"C\"" : "", buf.data);
 	}
 	if (value == NULL)
 		bad_rule(vpath, "a value to compare with");
-	switch (f->kind)
+	if (f->kind == 't' && is_object(value) && key_of(value, "ago"))
 	{
-		case 'n':
-			if (value->type != jbvNumeric)
-				bad_rule(vpath, "a number");
-			lit = numeric_normalize(value->val.numeric);
-			break;
-		case 'b':
-			if (value->type != jbvBool)
-				bad_rule(vpath, "true or false");
-			lit = value->val.boolean ? "true" : "false";
-			break;
-		case 's':
-			lit = quote_literal_cstr(string_at(value, vpath, "a string"));
-			return psprintf("coalesce(p.%s COLLATE \"C\" %s %s, false)", name, sqlop, lit);
-		default:				/* timestamp: a literal or {"ago": interval} */
-			if (is_object(value) && key_of(value, "ago"))
-			{
-				char	   *iv = interval_at(key_of(value, "ago"), psprintf("%s.ago", vpath));
-				bool		strict = sqlop[0] != '=' && sqlop[1] != '=';
+		static const char *const ago_keys[] = {"ago", NULL};
+		char	   *iv, *t0;
 
-				/* p.f OP $1 - iv flips when $1 reaches p.f + iv (just past it for < and >) */
-				rc->rechecks = lappend(rc->rechecks,
-									   psprintf("CASE WHEN p.%s + %s%s > $1 THEN p.%s + %s%s END", name, iv,
-												strict ? " + '1 microsecond'::interval" : "", name, iv,
-												strict ? " + '1 microsecond'::interval" : ""));
-				return psprintf("coalesce(p.%s %s $1 - %s, false)", name, sqlop, iv);
-			}
-			lit = timestamp_at(value, vpath);
-			break;
+		check_keys(value, vpath, ago_keys);
+		iv = interval_at(key_of(value, "ago"), psprintf("%s.ago", vpath));
+		t0 = psprintf("(%s + %s)", x, iv);
+		rc->rechecks = lappend(rc->rechecks, ago_recheck(t0, op));
+		return psprintf("coalesce(%s %s $1, false)", t0, sqlop);
 	}
-	return psprintf("coalesce(p.%s %s %s, false)", name, sqlop, lit);
+	return psprintf("coalesce(%s %s %s, false)", x, sqlop, field_literal(f, value, vpath));
 }
 
 /* The property filters of an event condition, as SQL on "e" (empty string for none). */
 static char *
 event_filters(JsonbValue *where, const char *path)
 {
+	static const char *const keys[] = {"property", "op", "value", NULL};
 	StringInfoData buf;
 	JsonbIterator *it;
 	JsonbValue	f;
@@ -484,6 +645,7 @@ event_filters(JsonbValue *where, const char *path)
 		fpath = psprintf("%s[%d]", path, i++);
 		if (!is_object(&f))
 			bad_rule(fpath, "a property condition such as {\"property\": \"category\", \"op\": \"eq\", \"value\": \"shoes\"}");
+		check_keys(&f, fpath, keys);
 		appendStringInfo(&buf, " AND %s",
 						 json_comparison(psprintf("(e.properties #> %s)",
 												  path_literal(key_of(&f, "property"), psprintf("%s.property", fpath))),
@@ -497,17 +659,21 @@ event_filters(JsonbValue *where, const char *path)
 /*
  * {"event": name, "min"|"max"|"exactly": n, "within": interval | "between": [from, to],
  *  "where": [property conditions]}: the count of matching events up to $1 compared with n.
+ * An event at occurred_at is inside "within" from occurred_at until occurred_at + within
+ * (excluded), and counts from the moment $1 reaches its time.
  */
 static char *
 compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
-	char	   *name = string_at(key_of(node, "event"), psprintf("%s.event", path), "an event name");
+	static const char *const keys[] = {"event", "min", "max", "exactly", "within", "between", "where", NULL};
+	char	   *name, *filters, *window = "", *count, *alias, *iv = NULL;
 	JsonbValue *within = key_of(node, "within"), *between = key_of(node, "between");
 	JsonbValue *vmin = key_of(node, "min"), *vmax = key_of(node, "max"), *vexact = key_of(node, "exactly");
-	char	   *filters = event_filters(key_of(node, "where"), psprintf("%s.where", path));
-	char	   *window = "", *count, *alias, *iv = NULL;
 	int64		lo = 1, hi = -1;
 
+	check_keys(node, path, keys);
+	name = string_at(key_of(node, "event"), psprintf("%s.event", path), "an event name");
+	filters = event_filters(key_of(node, "where"), psprintf("%s.where", path));
 	if (strlen(name) > 200)
 		bad_rule(psprintf("%s.event", path), "an event name of at most 200 bytes");
 	rc->events = add_name(rc->events, name);
@@ -529,13 +695,13 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 			bad_rule(path, "\"min\" not greater than \"max\"");
 	}
 	if (within)
-		window = psprintf(" AND e.occurred_at > $1 - %s", (iv = interval_at(within, psprintf("%s.within", path))));
+		window = psprintf(" AND e.occurred_at + %s > $1", (iv = interval_at(within, psprintf("%s.within", path))));
 	else if (between)
 	{
 		JsonbIterator *it;
 		JsonbValue	e;
 		JsonbIteratorToken tok;
-		char	   *bounds[2];
+		TimestampTz bounds[2];
 		int			n = 0;
 
 		if (!is_array(between))
@@ -551,7 +717,10 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 			}
 		if (n != 2)
 			bad_rule(psprintf("%s.between", path), "an array of two timestamps [from, to)");
-		window = psprintf(" AND e.occurred_at >= %s AND e.occurred_at < %s", bounds[0], bounds[1]);
+		if (bounds[0] >= bounds[1])
+			bad_rule(psprintf("%s.between", path), "[from, to) with from before to");
+		window = psprintf(" AND e.occurred_at >= %s AND e.occurred_at < %s", timestamp_literal(bounds[0]),
+						  timestamp_literal(bounds[1]));
 	}
 
 	/*
@@ -564,9 +733,10 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 					 " LEFT JOIN (SELECT e.profile_id, count(*) FILTER (WHERE e.occurred_at <= $1) AS n,"
 					 " min(e.occurred_at) FILTER (WHERE e.occurred_at <= $1) AS first_in,"
 					 " min(e.occurred_at) FILTER (WHERE e.occurred_at > $1) AS next"
-					 " FROM personalize.events e WHERE e.event = %s%s%s " IDS_PLACEHOLDER
+					 " FROM personalize.events e WHERE e.event = %s%s%s%s"
 					 " GROUP BY e.profile_id) %s ON %s.profile_id = p.profile_id",
-					 quote_literal_cstr(name), filters, window, alias, alias);
+					 quote_literal_cstr(name), filters, window,
+					 rc->live ? " AND e.profile_id = ANY ($2)" : "", alias, alias);
 	if (within)
 		rc->rechecks = lappend(rc->rechecks, psprintf("%s.first_in + %s", alias, iv));
 	rc->rechecks = lappend(rc->rechecks, psprintf("%s.next", alias));
@@ -589,9 +759,9 @@ compile_segment_ref(RuleCompiler *rc, const char *name)
 
 	appendStringInfo(&rc->joins,
 					 " LEFT JOIN (SELECT e.profile_id FROM personalize.segment_members e"
-					 " WHERE e.segment_id = (SELECT s.segment_id FROM personalize.segments s WHERE s.name = %s) "
-					 IDS_PLACEHOLDER ") %s ON %s.profile_id = p.profile_id",
-					 quote_literal_cstr(name), alias, alias);
+					 " WHERE e.segment_id = (SELECT s.segment_id FROM personalize.segments s WHERE s.name = %s)%s"
+					 ") %s ON %s.profile_id = p.profile_id",
+					 quote_literal_cstr(name), rc->live ? " AND e.profile_id = ANY ($2)" : "", alias, alias);
 	return psprintf("(%s.profile_id IS NOT NULL)", alias);
 }
 
@@ -631,8 +801,11 @@ compile_bucket(JsonbValue *spec, const char *path)
 	char	   *salt;
 	int64		from, to;
 
+	static const char *const keys[] = {"salt", "from", "to", NULL};
+
 	if (!is_object(spec))
 		bad_rule(path, "an object {\"salt\": ..., \"from\": 0, \"to\": 9999}");
+	check_keys(spec, path, keys);
 	salt = key_of(spec, "salt") ? string_at(key_of(spec, "salt"), psprintf("%s.salt", path), "a string") : "";
 	from = key_of(spec, "from") ? count_at(key_of(spec, "from"), psprintf("%s.from", path)) : 0;
 	to = key_of(spec, "to") ? count_at(key_of(spec, "to"), psprintf("%s.to", path)) : 9999;
@@ -646,9 +819,14 @@ compile_bucket(JsonbValue *spec, const char *path)
 static char *
 compile_date_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
-	char	   *x = psprintf("personalize.days_to_anniversary(p.traits #>> %s, $1)",
-							 path_literal(key_of(node, "date_trait"), psprintf("%s.date_trait", path)));
-	int64		days = count_at(key_of(node, "within_next"), psprintf("%s.within_next", path));
+	static const char *const keys[] = {"date_trait", "within_next", NULL};
+	char	   *x;
+	int64		days;
+
+	check_keys(node, path, keys);
+	x = psprintf("personalize.days_to_anniversary(p.traits #>> %s, $1)",
+				 path_literal(key_of(node, "date_trait"), psprintf("%s.date_trait", path)));
+	days = count_at(key_of(node, "within_next"), psprintf("%s.within_next", path));
 
 	if (days > 366)
 		bad_rule(psprintf("%s.within_next", path), "a number of days up to 366");
@@ -671,12 +849,14 @@ compile_date_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 static char *
 compile_engagement(RuleCompiler *rc, JsonbValue *spec, const char *path)
 {
+	static const char *const keys[] = {"op", "value", NULL};
 	char	   *op, *v;
 	const char *sqlop;
 	JsonbValue *value;
 
 	if (!is_object(spec))
 		bad_rule(path, "an object {\"op\": \"gt\", \"value\": 10}");
+	check_keys(spec, path, keys);
 	op = op_of(spec, path);
 	if ((sqlop = threshold_op(op)) == NULL)
 		bad_rule(psprintf("%s.op", path), "one of lt, lte, gt, gte");
@@ -684,6 +864,12 @@ compile_engagement(RuleCompiler *rc, JsonbValue *spec, const char *path)
 	if (value == NULL || value->type != jbvNumeric || numeric_is_nan(value->val.numeric) ||
 		numeric_is_inf(value->val.numeric))
 		bad_rule(psprintf("%s.value", path), "a number");
+	/* the score is a float8: a threshold past its range would fail at every evaluation */
+	if (DatumGetBool(DirectFunctionCall2(numeric_gt,
+										 DirectFunctionCall1(numeric_abs, NumericGetDatum(value->val.numeric)),
+										 DirectFunctionCall3(numeric_in, CStringGetDatum("1e300"),
+															 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)))))
+		bad_rule(psprintf("%s.value", path), "a number between -1e300 and 1e300");
 	v = numeric_normalize(value->val.numeric);
 	rc->fields = add_name(rc->fields, "engagement");
 	rc->rechecks = lappend(rc->rechecks,
@@ -706,8 +892,13 @@ compile_engagement(RuleCompiler *rc, JsonbValue *spec, const char *path)
 static char *
 compile_interest(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
-	char	   *category = string_at(key_of(node, "interest"), psprintf("%s.interest", path), "a category name");
-	int64		top = key_of(node, "top") ? count_at(key_of(node, "top"), psprintf("%s.top", path)) : 3;
+	static const char *const keys[] = {"interest", "top", NULL};
+	char	   *category;
+	int64		top;
+
+	check_keys(node, path, keys);
+	category = string_at(key_of(node, "interest"), psprintf("%s.interest", path), "a category name");
+	top = key_of(node, "top") ? count_at(key_of(node, "top"), psprintf("%s.top", path)) : 3;
 
 	if (top < 1 || top > 100)
 		bad_rule(psprintf("%s.top", path), "a number from 1 to 100");
@@ -718,10 +909,27 @@ compile_interest(RuleCompiler *rc, JsonbValue *node, const char *path)
 					quote_literal_cstr(category), (long long) top);
 }
 
+/* The node kinds a rule is made of: the key that names each, and the keys it may carry. */
+typedef struct NodeKind
+{
+	const char *key;
+	const char *const *keys;
+} NodeKind;
+
+#define KEYS(...) ((const char *const[]) {__VA_ARGS__, NULL})
+static const NodeKind node_kinds[] = {
+	{"all", KEYS("all")}, {"any", KEYS("any")}, {"not", KEYS("not")},
+	{"trait", NULL}, {"field", NULL}, {"event", NULL},	/* their compilers check their keys */
+	{"consent", KEYS("consent")}, {"segment", KEYS("segment")}, {"bucket", KEYS("bucket")},
+	{"date_trait", NULL}, {"engagement", KEYS("engagement")}, {"interest", NULL},
+	{NULL, NULL}
+};
+
 /* Compiles one rule node into a SQL boolean expression. */
 static char *
 compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 {
+	const NodeKind *k;
 	JsonbValue *v;
 
 	check_stack_depth();
@@ -732,19 +940,27 @@ compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 		bad_rule(path, "at most 1000 rule nodes");
 	if (!is_object(node))
 		bad_rule(path, "a rule object such as {\"all\": [...]}, {\"trait\": ...}, {\"event\": ...}");
-	if ((v = key_of(node, "all")) != NULL)
+	for (k = node_kinds; k->key && key_of(node, k->key) == NULL; k++)
+		;
+	if (k->key == NULL)
+		bad_rule(path, "a rule with one of the keys all, any, not, trait, field, event, consent, segment, "
+				 "bucket, date_trait, engagement, interest");
+	if (k->keys)
+		check_keys(node, path, k->keys);
+	v = key_of(node, k->key);
+	if (strcmp(k->key, "all") == 0)
 		return compile_list(rc, v, psprintf("%s.all", path), " AND ", depth);
-	if ((v = key_of(node, "any")) != NULL)
+	if (strcmp(k->key, "any") == 0)
 		return compile_list(rc, v, psprintf("%s.any", path), " OR ", depth);
-	if ((v = key_of(node, "not")) != NULL)
+	if (strcmp(k->key, "not") == 0)
 		return psprintf("(NOT %s)", compile_node(rc, v, psprintf("%s.not", path), depth + 1));
-	if (key_of(node, "trait"))
+	if (strcmp(k->key, "trait") == 0)
 		return compile_trait(rc, node, path);
-	if (key_of(node, "field"))
+	if (strcmp(k->key, "field") == 0)
 		return compile_field(rc, node, path);
-	if (key_of(node, "event"))
+	if (strcmp(k->key, "event") == 0)
 		return compile_event(rc, node, path);
-	if ((v = key_of(node, "consent")) != NULL)
+	if (strcmp(k->key, "consent") == 0)
 	{
 		char	   *c = string_at(v, psprintf("%s.consent", path), "subscribed, unsubscribed or unknown");
 
@@ -753,24 +969,148 @@ compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 		rc->fields = add_name(rc->fields, "consent");
 		return psprintf("(p.email_consent = %s)", quote_literal_cstr(c));
 	}
-	if ((v = key_of(node, "segment")) != NULL)
+	if (strcmp(k->key, "segment") == 0)
 	{
 		char	   *s = string_at(v, psprintf("%s.segment", path), "a segment name");
 
 		rc->segments = add_name(rc->segments, s);
 		return compile_segment_ref(rc, s);
 	}
-	if ((v = key_of(node, "bucket")) != NULL)
+	if (strcmp(k->key, "bucket") == 0)
 		return compile_bucket(v, psprintf("%s.bucket", path));
-	if (key_of(node, "date_trait"))
+	if (strcmp(k->key, "date_trait") == 0)
 		return compile_date_trait(rc, node, path);
-	if ((v = key_of(node, "engagement")) != NULL)
+	if (strcmp(k->key, "engagement") == 0)
 		return compile_engagement(rc, v, psprintf("%s.engagement", path));
-	if (key_of(node, "interest"))
-		return compile_interest(rc, node, path);
-	bad_rule(path, "a rule with one of the keys all, any, not, trait, field, event, consent, segment, "
-			 "bucket, date_trait, engagement, interest");
-	return NULL;
+	return compile_interest(rc, node, path);
+}
+
+/*
+ * The evaluation statement of a segment, with parameters $1 as_of, $2 ids (live form only),
+ * $3 segment_id, $4 cause. A profile is a member (M), pending (P: not a member, but time alone
+ * may make it one) or neither. The statement compares the answer with what is stored and writes
+ * only the changes, with plain INSERTs: a live update holds the row locks of its profiles
+ * (whoever changed them updated them first) and a refresh or tick holds the segment alone.
+ * Pending rows exist only for rules that change with time (a recheck expression); the full form
+ * of a rule that does not removes any left by an earlier version of the rule.
+ */
+static char *
+build_statement(const char *predicate, const char *recheck, const char *joins, bool as_of_fields, bool live)
+{
+	const char *ids = live ? " AND %s.profile_id = ANY ($2)" : "";
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf,
+					 "WITH cand AS MATERIALIZED ("
+					 " SELECT p.profile_id, (%s) AS member, %s AS recheck"
+					 " FROM personalize.segment_profiles p%s%s%s"
+					 "), answer AS ("
+					 " SELECT c.profile_id, CASE WHEN c.member THEN 'M' ELSE 'P' END AS state, c.recheck"
+					 " FROM cand c WHERE c.member OR (NOT c.member AND c.recheck IS NOT NULL)"
+					 "), stored AS ("
+					 " SELECT m.profile_id, 'M' AS state, m.recheck_at AS recheck"
+					 " FROM personalize.segment_members m WHERE m.segment_id = $3%s",
+					 predicate, recheck ? recheck : "NULL::timestamptz", as_of_fields ? AS_OF_SOURCE : "",
+					 joins, live ? " WHERE p.profile_id = ANY ($2)" : "", psprintf(ids, "m"));
+	if (recheck)
+		appendStringInfo(&buf,
+						 " UNION ALL SELECT sp.profile_id, 'P', sp.recheck_at"
+						 " FROM personalize.segment_pending sp WHERE sp.segment_id = $3%s",
+						 psprintf(ids, "sp"));
+	appendStringInfoString(&buf,
+						   "), diff AS MATERIALIZED ("
+						   " SELECT coalesce(n.profile_id, w.profile_id) AS profile_id, n.state AS now, n.recheck, w.state AS was"
+						   " FROM answer n FULL JOIN stored w ON w.profile_id = n.profile_id"
+						   " WHERE n.state IS DISTINCT FROM w.state OR n.recheck IS DISTINCT FROM w.recheck"
+						   "), ins AS ("
+						   " INSERT INTO personalize.segment_members (segment_id, profile_id, entered_at, recheck_at)"
+						   " SELECT $3, d.profile_id, $1, d.recheck FROM diff d WHERE d.now = 'M' AND d.was IS DISTINCT FROM 'M'"
+						   " RETURNING profile_id"
+						   "), upd AS ("
+						   " UPDATE personalize.segment_members m SET recheck_at = d.recheck"
+						   " FROM diff d WHERE d.now = 'M' AND d.was = 'M' AND m.segment_id = $3 AND m.profile_id = d.profile_id"
+						   "), del AS ("
+						   " DELETE FROM personalize.segment_members m"
+						   " USING diff d WHERE d.was = 'M' AND d.now IS DISTINCT FROM 'M' AND m.segment_id = $3"
+						   " AND m.profile_id = d.profile_id"
+						   " RETURNING m.profile_id)");
+	if (recheck)
+		appendStringInfoString(&buf,
+							   ", pend AS ("
+							   " INSERT INTO personalize.segment_pending (segment_id, profile_id, recheck_at)"
+							   " SELECT $3, d.profile_id, d.recheck FROM diff d WHERE d.now = 'P' AND d.was IS DISTINCT FROM 'P'"
+							   "), repend AS ("
+							   " UPDATE personalize.segment_pending sp SET recheck_at = d.recheck"
+							   " FROM diff d WHERE d.now = 'P' AND d.was = 'P' AND sp.segment_id = $3 AND sp.profile_id = d.profile_id"
+							   "), unpend AS ("
+							   " DELETE FROM personalize.segment_pending sp"
+							   " USING diff d WHERE d.was = 'P' AND d.now IS DISTINCT FROM 'P' AND sp.segment_id = $3"
+							   " AND sp.profile_id = d.profile_id)");
+	else if (!live)
+		appendStringInfoString(&buf,
+							   ", unpend AS (DELETE FROM personalize.segment_pending sp WHERE sp.segment_id = $3)");
+	appendStringInfoString(&buf,
+						   ", logged AS ("
+						   " INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)"
+						   " SELECT $3, profile_id, 'entered', $1, $4 FROM ins"
+						   " UNION ALL"
+						   " SELECT $3, profile_id, 'exited', $1, $4 FROM del)"
+						   " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del),"
+						   " ARRAY(SELECT profile_id FROM ins UNION ALL SELECT profile_id FROM del)");
+	return buf.data;
+}
+
+/* Compiles a rule in one form: the predicate and rechecks, with the scans restricted or not. */
+static char *
+compile_form(Jsonb *rule, bool live, SegmentCompiled *out)
+{
+	RuleCompiler rc = {0};
+	JsonbValue	root;
+	char	   *pred;
+	StringInfoData recheck;
+	ListCell   *lc;
+
+	if (JB_ROOT_IS_SCALAR(rule))
+		bad_rule("$", "a rule object such as {\"all\": [...]}");
+	root.type = jbvBinary;
+	root.val.binary.data = &rule->root;
+	root.val.binary.len = VARSIZE(rule) - VARHDRSZ;
+	initStringInfo(&rc.joins);
+	rc.live = live;
+	pred = compile_node(&rc, &root, "$", 0);
+	if (rc.as_of_fields)
+		rc.rechecks = lappend(rc.rechecks, "(CASE WHEN p.last_seen_at > $1 THEN asof.next_at END)");
+
+	initStringInfo(&recheck);
+	foreach(lc, rc.rechecks)
+		appendStringInfo(&recheck, "%s%s", foreach_current_index(lc) ? ", " : "LEAST(", (char *) lfirst(lc));
+	if (rc.rechecks != NIL)
+		appendStringInfoChar(&recheck, ')');
+	out->time_dependent = rc.rechecks != NIL;
+	out->events = rc.events;
+	out->fields = rc.fields;
+	out->segments = rc.segments;
+	return build_statement(pred, rc.rechecks != NIL ? recheck.data : NULL, rc.joins.data, rc.as_of_fields, live);
+}
+
+/* Compiles a rule into both statement forms and what it reads; bad rules are refused. */
+void
+segment_compile(Jsonb *rule, SegmentCompiled *out)
+{
+	out->live = compile_form(rule, true, out);
+	out->full = compile_form(rule, false, out);
+}
+
+/* The statements of a SQL segment: its condition over segment_profiles p, as stored. */
+void
+segment_compile_sql(const char *where_clause, SegmentCompiled *out)
+{
+	char	   *pred = psprintf("(%s)", where_clause);
+
+	memset(out, 0, sizeof(*out));
+	out->live = build_statement(pred, NULL, "", false, true);
+	out->full = build_statement(pred, NULL, "", false, false);
 }
 
 /* A list of C strings as a text[] datum. */
@@ -786,48 +1126,62 @@ names_array(List *names)
 	return PointerGetDatum(construct_array(d, i, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-/* SQL: personalize._compile_rule(rule) -> (predicate, recheck, events, fields, segments, joins) */
+/* 0.1's compiler entry, whose output was stored where roles could rewrite it: gone. */
 Datum
 personalize_compile_rule(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *rule = PG_GETARG_JSONB_P(0);
-	RuleCompiler rc = {0};
-	JsonbValue	root;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("personalize._compile_rule is no longer supported"),
+			 errhint("Update the extension: ALTER EXTENSION personalize UPDATE.")));
+	PG_RETURN_NULL();
+}
+
+/*
+ * SQL: personalize._segment_compile(rule) -> (time_dependent, events, fields, segments,
+ * live_statement, full_statement): checks a rule and says what it reads; the statements are
+ * for inspection only (evaluation compiles the stored rule again, see segment_exec.c).
+ */
+Datum
+personalize_segment_compile(PG_FUNCTION_ARGS)
+{
+	SegmentCompiled c;
 	TupleDesc	desc;
 	Datum		values[6];
 	bool		nulls[6] = {false, false, false, false, false, false};
-	char	   *pred;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "_compile_rule must return a composite");
-	if (JB_ROOT_IS_SCALAR(rule))
-		bad_rule("$", "a rule object such as {\"all\": [...]}");
-	root.type = jbvBinary;
-	root.val.binary.data = &rule->root;
-	root.val.binary.len = VARSIZE(rule) - VARHDRSZ;
-	initStringInfo(&rc.joins);
-	pred = compile_node(&rc, &root, "$", 0);
-
-	values[0] = CStringGetTextDatum(pred);
-	if (rc.rechecks == NIL)
-		nulls[1] = true;
-	else
-	{
-		StringInfoData buf;
-		ListCell   *lc;
-
-		initStringInfo(&buf);
-		appendStringInfoString(&buf, "LEAST(");
-		foreach(lc, rc.rechecks)
-			appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "", (char *) lfirst(lc));
-		appendStringInfoChar(&buf, ')');
-		values[1] = CStringGetTextDatum(buf.data);
-	}
-	values[2] = names_array(rc.events);
-	values[3] = names_array(rc.fields);
-	values[4] = names_array(rc.segments);
-	values[5] = CStringGetTextDatum(rc.joins.data);
+		elog(ERROR, "_segment_compile must return a composite");
+	segment_compile(PG_GETARG_JSONB_P(0), &c);
+	values[0] = BoolGetDatum(c.time_dependent);
+	values[1] = names_array(c.events);
+	values[2] = names_array(c.fields);
+	values[3] = names_array(c.segments);
+	values[4] = CStringGetTextDatum(c.live);
+	values[5] = CStringGetTextDatum(c.full);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* SQL: personalize._segment_fields() -> (name, kind, reads, as_of): the field table. */
+Datum
+personalize_segment_fields(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (const FieldSpec *f = field_specs; f->name; f++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = CStringGetTextDatum(f->name);
+		values[1] = CStringGetTextDatum(f->kind == 'n' ? "number" : f->kind == 't' ? "timestamp" :
+										f->kind == 's' ? "text" : "boolean");
+		values[2] = CStringGetTextDatum(f->group);
+		values[3] = BoolGetDatum(f->as_of);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /*

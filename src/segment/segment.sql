@@ -1,11 +1,23 @@
--- Segments: rules compiled in C (src/segment.c), membership kept in the same transaction as
--- the events that change it, time-driven rechecks for tick(), and NOTIFY of what changed.
+-- Segments: rules compiled in C (src/segment/segment.c) into whole evaluation statements that
+-- are never stored, membership kept in the same transaction as the events that change it,
+-- time-driven rechecks for tick(), and NOTIFY of what changed. Every function that compiles or
+-- evaluates a rule runs with TimeZone UTC (and fixed date and interval styles), so no answer
+-- depends on the session's settings.
 
-CREATE FUNCTION personalize._compile_rule(rule jsonb, OUT predicate text, OUT recheck text,
-                                          OUT events text[], OUT fields text[], OUT segments text[],
-                                          OUT joins text)
-AS 'MODULE_PATHNAME', 'personalize_compile_rule'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+-- Checks a rule and says what it reads; the statements it returns are for inspection only.
+CREATE FUNCTION personalize._segment_compile(rule jsonb, OUT time_dependent boolean, OUT events text[],
+                                             OUT fields text[], OUT segments text[],
+                                             OUT live_statement text, OUT full_statement text)
+AS 'MODULE_PATHNAME', 'personalize_segment_compile'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres';
+
+-- The profile fields a rule may compare (the compiler's own table): name, type, the change
+-- group that re-evaluates it, and whether it is taken as of the evaluation time.
+CREATE FUNCTION personalize._segment_fields()
+RETURNS TABLE (name text, kind text, reads text, as_of boolean)
+AS 'MODULE_PATHNAME', 'personalize_segment_fields'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE FUNCTION personalize.bucket(profile_id bigint, salt text DEFAULT '')
 RETURNS integer
@@ -28,24 +40,35 @@ RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'personalize_clock_now'
 LANGUAGE C STABLE;
 
+-- No compiled SQL is stored here: evaluation compiles the rule again (src/segment/segment_exec.c),
+-- so a role that can write this table can only write rules, which the compiler checks.
 CREATE TABLE personalize.segments (
     segment_id      integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name            text NOT NULL UNIQUE CHECK (name <> '' AND octet_length(name) <= 200),
     kind            text NOT NULL CHECK (kind IN ('rule', 'sql')),
     rule            jsonb,
-    where_clause    text,
-    predicate       text NOT NULL,
-    recheck         text,
-    joins           text NOT NULL DEFAULT '',
     reads_events    text[] NOT NULL DEFAULT '{}',
     reads_fields    text[] NOT NULL DEFAULT '{}',
     reads_segments  text[] NOT NULL DEFAULT '{}',
     eval_order      integer NOT NULL DEFAULT 0,
     refreshed_at    timestamptz,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
-    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
+    evaluated_at    timestamptz
 );
-COMMENT ON TABLE personalize.segments IS 'Segment definitions with their compiled predicate and what they read';
+COMMENT ON TABLE personalize.segments IS 'Segment definitions (rules, never compiled SQL) and what they read';
+COMMENT ON COLUMN personalize.segments.evaluated_at IS
+'The latest time the whole segment was evaluated at (refresh or tick); a refresh before it is refused';
+
+-- The conditions of SQL segments: SQL text that refresh_segment runs as the extension owner, so
+-- only superusers may write it (src/core/roles.sql grants no role anything but SELECT).
+CREATE TABLE personalize.segment_sql (
+    segment_id      integer PRIMARY KEY,
+    where_clause    text NOT NULL,
+    defined_by      name NOT NULL DEFAULT CURRENT_USER
+);
+COMMENT ON TABLE personalize.segment_sql IS
+'The SQL condition of each SQL segment; written by superusers only (create_sql_segment)';
 
 -- No foreign keys on the member tables: their per-row checks were a third of the cost of
 -- filling a segment; drop_segment deletes the rows itself.
@@ -85,6 +108,7 @@ COMMENT ON TABLE personalize.segment_log IS 'Every entry into and exit from a se
 
 SELECT pg_catalog.pg_extension_config_dump('personalize.segments', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.segments_segment_id_seq', '');   -- else a restore restarts the ids
+SELECT pg_catalog.pg_extension_config_dump('personalize.segment_sql', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.segment_members', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.segment_pending', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.segment_log', '');
@@ -154,104 +178,45 @@ BEGIN
 END
 $$;
 
--- Runs one evaluation statement of _segment_apply (parameters as_of, ids, segment_id, cause)
--- with a plan kept per backend for its text (src/segment_exec.c).
-CREATE FUNCTION personalize._segment_execute(statement text, as_of timestamptz, ids bigint[],
-                                             segment_id integer, cause text,
-                                             OUT entered bigint, OUT exited bigint, OUT changed bigint[])
-AS 'MODULE_PATHNAME', 'personalize_segment_execute'
+-- Evaluates a segment for the profiles ids (NULL: everyone) as of as_of, from its rule (compiled
+-- here, in C, and kept per backend with the plan of its live form) or its SQL condition.
+CREATE FUNCTION personalize._segment_run(segment_id integer, rule jsonb, where_clause text, ids bigint[],
+                                         as_of timestamptz, cause text,
+                                         OUT entered bigint, OUT exited bigint, OUT changed bigint[])
+AS 'MODULE_PATHNAME', 'personalize_segment_run'
+LANGUAGE C VOLATILE
+SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres'
+SET jit = off;   -- the statement's estimates are defaults: JIT would compile every call
+
+-- The backend's cache of compiled segment statements: entries, entries in use, evictions.
+CREATE FUNCTION personalize._segment_cache_stats(OUT entries bigint, OUT in_use bigint, OUT evictions bigint)
+AS 'MODULE_PATHNAME', 'personalize_segment_cache_stats'
 LANGUAGE C VOLATILE;
 
 -- Re-evaluates one segment for the given profiles (NULL: every profile) as of as_of, stores
 -- the answer, logs entries and exits with cause, and returns how many entered and exited.
+-- exclusive: a full refresh or a tick holds the segment alone; live updates share it, so that
+-- neither computes from a snapshot that misses what the other is committing.
 CREATE FUNCTION personalize._segment_apply(seg personalize.segments, ids bigint[], as_of timestamptz,
-                                           cause text, OUT entered bigint, OUT exited bigint,
-                                           OUT changed bigint[])
+                                           cause text, exclusive boolean, OUT entered bigint,
+                                           OUT exited bigint, OUT changed bigint[])
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET jit = off    -- the generated statement's estimates are defaults: JIT would compile every call
 AS $$
 DECLARE
-    stmt text;
+    clause text;
 BEGIN
-    -- Live updates share a segment; a full refresh or a tick has it alone, so that neither
-    -- computes from a snapshot that misses what the other is committing.
-    IF ids IS NOT NULL AND cause NOT IN ('tick', 'refresh', 'create', 'alter') THEN
-        PERFORM pg_advisory_xact_lock_shared(1885692786, seg.segment_id);
-    ELSE
+    IF exclusive THEN
         PERFORM pg_advisory_xact_lock(1885692786, seg.segment_id);
-    END IF;
-    IF ids IS NULL AND seg.recheck IS NULL THEN
-        -- a rule that no longer changes with time (altered) leaves no pending rows behind
-        DELETE FROM personalize.segment_pending sp WHERE sp.segment_id = seg.segment_id;
-    END IF;
-    -- A profile is a member (M), pending (P: not a member, but time alone may make it one) or
-    -- neither. The statement compares the answer with what is stored and writes only the changes,
-    -- with plain INSERTs: a live update holds the row locks of its profiles (whoever changed them
-    -- updated them first) and a refresh or tick holds the segment alone.
-    stmt := format($q$
-        WITH cand AS MATERIALIZED (
-            SELECT p.profile_id, (%1$s) AS member, %2$s AS recheck
-              FROM personalize.segment_profiles p %6$s %3$s
-        ), answer AS (
-            SELECT c.profile_id, CASE WHEN c.member THEN 'M' ELSE 'P' END AS state, c.recheck
-              FROM cand c WHERE c.member OR (NOT c.member AND c.recheck IS NOT NULL)
-        ), stored AS (
-            SELECT m.profile_id, 'M' AS state, m.recheck_at AS recheck
-              FROM personalize.segment_members m WHERE m.segment_id = $3 %4$s %5$s
-        ), diff AS MATERIALIZED (
-            SELECT coalesce(n.profile_id, w.profile_id) AS profile_id, n.state AS now, n.recheck, w.state AS was
-              FROM answer n FULL JOIN stored w ON w.profile_id = n.profile_id
-             WHERE n.state IS DISTINCT FROM w.state OR n.recheck IS DISTINCT FROM w.recheck
-        ), ins AS (
-            INSERT INTO personalize.segment_members (segment_id, profile_id, entered_at, recheck_at)
-            SELECT $3, d.profile_id, $1, d.recheck FROM diff d WHERE d.now = 'M' AND d.was IS DISTINCT FROM 'M'
-            RETURNING profile_id
-        ), upd AS (
-            UPDATE personalize.segment_members m SET recheck_at = d.recheck
-              FROM diff d WHERE d.now = 'M' AND d.was = 'M' AND m.segment_id = $3 AND m.profile_id = d.profile_id
-        ), del AS (
-            DELETE FROM personalize.segment_members m
-             USING diff d WHERE d.was = 'M' AND d.now IS DISTINCT FROM 'M' AND m.segment_id = $3
-               AND m.profile_id = d.profile_id
-            RETURNING m.profile_id
-        ) %7$s, logged AS (
-            INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
-            SELECT $3, profile_id, 'entered', $1, $4 FROM ins
-            UNION ALL
-            SELECT $3, profile_id, 'exited', $1, $4 FROM del
-        )
-        SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del),
-               ARRAY(SELECT profile_id FROM ins UNION ALL SELECT profile_id FROM del)$q$,
-        seg.predicate, coalesce(seg.recheck, 'NULL::timestamptz'),
-        CASE WHEN ids IS NULL THEN '' ELSE 'WHERE p.profile_id = ANY ($2)' END,
-        CASE WHEN ids IS NULL THEN '' ELSE 'AND m.profile_id = ANY ($2)' END,
-        -- pending rows exist only for rules that change with time (a recheck expression)
-        CASE WHEN seg.recheck IS NOT NULL THEN format($p$
-            UNION ALL
-            SELECT sp.profile_id, 'P', sp.recheck_at
-              FROM personalize.segment_pending sp WHERE sp.segment_id = $3 %s$p$,
-            CASE WHEN ids IS NULL THEN '' ELSE 'AND sp.profile_id = ANY ($2)' END) ELSE '' END,
-        replace(seg.joins, '/*ids*/', CASE WHEN ids IS NULL THEN '' ELSE 'AND e.profile_id = ANY ($2)' END),
-        CASE WHEN seg.recheck IS NOT NULL THEN $p$, pend AS (
-            INSERT INTO personalize.segment_pending (segment_id, profile_id, recheck_at)
-            SELECT $3, d.profile_id, d.recheck FROM diff d WHERE d.now = 'P' AND d.was IS DISTINCT FROM 'P'
-        ), repend AS (
-            UPDATE personalize.segment_pending sp SET recheck_at = d.recheck
-              FROM diff d WHERE d.now = 'P' AND d.was = 'P' AND sp.segment_id = $3 AND sp.profile_id = d.profile_id
-        ), unpend AS (
-            DELETE FROM personalize.segment_pending sp
-             USING diff d WHERE d.was = 'P' AND d.now IS DISTINCT FROM 'P' AND sp.segment_id = $3
-               AND sp.profile_id = d.profile_id
-        )$p$ ELSE '' END);
-    -- A few profiles (a live update): the plan kept for this text. Many: planned for these ids,
-    -- whose count a kept generic plan would not know.
-    IF cardinality(ids) <= 100 THEN
-        SELECT x.entered, x.exited, x.changed INTO entered, exited, changed
-          FROM personalize._segment_execute(stmt, as_of, ids, seg.segment_id, cause) x;
     ELSE
-        EXECUTE stmt INTO entered, exited, changed USING as_of, ids, seg.segment_id, cause;
+        PERFORM pg_advisory_xact_lock_shared(1885692786, seg.segment_id);
     END IF;
+    IF seg.kind = 'sql' THEN
+        SELECT q.where_clause INTO STRICT clause FROM personalize.segment_sql q WHERE q.segment_id = seg.segment_id;
+    END IF;
+    SELECT x.entered, x.exited, x.changed INTO entered, exited, changed
+      FROM personalize._segment_run(seg.segment_id, CASE WHEN seg.kind = 'rule' THEN seg.rule END, clause,
+                                    ids, as_of, cause) x;
 END
 $$;
 
@@ -282,9 +247,9 @@ BEGIN
     LOOP
         IF '*' = ANY (fields) OR seg.reads_events && events OR seg.reads_fields && fields
            OR seg.reads_segments && changed THEN
-            r := personalize._segment_apply(seg, ids, as_of, cause);
+            r := personalize._segment_apply(seg, ids, as_of, cause, false);
         ELSIF coalesce(cardinality(new_ids), 0) > 0 THEN
-            r := personalize._segment_apply(seg, new_ids, as_of, cause);
+            r := personalize._segment_apply(seg, new_ids, as_of, cause, false);
         ELSE
             CONTINUE;
         END IF;
@@ -338,7 +303,8 @@ BEGIN
 END
 $$;
 
--- Compiles a rule, refusing a bad one with the JSON path of the bad node.
+-- Compiles a rule, refusing a bad one with the JSON path of the bad node, into the row to store:
+-- the rule and what it reads (never the compiled SQL).
 CREATE FUNCTION personalize._segment_row(name text, rule jsonb)
 RETURNS personalize.segments
 LANGUAGE plpgsql
@@ -351,22 +317,22 @@ BEGIN
     IF rule IS NULL THEN
         RAISE EXCEPTION 'a segment rule must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    c := personalize._compile_rule(rule);
+    c := personalize._segment_compile(rule);
     s.name := name;
     s.kind := 'rule';
     s.rule := rule;
-    s.predicate := c.predicate;
-    s.recheck := c.recheck;
     s.reads_events := c.events;
     s.reads_fields := c.fields;
     s.reads_segments := c.segments;
-    s.joins := c.joins;
     RETURN s;
 END
 $$;
 
 -- Re-evaluates the segments named in roots for everyone, then the segments that read them,
 -- in order; sends one NOTIFY. Returns [{"id", "entered", "exited"}] for every segment it ran.
+-- A refresh or an alter never goes back before the time a segment was last evaluated at (by a
+-- tick or a refresh): it would put back members that have left since, and log entries out of
+-- order; audience(name, as_of) answers for earlier times from segment_log.
 CREATE FUNCTION personalize._segments_refresh(roots text[], as_of timestamptz, cause text)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -381,8 +347,15 @@ BEGIN
     PERFORM personalize._check_as_of(as_of);
     FOR seg IN SELECT * FROM personalize.segments ORDER BY eval_order, segment_id LOOP
         CONTINUE WHEN NOT (seg.name = ANY (roots) OR seg.reads_segments && touched);
-        r := personalize._segment_apply(seg, NULL, as_of, cause);
-        UPDATE personalize.segments SET refreshed_at = as_of WHERE segment_id = seg.segment_id;
+        IF cause IN ('refresh', 'alter') AND seg.evaluated_at > as_of THEN
+            RAISE EXCEPTION 'segment "%" was evaluated at a later time than %', seg.name, as_of
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('It was evaluated at %s; evaluating it at an earlier time would put back members that have left since.',
+                                      seg.evaluated_at),
+                      HINT = 'Evaluate at that time or later; personalize.audience(name, as_of) gives the membership at an earlier time.';
+        END IF;
+        r := personalize._segment_apply(seg, NULL, as_of, cause, true);
+        UPDATE personalize.segments SET refreshed_at = as_of, evaluated_at = as_of WHERE segment_id = seg.segment_id;
         touched := touched || seg.name;
         summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
     END LOOP;
@@ -410,7 +383,8 @@ END
 $$;
 
 -- Compiles a rule and stores it as a new segment or over an existing one, orders the
--- segments, and fills it (and the segments that read it) as of as_of.
+-- segments, and fills it (and the segments that read it) as of as_of (NULL: personalize.clock,
+-- or the statement's time when it is not set, as for live updates).
 CREATE FUNCTION personalize._segment_define(name text, rule jsonb, as_of timestamptz, is_new boolean)
 RETURNS integer
 LANGUAGE plpgsql
@@ -422,16 +396,13 @@ DECLARE
 BEGIN
     s := personalize._segment_row(name, rule);
     IF is_new THEN
-        INSERT INTO personalize.segments (name, kind, rule, predicate, recheck, joins, reads_events,
-                                          reads_fields, reads_segments)
-        VALUES (s.name, 'rule', s.rule, s.predicate, s.recheck, s.joins, s.reads_events, s.reads_fields,
-                s.reads_segments)
+        INSERT INTO personalize.segments (name, kind, rule, reads_events, reads_fields, reads_segments)
+        VALUES (s.name, 'rule', s.rule, s.reads_events, s.reads_fields, s.reads_segments)
         RETURNING segment_id INTO id;
     ELSE
         UPDATE personalize.segments g
-           SET rule = s.rule, predicate = s.predicate, recheck = s.recheck, joins = s.joins,
-               reads_events = s.reads_events, reads_fields = s.reads_fields, reads_segments = s.reads_segments,
-               updated_at = statement_timestamp()
+           SET rule = s.rule, reads_events = s.reads_events, reads_fields = s.reads_fields,
+               reads_segments = s.reads_segments, updated_at = statement_timestamp()
          WHERE g.name = _segment_define.name AND g.kind = 'rule'
         RETURNING segment_id INTO id;
         IF id IS NULL THEN
@@ -439,30 +410,34 @@ BEGIN
         END IF;
     END IF;
     PERFORM personalize._segments_sort();
-    PERFORM personalize._segments_refresh(ARRAY[name], as_of, CASE WHEN is_new THEN 'create' ELSE 'alter' END);
+    PERFORM personalize._segments_refresh(ARRAY[name], coalesce(as_of, personalize._clock()),
+                                          CASE WHEN is_new THEN 'create' ELSE 'alter' END);
     RETURN id;
 END
 $$;
 
-CREATE FUNCTION personalize.create_segment(name text, rule jsonb, as_of timestamptz DEFAULT now())
+CREATE FUNCTION personalize.create_segment(name text, rule jsonb, as_of timestamptz DEFAULT NULL)
 RETURNS integer
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT personalize._segment_define(name, rule, as_of, true) $$;
 COMMENT ON FUNCTION personalize.create_segment(text, jsonb, timestamptz) IS
-'Defines a segment by a JSON rule (compiled and checked now) and fills it as of as_of';
+'Defines a segment by a JSON rule (compiled and checked now) and fills it as of as_of (default: personalize.clock, else now)';
 
-CREATE FUNCTION personalize.alter_segment(name text, rule jsonb, as_of timestamptz DEFAULT now())
+CREATE FUNCTION personalize.alter_segment(name text, rule jsonb, as_of timestamptz DEFAULT NULL)
 RETURNS integer
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT personalize._segment_define(name, rule, as_of, false) $$;
 COMMENT ON FUNCTION personalize.alter_segment(text, jsonb, timestamptz) IS
-'Replaces a rule segment''s rule and recomputes it (and the segments that read it) as of as_of';
+'Replaces a rule segment''s rule and recomputes it (and the segments that read it) as of as_of (default: personalize.clock, else now)';
 
-CREATE FUNCTION personalize.drop_segment(name text)
+-- Removes a segment and its members once nothing reads it. Runs as the owner, so it refuses a
+-- SQL segment whose condition is still stored: drop_segment removes that first, with the
+-- caller's own rights, which only superusers have.
+CREATE FUNCTION personalize._segment_drop(name text)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -473,13 +448,19 @@ DECLARE
     gone integer;
 BEGIN
     SELECT string_agg(s.name, ', ' ORDER BY s.name) INTO users FROM personalize.segments s
-     WHERE drop_segment.name = ANY (s.reads_segments);
+     WHERE _segment_drop.name = ANY (s.reads_segments);
     IF users IS NOT NULL THEN
         RAISE EXCEPTION 'segment "%" is used by other segments', name
             USING ERRCODE = 'dependent_objects_still_exist', DETAIL = format('Used by: %s.', users),
                   HINT = 'Alter or drop those segments first.';
     END IF;
-    DELETE FROM personalize.segments s WHERE s.name = drop_segment.name RETURNING segment_id INTO gone;
+    IF EXISTS (SELECT FROM personalize.segments s JOIN personalize.segment_sql q USING (segment_id)
+                WHERE s.name = _segment_drop.name) THEN
+        RAISE EXCEPTION 'permission denied to drop SQL segment "%"', name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'SQL segments are created and dropped by superusers only.';
+    END IF;
+    DELETE FROM personalize.segments s WHERE s.name = _segment_drop.name RETURNING segment_id INTO gone;
     IF gone IS NULL THEN
         RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
@@ -488,7 +469,32 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION personalize.create_sql_segment(name text, where_clause text, as_of timestamptz DEFAULT now())
+-- Drops a segment: a rule segment for whoever may create one, a SQL segment for superusers
+-- only (the same rights as creating it). Runs with the caller's rights.
+CREATE FUNCTION personalize.drop_segment(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM personalize.segments s WHERE s.name = drop_segment.name AND s.kind = 'sql') THEN
+        IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+            RAISE EXCEPTION 'permission denied to drop SQL segment "%"', name
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'SQL segments are created and dropped by superusers only.';
+        END IF;
+        DELETE FROM personalize.segment_sql q
+         USING personalize.segments s WHERE s.segment_id = q.segment_id AND s.name = drop_segment.name;
+    END IF;
+    PERFORM personalize._segment_drop(name);
+END
+$$;
+COMMENT ON FUNCTION personalize.drop_segment(text) IS
+'Drops a segment nothing reads; SQL segments only by a superuser';
+
+-- A segment defined by a SQL condition. Its text is run by refresh_segment as the extension's
+-- owner, so only a superuser may define one (docs/segments.md, "SQL segments").
+CREATE FUNCTION personalize.create_sql_segment(name text, where_clause text, as_of timestamptz DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -496,23 +502,28 @@ AS $$
 DECLARE
     id integer;
 BEGIN
+    IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+        RAISE EXCEPTION 'permission denied to create SQL segment "%"', name
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A SQL segment''s condition runs as the extension''s owner, so only superusers may define one.',
+                  HINT = 'Use create_segment with a JSON rule.';
+    END IF;
     IF where_clause IS NULL OR btrim(where_clause) = '' OR position(';' IN where_clause) > 0 THEN
         RAISE EXCEPTION 'invalid where clause for SQL segment "%"', name USING ERRCODE = 'syntax_error',
             DETAIL = 'A SQL segment is one boolean expression over personalize.segment_profiles p, without semicolons.';
     END IF;
     EXECUTE format('SELECT count(*) FROM (SELECT FROM personalize.segment_profiles p WHERE (%s) LIMIT 0) x',
                    where_clause);
-    INSERT INTO personalize.segments (name, kind, where_clause, predicate, recheck)
-    VALUES (name, 'sql', where_clause, format('(%s)', where_clause), NULL)
-    RETURNING segment_id INTO id;
-    PERFORM personalize._segments_refresh(ARRAY[name], as_of, 'create');
+    INSERT INTO personalize.segments (name, kind) VALUES (name, 'sql') RETURNING segment_id INTO id;
+    INSERT INTO personalize.segment_sql (segment_id, where_clause) VALUES (id, where_clause);
+    PERFORM personalize._segments_refresh(ARRAY[name], coalesce(as_of, personalize._clock()), 'create');
     RETURN id;
 END
 $$;
 COMMENT ON FUNCTION personalize.create_sql_segment(text, text, timestamptz) IS
-'A segment defined by a SQL condition on personalize.segment_profiles p; refreshed in batch only (refresh_segment)';
+'A segment defined by a SQL condition on personalize.segment_profiles p (superusers only); refreshed in batch only (refresh_segment)';
 
-CREATE FUNCTION personalize.refresh_segment(name text, as_of timestamptz DEFAULT now(),
+CREATE FUNCTION personalize.refresh_segment(name text, as_of timestamptz DEFAULT NULL,
                                             OUT entered bigint, OUT exited bigint)
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -524,7 +535,7 @@ BEGIN
     IF NOT EXISTS (SELECT FROM personalize.segments s WHERE s.name = refresh_segment.name) THEN
         RAISE EXCEPTION 'segment "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
-    summary := personalize._segments_refresh(ARRAY[name], as_of, 'refresh');
+    summary := personalize._segments_refresh(ARRAY[name], coalesce(as_of, personalize._clock()), 'refresh');
     entered := (summary -> 0 ->> 'entered')::bigint;
     exited := (summary -> 0 ->> 'exited')::bigint;
 END
@@ -532,7 +543,7 @@ $$;
 COMMENT ON FUNCTION personalize.refresh_segment(text, timestamptz) IS
 'Recomputes a segment from scratch as of as_of (then the segments that read it); returns its entries and exits';
 
-CREATE FUNCTION personalize.refresh_segments(names text[] DEFAULT NULL, as_of timestamptz DEFAULT now())
+CREATE FUNCTION personalize.refresh_segments(names text[] DEFAULT NULL, as_of timestamptz DEFAULT NULL)
 RETURNS TABLE (segment text, entered bigint, exited bigint)
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -549,7 +560,7 @@ BEGIN
     END IF;
     RETURN QUERY
     SELECT s.name, (t.e ->> 'entered')::bigint, (t.e ->> 'exited')::bigint
-      FROM jsonb_array_elements(personalize._segments_refresh(roots, as_of, 'refresh')) WITH ORDINALITY AS t(e, i)
+      FROM jsonb_array_elements(personalize._segments_refresh(roots, coalesce(as_of, personalize._clock()), 'refresh')) WITH ORDINALITY AS t(e, i)
       JOIN personalize.segments s ON s.segment_id = (t.e ->> 'id')::integer
      ORDER BY t.i;
 END
@@ -557,7 +568,7 @@ $$;
 COMMENT ON FUNCTION personalize.refresh_segments(text[], timestamptz) IS
 'Recomputes the named segments (NULL: all) as of as_of, and the segments that read them, each once, in dependency order; one row per segment';
 
-CREATE FUNCTION personalize.tick(as_of timestamptz DEFAULT now())
+CREATE FUNCTION personalize.tick(as_of timestamptz DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -572,6 +583,7 @@ DECLARE
     summary jsonb := '[]';
     total bigint := 0;
 BEGIN
+    as_of := coalesce(as_of, personalize._clock());
     PERFORM personalize._check_as_of(as_of);
     FOR seg IN SELECT * FROM personalize.segments WHERE kind = 'rule' ORDER BY eval_order, segment_id LOOP
         SELECT array_agg(profile_id) INTO ids FROM (
@@ -584,7 +596,7 @@ BEGIN
             -- profiles whose membership of a segment this one reads changed in this tick
             SELECT unnest(changed_ids) WHERE seg.reads_segments && changed) due;
         CONTINUE WHEN ids IS NULL;
-        r := personalize._segment_apply(seg, ids, as_of, 'tick');
+        r := personalize._segment_apply(seg, ids, as_of, 'tick', true);
         IF r.entered + r.exited > 0 THEN
             changed := changed || seg.name;
             changed_ids := changed_ids || r.changed;
@@ -592,6 +604,8 @@ BEGIN
             summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
         END IF;
     END LOOP;
+    UPDATE personalize.segments s SET evaluated_at = as_of
+     WHERE s.kind = 'rule' AND (s.evaluated_at IS NULL OR s.evaluated_at < as_of);
     PERFORM personalize._segments_notify(summary, 'tick');
     -- the outbox's share of the clock (src/send/queue.sql)
     PERFORM personalize._sends_tick(as_of);

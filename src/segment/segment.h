@@ -1,0 +1,30 @@
+/*
+ * segment.h: what the rule compiler (segment.c) gives the statement executor (segment_exec.c):
+ * the whole evaluation statement of a segment, built in C from its rule (or, for a SQL segment,
+ * from its owner-written condition), in a live form (restricted to the profiles in $2) and a
+ * full form (every profile).
+ */
+#ifndef PERSONALIZE_SEGMENT_H
+#define PERSONALIZE_SEGMENT_H
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+/* A compiled rule: both statement forms and what the rule reads. */
+typedef struct SegmentCompiled
+{
+	char	   *live;			/* the statement for the profiles in $2 */
+	char	   *full;			/* the statement for every profile */
+	bool		time_dependent; /* the answer may change with time alone (a recheck) */
+	List	   *events;			/* event names read (char *) */
+	List	   *fields;			/* profile field groups read (char *) */
+	List	   *segments;		/* other segments read (char *) */
+} SegmentCompiled;
+
+/* Compiles a rule, refusing a bad node with its JSON path (SQLSTATE 22023). */
+extern void segment_compile(Jsonb *rule, SegmentCompiled *out);
+
+/* The statements of a SQL segment whose condition is where_clause (superuser-written). */
+extern void segment_compile_sql(const char *where_clause, SegmentCompiled *out);
+
+#endif
