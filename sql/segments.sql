@@ -244,6 +244,8 @@ SELECT count(*) AS fields,
                           WHEN a.atttypid = 'text'::regtype THEN 'text' END) AS wrong_type
   FROM personalize._segment_fields() f
   LEFT JOIN pg_attribute a ON a.attrelid = 'personalize.segment_profiles'::regclass AND a.attname = f.name;
+\set VERBOSITY default
 SELECT personalize.create_segment('x', '{"field": "nope"}');
+\set VERBOSITY terse
 DROP EXTENSION pg_cron;
 DROP EXTENSION personalize;
