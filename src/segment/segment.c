@@ -100,21 +100,24 @@ static const FieldSpec field_specs[] = {
 
 /*
  * The fields folded from events, as they stood at $1: for a profile holding events stamped
- * after $1 (its last_seen_at is later), the activity fields recounted from its events up to $1
- * and the purchase fields from the live fold's own as-of path (personalize._live_state_at: the
- * purchase event with a usable amount); for every other profile the stored columns are that
- * state already. next_at is the first later event, when the answer may change.
+ * after $1 (its last_seen_at is later), recounted from its events up to $1 with the live fold's
+ * purchase rule (the purchase event, personalize._usable_amount of its amount); for every other
+ * profile the stored columns are that state already. next_at is the first later event, when
+ * the answer may change. (Not _live_state_at: it also rebuilds the cart, which costs more than
+ * the whole evaluation.)
  */
 #define AS_OF_SOURCE \
-	" LEFT JOIN LATERAL (SELECT a.event_count, a.first_seen_at, a.last_seen_at," \
-	" (l.st).purchase_count, (l.st).purchase_total, (l.st).first_purchase_at, (l.st).last_purchase_at," \
+	" LEFT JOIN LATERAL (SELECT count(*) AS event_count, min(e.occurred_at) AS first_seen_at," \
+	" max(e.occurred_at) AS last_seen_at, count(u.amount) AS purchase_count," \
+	" coalesce(sum(u.amount), 0) AS purchase_total," \
+	" min(e.occurred_at) FILTER (WHERE u.amount IS NOT NULL) AS first_purchase_at," \
+	" max(e.occurred_at) FILTER (WHERE u.amount IS NOT NULL) AS last_purchase_at," \
 	" (SELECT min(f.occurred_at) FROM personalize.events f WHERE f.profile_id = p.profile_id" \
 	" AND f.occurred_at > $1) AS next_at" \
-	" FROM (SELECT count(*) AS event_count, min(e.occurred_at) AS first_seen_at," \
-	" max(e.occurred_at) AS last_seen_at FROM personalize.events e" \
-	" WHERE e.profile_id = p.profile_id AND e.occurred_at <= $1) a," \
-	" (SELECT personalize._live_state_at(p.profile_id, $1) AS st OFFSET 0) l" \
-	" WHERE p.last_seen_at > $1) asof ON true"
+	" FROM personalize.events e CROSS JOIN personalize.scoring_settings st" \
+	" CROSS JOIN LATERAL (SELECT CASE WHEN e.event = st.purchase_event THEN personalize._usable_amount(" \
+	"personalize.purchase_amount(e.properties, st.amount_properties)) END AS amount) u" \
+	" WHERE p.last_seen_at > $1 AND e.profile_id = p.profile_id AND e.occurred_at <= $1) asof ON true"
 
 /* "one of a, b, c" over the field names, for the error of an unknown field. */
 static char *
