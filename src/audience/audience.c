@@ -26,7 +26,8 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "audience.h"
+#include <roaring/roaring.h>
+
 #include "audience_format.h"
 
 PG_FUNCTION_INFO_V1(personalize_audience_in);
@@ -74,8 +75,8 @@ typedef struct AudienceState
 /* The profile-number range, for error messages. */
 #define RANGE_DETAIL "Profile numbers of an audience are 0 to 4294967295."
 
-/* Checks that a bigint is a valid profile number. */
-uint32
+/* Checks that a bigint is a valid profile number (0..4294967295), else ERROR 22003. */
+static uint32
 personalize_audience_id(int64 id)
 {
 	if (id < 0 || id > (int64) PG_UINT32_MAX)
@@ -136,8 +137,8 @@ audience_from_bytes(const char *data, size_t len)
 	return result;
 }
 
-/* Serializes a bitmap into a palloc'd audience; see audience.h. */
-bytea *
+/* Serializes a CRoaring bitmap into a palloc'd audience (run-optimizes rb; does not free it). */
+static bytea *
 personalize_audience_from_roaring(roaring_bitmap_t *rb)
 {
 	size_t		size;
@@ -157,8 +158,11 @@ personalize_audience_from_roaring(roaring_bitmap_t *rb)
 	return result;
 }
 
-/* Deserializes an audience into a malloc'd bitmap; see audience.h. */
-roaring_bitmap_t *
+/*
+ * Deserializes an audience into a malloc'd CRoaring bitmap: the caller must free it on every
+ * path, so call it inside PG_TRY and free it in PG_CATCH and after PG_END_TRY.
+ */
+static roaring_bitmap_t *
 personalize_audience_to_roaring(const bytea *a)
 {
 	AudienceView v;
@@ -174,8 +178,8 @@ personalize_audience_to_roaring(const bytea *a)
 	return rb;
 }
 
-/* Builds an audience from profile numbers; see audience.h. */
-bytea *
+/* Builds an audience datum (palloc'd) from n profile numbers in any order, repeats allowed. */
+static bytea *
 personalize_audience_from_ids(const uint32 *ids, size_t n)
 {
 	roaring_bitmap_t *volatile rb = NULL;
