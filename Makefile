@@ -12,7 +12,7 @@ PG_CONFIG  ?= pg_config
 # which PostgreSQL binds at their first call), one of them must come first: test/suites/install_order
 # checks the order and lists those few calls. (A module that adds columns to another's table,
 # as scoring adds the live state to profiles, comes before the modules that read them.)
-SQL_MODULES = core/schema_setup core/hash profile/profile audience/audience profile/consent ingest/schema \
+SQL_MODULES = core/schema_setup core/checks core/hash profile/profile audience/audience profile/consent ingest/schema \
               scoring/decay scoring/interest scoring/rfm scoring/scoring segment/segment ingest/ingest \
               ingest/partition profile/identity profile/privacy render/render render/templates core/roles \
               predict/clv predict/recommend send/outbox send/links send/campaign send/policy send/queue send/feedback \

@@ -8,6 +8,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -85,7 +86,52 @@ personalize_invalidate(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Module load: defines the settings and registers the invalidation callback. */
+/* The first instant of year 1 and of year 10000, UTC: every time the extension accepts lies between. */
+#define FIRST_TIME ((TimestampTz) (date2j(1, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
+#define END_OF_TIME ((TimestampTz) (date2j(10000, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY)
+
+/* Whether t is a finite time in the years 1 to 9999 (UTC), the range as_of and events must lie in. */
+bool
+personalize_time_in_range(TimestampTz t)
+{
+	return !TIMESTAMP_NOT_FINITE(t) && t >= FIRST_TIME && t < END_OF_TIME;
+}
+
+/*
+ * Check hook of personalize.clock: empty, or a timestamp in the years 1 to 9999, refused at SET
+ * time rather than by every later track() that reads it. Parsed without raising (a check hook
+ * must not), in the session's TimeZone as _clock() will.
+ */
+static bool
+check_clock(char **newval, void **extra, GucSource source)
+{
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf, dtype, tz = 0;
+	struct pg_tm tt;
+	fsec_t		fsec;
+	TimestampTz t;
+
+	if (*newval == NULL || (*newval)[0] == '\0' || session_timezone == NULL)
+		return true;
+	if (strlen(*newval) >= MAXDATELEN ||
+		ParseDateTime(*newval, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0 ||
+		DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0 || dtype != DTK_DATE ||
+		tm2timestamp(&tt, fsec, &tz, &t) != 0 || !personalize_time_in_range(t))
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errdetail("personalize.clock is empty (the statement's time) or a timestamp in the years 1 to 9999, such as '2026-06-01 00:00+00'.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Module load: defines the settings and registers the invalidation callback. Settings that act as
+ * policy (what is accepted, what time live segments see) are PGC_SUSET: a superuser sets them, for
+ * a role or a database too (ALTER ROLE ... SET); the roles of the extension cannot change them.
+ */
 void
 _PG_init(void)
 {
@@ -93,18 +139,18 @@ _PG_init(void)
 							 "What happens to an event that fails validation.",
 							 "quarantine stores it in personalize.rejected_events; error fails the statement.",
 							 &personalize_on_invalid_event, INVALID_EVENT_QUARANTINE,
-							 invalid_event_options, PGC_USERSET, 0, NULL, NULL, NULL);
+							 invalid_event_options, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("personalize.strict_events",
 							 "Rejects events whose name has no row in personalize.event_schemas.",
-							 NULL, &personalize_strict_events, false, PGC_USERSET, 0, NULL, NULL, NULL);
+							 NULL, &personalize_strict_events, false, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.max_event_bytes",
 							"Largest accepted event properties, in bytes.",
 							NULL, &personalize_max_event_bytes, 65536, 64, 100 * 1024 * 1024,
-							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomStringVariable("personalize.clock",
 							   "The time live segment updates are evaluated at (empty: the statement's time).",
 							   "Set it to replay history or to test time-dependent segments; tick() takes its own as_of.",
-							   &personalize_clock, "", PGC_USERSET, 0, NULL, NULL, NULL);
+							   &personalize_clock, "", PGC_SUSET, 0, check_clock, NULL, NULL);
 	scoring_init();
 	MarkGUCPrefixReserved("personalize");
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);

@@ -6,6 +6,8 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+
 typedef enum InvalidEventAction
 {
 	INVALID_EVENT_QUARANTINE,
@@ -15,6 +17,9 @@ typedef enum InvalidEventAction
 extern int	personalize_on_invalid_event;
 extern bool personalize_strict_events;
 extern int	personalize_max_event_bytes;
+
+/* Whether t is a finite time in the years 1 to 9999 (UTC): the range of as_of and of events. */
+extern bool personalize_time_in_range(TimestampTz t);
 
 /* The OID of a relation in the personalize schema, cached; InvalidOid if it does not exist. */
 extern Oid	personalize_relid(const char *name);

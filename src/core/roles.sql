@@ -1,5 +1,6 @@
 -- Privileges: everything goes to the personalize_* roles, nothing to PUBLIC.
---   personalize_admin    everything
+--   personalize_admin    reads and writes every table (never TRIGGER, TRUNCATE or REFERENCES: a
+--                        trigger of theirs would fire inside the owner's SECURITY DEFINER functions)
 --   personalize_writer   ingestion: INSERT/COPY into events, track, identify, alias, set_consent
 --   personalize_analyst  reads every table and view, manages rule segments
 -- Roles are cluster-wide, so a second database installing the extension reuses them.
@@ -19,8 +20,8 @@ $$;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA personalize FROM PUBLIC;
 GRANT USAGE ON SCHEMA personalize TO personalize_admin, personalize_writer, personalize_analyst;
 
-GRANT ALL ON ALL TABLES IN SCHEMA personalize TO personalize_admin;
-GRANT ALL ON ALL SEQUENCES IN SCHEMA personalize TO personalize_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA personalize TO personalize_admin;
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA personalize TO personalize_admin;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA personalize TO personalize_admin;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA personalize TO personalize_analyst;
@@ -28,16 +29,14 @@ GRANT EXECUTE ON FUNCTION personalize.normalize_email(text, boolean, boolean), p
     personalize.fingerprint(jsonb), personalize.resolve_identity(text, text), personalize.last_ingest()
     TO personalize_analyst, personalize_writer;
 
-GRANT INSERT ON personalize.events TO personalize_writer;
-GRANT USAGE ON SEQUENCE personalize.event_id_seq TO personalize_writer;
+-- Writers name only the columns of an event: profile_id, event_id and received_at are the
+-- pipeline's (the row trigger sets them whatever a caller supplies).
+GRANT INSERT (user_id, anonymous_id, event, properties, occurred_at, message_id) ON personalize.events
+    TO personalize_writer;
 GRANT SELECT ON personalize.event_schemas TO personalize_writer;
 GRANT EXECUTE ON FUNCTION personalize.track(text, text, jsonb, timestamptz, text, text),
     personalize.identify(text, jsonb, text, timestamptz), personalize.alias(text, text, timestamptz),
-    personalize.set_consent(bigint, text, text, boolean, text, timestamptz),
-    personalize._events_before_statement(), personalize._events_before_row(),
-    personalize._events_after_insert(), personalize._ingest_end(bigint, bigint, boolean),
-    personalize._ingest_pending_rejects(), personalize._ingest_pending_identities(),
-    personalize._ingest_pending_duplicates(), personalize._ingest_pending_counts()
+    personalize.set_consent(bigint, text, text, boolean, text, timestamptz)
     TO personalize_writer;
 
 -- Audiences (src/audience.sql): analysts may use all of it. Type I/O, aggregate support and
@@ -80,7 +79,7 @@ GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz),
     personalize.bucket(bigint, text), personalize.days_to_anniversary(text, timestamptz)
     TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.in_segment(text, bigint), personalize.segments_of(bigint)
-    TO personalize_analyst, personalize_writer;
+    TO personalize_analyst;
 -- The conditions of SQL segments run as the owner: no role may write them (superusers only).
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON personalize.segment_sql FROM personalize_admin;
 
@@ -111,3 +110,26 @@ GRANT EXECUTE ON FUNCTION personalize.decay(float8, timestamptz, timestamptz, in
     TO personalize_analyst;
 GRANT INSERT, UPDATE, DELETE ON personalize.rfm_segments TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.audience(text, timestamptz) TO personalize_analyst;
+
+-- Internal functions (named _*) are the owner's: SECURITY DEFINER functions and triggers call
+-- them. No role may call them directly (a writer calling _ingest_end would forge last_ingest()),
+-- except those that run in the caller's own context: the steps of render_email and context
+-- (analysts: the template, the cart, the parts, and the live state and interests as of a time),
+-- the check of event_schemas (a CHECK constraint, evaluated as the writer of the row), and the
+-- two helpers the template and event-schema triggers call as that writer.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) 'personalize'::pg_catalog.regnamespace
+           AND p.proname OPERATOR(pg_catalog.~~) '\_%'
+           AND p.proname OPERATOR(pg_catalog.<>) ALL (ARRAY['_render_part', '_email_template', '_cart',
+                                                           '_live_state_at', '_interests_at',
+                                                           '_check_event_schema', '_liquid_check', '_invalidate'])
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM personalize_admin, personalize_writer, personalize_analyst', f);
+    END LOOP;
+END
+$$;

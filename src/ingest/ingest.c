@@ -109,6 +109,7 @@ typedef struct EventColumns
 {
 	Oid			relid;
 	int			profile_id, occurred_at, event, user_id, anonymous_id, properties, message_id;
+	int			event_id, received_at;	/* the pipeline's own columns, never the caller's */
 } EventColumns;
 
 static EventColumns column_cache[64];
@@ -417,11 +418,11 @@ event_columns(Relation rel)
 			continue;
 #define COL(x) if (strcmp(n, #x) == 0) c->x = i + 1;
 		COL(profile_id) COL(occurred_at) COL(event) COL(user_id) COL(anonymous_id)
-			COL(properties) COL(message_id)
+			COL(properties) COL(message_id) COL(event_id) COL(received_at)
 #undef COL
 	}
 	if (!c->profile_id || !c->occurred_at || !c->event || !c->user_id || !c->anonymous_id ||
-		!c->properties || !c->message_id)
+		!c->properties || !c->message_id || !c->event_id || !c->received_at)
 		elog(ERROR, "relation \"%s\" lacks a column of personalize.events", RelationGetRelationName(rel));
 	n_column_cache++;
 	return c;
@@ -538,16 +539,6 @@ check_id(text *t)
 	return NULL;
 }
 
-/*
- * 10000-01-01 00:00 UTC: events must come before it, so that the time arithmetic of scores and
- * segment rechecks (up to 100 years ahead) stays inside the range of timestamps.
- */
-static TimestampTz
-latest_event_time(void)
-{
-	return (TimestampTz) (date2j(10000, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
-}
-
 /* The message_id that stands in for a missing one: "fp:" and 32 hex digits of the content hash. */
 static text *
 content_message_id(text *user_id, text *anonymous_id, text *event, TimestampTz at, Jsonb *props)
@@ -642,9 +633,16 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(values[c->occurred_at - 1])))
 		REJECT(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "the timestamp is infinite", "$.occurred_at",
 			   "a finite timestamp");
-	if (DatumGetTimestampTz(values[c->occurred_at - 1]) >= latest_event_time())
-		REJECT(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "the timestamp is after the year 9999", "$.occurred_at",
-			   "a timestamp before 10000-01-01 00:00 UTC");
+	/* The years 1 to 9999 (UTC), so that the time arithmetic of scores and segment rechecks (up
+	 * to 100 years ahead) stays inside the range of timestamps. */
+	if (!personalize_time_in_range(DatumGetTimestampTz(values[c->occurred_at - 1])))
+	{
+		if (DatumGetTimestampTz(values[c->occurred_at - 1]) > 0)
+			REJECT(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "the timestamp is after the year 9999", "$.occurred_at",
+				   "a timestamp before 10000-01-01 00:00 UTC");
+		REJECT(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE, "the timestamp is before the year 1", "$.occurred_at",
+			   "a timestamp from 0001-01-01 00:00 UTC on");
+	}
 	if (nulls[c->properties - 1])
 	{
 		values[c->properties - 1] = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
@@ -696,6 +694,17 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 	values[c->profile_id - 1] = Int64GetDatum(resolve_profile(f, user_id, anonymous_id));
 	nulls[c->profile_id - 1] = false;
 	repl[c->profile_id - 1] = true;
+	/*
+	 * The event's identity and arrival are the pipeline's whatever the caller supplied: duplicates
+	 * are later found by message_id and deleted by event_id, so a caller choosing event_id (a copy
+	 * of stored rows, or another profile's) would make that delete hit the original.
+	 */
+	values[c->event_id - 1] = Int64GetDatum(nextval_internal(personalize_relid("event_id_seq"), false));
+	nulls[c->event_id - 1] = false;
+	repl[c->event_id - 1] = true;
+	values[c->received_at - 1] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+	nulls[c->received_at - 1] = false;
+	repl[c->received_at - 1] = true;
 
 	result = heap_modify_tuple(td->tg_trigtuple, desc, values, nulls, repl);
 	return PointerGetDatum(result);

@@ -10,7 +10,7 @@ CREATE TABLE personalize.events (
     anonymous_id  text,
     properties    jsonb NOT NULL DEFAULT '{}',
     message_id    text COLLATE "C" NOT NULL,
-    event_id      bigint NOT NULL DEFAULT pg_catalog.nextval('personalize.event_id_seq'),
+    event_id      bigint NOT NULL,    -- set by the row trigger from event_id_seq, never by a caller
     received_at   timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
 ) PARTITION BY RANGE (occurred_at);
 CREATE TABLE personalize.events_default PARTITION OF personalize.events DEFAULT;

@@ -14,9 +14,7 @@ DECLARE
     part text;
     created integer := 0;
 BEGIN
-    IF as_of IS NULL OR NOT isfinite(as_of) THEN
-        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM personalize._check_as_of(as_of);
     IF months_ahead NOT BETWEEN 0 AND 120 OR months_back NOT BETWEEN 0 AND 1200 THEN
         RAISE EXCEPTION 'months_ahead must be 0..120 and months_back 0..1200'
             USING ERRCODE = 'invalid_parameter_value';

@@ -32,8 +32,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use one of the six GDPR Article 6 bases: consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests.';
     END IF;
-    IF as_of IS NULL OR NOT isfinite(as_of) THEN
-        RAISE EXCEPTION 'as_of must be a finite timestamp' USING ERRCODE = 'invalid_parameter_value';
+    PERFORM personalize._check_as_of(as_of);
+    IF email_consent IS NULL AND lawful_basis IS NULL AND do_not_sell IS NULL THEN
+        RAISE EXCEPTION 'set_consent needs a change' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'email_consent, lawful_basis and do_not_sell are all null: there is nothing to record.';
     END IF;
     UPDATE personalize.profiles p
        SET email_consent = CASE WHEN set_consent.email_consent IS NOT NULL
@@ -51,7 +53,7 @@ BEGIN
     INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, lawful_basis, do_not_sell, source)
     VALUES (set_consent.profile_id, as_of, set_consent.email_consent, set_consent.lawful_basis,
             set_consent.do_not_sell, coalesce(source, 'api'));
-    PERFORM personalize._segments_live(ARRAY[set_consent.profile_id], '{}', '{consent}', 'consent');
+    PERFORM personalize._segments_live(ARRAY[set_consent.profile_id], '{}'::text[], '{consent}'::text[], 'consent'::text);
 END
 $$;
 COMMENT ON FUNCTION personalize.set_consent(bigint, text, text, boolean, text, timestamptz) IS

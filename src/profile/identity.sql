@@ -14,9 +14,12 @@ DECLARE
     merged_consent text;
     merged_cart jsonb;
 BEGIN
-    IF keep IS NULL OR drop IS NULL THEN
-        RAISE EXCEPTION 'profile ids must not be null' USING ERRCODE = 'null_value_not_allowed';
+    IF keep IS NULL OR drop IS NULL OR force IS NULL OR cause IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN keep IS NULL OR drop IS NULL THEN 'profile ids'
+                                                   WHEN force IS NULL THEN 'force' ELSE 'cause' END
+            USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM personalize._check_as_of(as_of);
     IF keep = drop THEN
         RAISE EXCEPTION 'cannot merge profile % into itself', keep USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -29,8 +32,8 @@ BEGIN
     END IF;
     IF NOT force AND k.email_consent <> 'unknown' AND d.email_consent <> 'unknown'
        AND k.email_consent <> d.email_consent THEN
-        RAISE EXCEPTION 'profiles % and % have conflicting e-mail consent (% and %)',
-                        keep, drop, k.email_consent, d.email_consent
+        -- The states are not named: alias() reaches here for writers, who may not read consent.
+        RAISE EXCEPTION 'profiles % and % have conflicting e-mail consent', keep, drop
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Resolve the consent first, or pass force => true: the later of the two consent actions then wins.';
     END IF;
@@ -97,10 +100,10 @@ BEGIN
     SELECT segment_id, drop, 'exited', as_of, 'merge into ' || keep FROM gone;
     DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = drop;
     IF cause NOT LIKE 'ingest:%' THEN      -- the ingest trigger re-evaluates the profiles it touched
-        PERFORM personalize._segments_live(ARRAY[keep], '{}', '{*}', 'merge');
+        PERFORM personalize._segments_live(ARRAY[keep], '{}'::text[], '{*}'::text[], 'merge'::text);
     END IF;
     INSERT INTO personalize.merge_log (kept_profile, dropped_profile, cause, forced, events_moved, merged_at)
-    VALUES (keep, drop, coalesce(cause, 'manual'), force, moved, as_of);
+    VALUES (keep, drop, cause, force, moved, as_of);
     PERFORM personalize._invalidate('personalize.identities'::regclass);
     RETURN keep;
 END
@@ -108,27 +111,12 @@ $$;
 COMMENT ON FUNCTION personalize.merge_profiles(bigint, bigint, boolean, text, timestamptz) IS
 'Moves everything of profile drop into keep (keep''s traits win) and logs it; refuses conflicting consent unless forced, then the later consent action wins';
 
--- Validates an external identifier argument: not null, 1 to 255 bytes, no control characters.
-CREATE FUNCTION personalize._check_id(name text, value text)
-RETURNS void
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF value IS NULL OR value = '' THEN
-        RAISE EXCEPTION '% must not be empty', name USING ERRCODE = 'null_value_not_allowed';
-    ELSIF octet_length(value) > 255 OR value ~ '[\x01-\x1f\x7f]' THEN
-        RAISE EXCEPTION 'invalid %: "%"', name, left(value, 40)
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Identifiers are 1 to 255 bytes without control characters.';
-    END IF;
-END
-$$;
-
--- The profile an identity resolves to, or NULL.
+-- The profile an identity resolves to, or NULL. SECURITY DEFINER: writers, who may not read
+-- identities, learn the profile of an id they could identify() anyway.
 CREATE FUNCTION personalize.resolve_identity(kind text, value text)
 RETURNS bigint
 LANGUAGE sql STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT i.profile_id FROM personalize.identities i WHERE i.kind = $1 AND i.value = $2 $$;
 
@@ -159,14 +147,22 @@ DECLARE
     hash text;
     created boolean := false;
 BEGIN
-    PERFORM personalize._check_id('user_id', identify.user_id);
+    PERFORM personalize._check_id('user_id'::text, identify.user_id);
+    PERFORM personalize._check_as_of(as_of);
     IF identify.anonymous_id IS NOT NULL THEN
-        PERFORM personalize._check_id('anonymous_id', identify.anonymous_id);
+        PERFORM personalize._check_id('anonymous_id'::text, identify.anonymous_id);
     END IF;
     identify.traits := coalesce(identify.traits, '{}');
     IF jsonb_typeof(identify.traits) <> 'object' THEN
         RAISE EXCEPTION 'traits must be a JSON object, not %', jsonb_typeof(identify.traits)
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Traits are capped as event properties are (64 bytes is the setting's least value).
+    IF pg_column_size(identify.traits) > 64 AND pg_column_size(identify.traits) >
+       (SELECT s.setting::integer FROM pg_settings s WHERE s.name = 'personalize.max_event_bytes') THEN
+        RAISE EXCEPTION 'the traits are too large' USING ERRCODE = 'program_limit_exceeded',
+            DETAIL = format('They take %s bytes; personalize.max_event_bytes is %s.',
+                            pg_column_size(identify.traits), current_setting('personalize.max_event_bytes'));
     END IF;
     IF identify.traits ? 'email' AND jsonb_typeof(identify.traits -> 'email') <> 'null' THEN
         IF jsonb_typeof(identify.traits -> 'email') <> 'string' THEN
@@ -176,33 +172,33 @@ BEGIN
         hash := personalize.email_hash(email_norm);
     END IF;
 
-    pid := personalize.resolve_identity('user_id', identify.user_id);
-    anon_pid := personalize.resolve_identity('anonymous_id', identify.anonymous_id);
+    pid := personalize.resolve_identity('user_id'::text, identify.user_id);
+    anon_pid := personalize.resolve_identity('anonymous_id'::text, identify.anonymous_id);
     IF pid IS NULL THEN
         -- A known anonymous visitor, or a profile known only by e-mail, becomes this user.
         pid := coalesce(
             (SELECT p.profile_id FROM personalize.profiles p WHERE p.profile_id = anon_pid AND p.user_id IS NULL),
             (SELECT p.profile_id FROM personalize.profiles p
-              WHERE p.profile_id = personalize.resolve_identity('email_hash', hash) AND p.user_id IS NULL));
+              WHERE p.profile_id = personalize.resolve_identity('email_hash'::text, hash) AND p.user_id IS NULL));
         IF pid IS NULL THEN
             INSERT INTO personalize.profiles (user_id, created_at) VALUES (identify.user_id, as_of)
             RETURNING profile_id INTO pid;
             created := true;
         END IF;
-        pid := personalize._claim_identity('user_id', identify.user_id, pid);
+        pid := personalize._claim_identity('user_id'::text, identify.user_id, pid);
         UPDATE personalize.profiles p SET user_id = identify.user_id WHERE p.profile_id = pid AND p.user_id IS NULL;
         DELETE FROM personalize.profiles p WHERE p.profile_id <> pid AND p.user_id = identify.user_id
            AND NOT EXISTS (SELECT FROM personalize.identities i WHERE i.profile_id = p.profile_id);
     END IF;
     IF identify.anonymous_id IS NOT NULL THEN
-        anon_pid := personalize._claim_identity('anonymous_id', identify.anonymous_id, pid);
+        anon_pid := personalize._claim_identity('anonymous_id'::text, identify.anonymous_id, pid);
         IF anon_pid <> pid AND EXISTS (SELECT FROM personalize.profiles p
                                         WHERE p.profile_id = anon_pid AND p.user_id IS NULL) THEN
-            PERFORM personalize.merge_profiles(pid, anon_pid, force => true, cause => 'identify', as_of => as_of);
+            PERFORM personalize.merge_profiles(pid, anon_pid, force => true, cause => 'identify'::text, as_of => as_of);
         END IF;
     END IF;
     IF hash IS NOT NULL THEN
-        PERFORM personalize._claim_identity('email_hash', hash, pid);
+        PERFORM personalize._claim_identity('email_hash'::text, hash, pid);
     END IF;
     UPDATE personalize.profiles p
        SET traits = p.traits || identify.traits,
@@ -210,8 +206,8 @@ BEGIN
            email_hash = coalesce(hash, p.email_hash),
            updated_at = statement_timestamp()
      WHERE p.profile_id = pid;
-    PERFORM personalize._segments_live(ARRAY[pid], '{}', CASE WHEN created THEN '{*}'::text[]
-                                                            ELSE '{traits,email,user_id}' END, 'identify');
+    PERFORM personalize._segments_live(ARRAY[pid], '{}'::text[], CASE WHEN created THEN '{*}'::text[]
+                                                            ELSE '{traits,email,user_id}'::text[] END, 'identify'::text);
     RETURN pid;
 END
 $$;
@@ -228,14 +224,18 @@ DECLARE
     pid bigint;
     prev bigint;
 BEGIN
-    PERFORM personalize._check_id('previous_id', alias.previous_id);
-    pid := personalize.identify(alias.user_id, '{}', NULL, as_of);
-    prev := coalesce(personalize.resolve_identity('user_id', alias.previous_id),
-                     personalize.resolve_identity('anonymous_id', alias.previous_id));
+    PERFORM personalize._check_id('previous_id'::text, alias.previous_id);
+    PERFORM personalize._check_as_of(as_of);
+    pid := personalize.identify(alias.user_id, '{}'::jsonb, NULL::text, as_of);
+    prev := coalesce(personalize.resolve_identity('user_id'::text, alias.previous_id),
+                     personalize.resolve_identity('anonymous_id'::text, alias.previous_id));
     IF prev IS NULL THEN
-        PERFORM personalize._claim_identity('anonymous_id', alias.previous_id, pid);
+        -- An id never seen: whether it was anonymous or a former user id, events under it are
+        -- this user's from now on.
+        PERFORM personalize._claim_identity('anonymous_id'::text, alias.previous_id, pid);
+        PERFORM personalize._claim_identity('user_id'::text, alias.previous_id, pid);
     ELSIF prev <> pid THEN
-        PERFORM personalize.merge_profiles(pid, prev, cause => 'alias', as_of => as_of);
+        PERFORM personalize.merge_profiles(pid, prev, cause => 'alias'::text, as_of => as_of);
     END IF;
     RETURN pid;
 END

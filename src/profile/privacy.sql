@@ -22,6 +22,7 @@ DECLARE
     n_rejected bigint;
     ids text[];
 BEGIN
+    PERFORM personalize._check_as_of(as_of);
     PERFORM FROM personalize.profiles p WHERE p.profile_id = forget.profile_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'profile % does not exist', forget.profile_id USING ERRCODE = 'no_data_found',
@@ -29,8 +30,16 @@ BEGIN
     END IF;
     SELECT array_agg(i.value) INTO ids FROM personalize.identities i
      WHERE i.profile_id = forget.profile_id AND i.kind IN ('user_id', 'anonymous_id');
-    DELETE FROM personalize.events e WHERE e.profile_id = forget.profile_id;
-    GET DIAGNOSTICS n_events = ROW_COUNT;
+    -- The events go with the keys that held their message_ids (or content hashes), so that the
+    -- erased person leaves no trace and a message re-sent after the erasure is a new event.
+    WITH gone AS (
+        DELETE FROM personalize.events e WHERE e.profile_id = forget.profile_id
+        RETURNING e.message_id, e.event_id
+    ), keys AS (
+        DELETE FROM personalize.event_keys k USING gone g
+         WHERE k.message_id = g.message_id AND k.event_id = g.event_id
+    )
+    SELECT count(*) INTO n_events FROM gone;
     DELETE FROM personalize.rejected_events r
      WHERE r.payload ->> 'user_id' = ANY (ids) OR r.payload ->> 'anonymous_id' = ANY (ids);
     GET DIAGNOSTICS n_rejected = ROW_COUNT;

@@ -898,36 +898,36 @@ personalize_liquid_cache_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 
-/* Module load: defines the personalize.liquid_* settings. */
+/* Module load: defines the personalize.liquid_* settings (PGC_SUSET: limits are policy, docs/security.md). */
 void
 render_init(void)
 {
 	DefineCustomIntVariable("personalize.liquid_max_output",
 							"Largest output of one Liquid render.", NULL,
 							&liquid_max_output, 16 * 1024 * 1024, 1024, MaxAllocSize / 2,
-							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_max_iterations",
 							"Most loop iterations (all loops together) in one Liquid render.", NULL,
 							&liquid_max_iterations, 1000000, 1, INT_MAX,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_max_depth",
 							"Deepest nesting of blocks and expressions in a Liquid template.", NULL,
 							&liquid_max_depth, 100, 1, 1000,	/* the engine recurses per level: 1000 stay well within max_stack_depth */
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_max_partial_depth",
 							"Deepest nesting of render and include partials in a Liquid render.", NULL,
 							&liquid_max_partial_depth, 16, 1, 1000,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_max_memory",
 							"Most memory one Liquid compile or render may use.", NULL,
 							&liquid_max_memory, 256 * 1024, 64, MaxAllocSize / 1024,
-							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_cache_entries",
 							"Most compiled Liquid templates kept per backend.", NULL,
 							&liquid_cache_entries, 256, 0, 1000000,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_cache_memory",
 							"Most memory the compiled Liquid templates of one backend may use.", NULL,
 							&liquid_cache_memory, 64 * 1024, 0, MAX_KILOBYTES,
-							PGC_USERSET, GUC_UNIT_KB, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
 }

@@ -6,7 +6,7 @@ CREATE TABLE personalize.templates (
     subject     text,
     html_body   text,
     text_body   text,
-    version     integer NOT NULL DEFAULT 1,
+    version     integer NOT NULL DEFAULT 1 CHECK (version >= 1),
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
     updated_at  timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
 );

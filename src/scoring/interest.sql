@@ -34,6 +34,10 @@ BEGIN
         RAISE EXCEPTION 'n must be zero or more, not %', coalesce(n::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM personalize._check_as_of(top_interests.as_of);
+    IF NOT EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = top_interests.profile_id) THEN
+        RAISE EXCEPTION 'profile % does not exist', top_interests.profile_id USING ERRCODE = 'no_data_found';
+    END IF;
     SELECT max(i.as_of) INTO latest FROM personalize.profile_interests i
      WHERE i.profile_id = top_interests.profile_id;
     IF latest > top_interests.as_of THEN

@@ -357,6 +357,11 @@ breaks_of(FunctionCallInfo fcinfo, ArrayType *breaks)
 
 	if (cache != NULL && cache->len == len && memcmp(cache->raw, breaks, len) == 0)
 		return cache;
+	if (ARR_NDIM(breaks) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("breakpoints must be a one-dimensional array"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(breaks))));
 	deconstruct_array(breaks, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &elems, &enulls, &n);
 	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);

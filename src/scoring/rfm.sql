@@ -168,9 +168,7 @@ DECLARE
     n_profiles bigint;
     n_changed bigint;
 BEGIN
-    IF as_of IS NULL OR NOT isfinite(as_of) THEN
-        RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM personalize._check_as_of(as_of);
     IF bins IS NULL OR bins NOT IN (3, 4, 5) THEN
         RAISE EXCEPTION 'bins must be 3, 4 or 5, not %', bins USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'The segment rules in personalize.rfm_segments use scores from 1 to 5.';
@@ -226,7 +224,7 @@ BEGIN
 
     INSERT INTO personalize.rfm_runs (as_of, bins, recency_breaks, frequency_breaks, monetary_breaks, profiles, changed)
     VALUES (as_of, bins, rb, fb, mb, n_profiles, n_changed);
-    PERFORM personalize._segments_refresh_reading('rfm', as_of, 'score_rfm');
+    PERFORM personalize._segments_refresh_reading('rfm'::text, as_of, 'score_rfm'::text);
     RETURN n_changed;
 END
 $$;

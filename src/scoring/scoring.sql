@@ -82,6 +82,7 @@ DECLARE
     score float8;
     at timestamptz;
 BEGIN
+    PERFORM personalize._check_as_of(as_of);
     SELECT p.engagement, p.engagement_as_of INTO score, at
       FROM personalize.profiles p WHERE p.profile_id = engagement_score.profile_id;
     IF NOT FOUND THEN

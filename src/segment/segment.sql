@@ -162,22 +162,6 @@ BEGIN
 END
 $$;
 
--- Refuses an evaluation time outside the years 1 to 9999: rules reach up to 100 years back and
--- ahead of it, which must stay inside the range of timestamps.
-CREATE FUNCTION personalize._check_as_of(as_of timestamptz)
-RETURNS void
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF as_of IS NULL OR NOT isfinite(as_of)
-       OR as_of < '0001-01-01 00:00+00' OR as_of >= '10000-01-01 00:00+00' THEN
-        RAISE EXCEPTION 'as_of must be a finite timestamp in the years 1 to 9999'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-END
-$$;
-
 -- Evaluates a segment for the profiles ids (NULL: everyone) as of as_of, from its rule (compiled
 -- here, in C, and kept per backend with the plan of its live form) or its SQL condition.
 CREATE FUNCTION personalize._segment_run(segment_id integer, rule jsonb, where_clause text, ids bigint[],
