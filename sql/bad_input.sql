@@ -75,4 +75,18 @@ SELECT e.profile_id, p.user_id FROM personalize.events e JOIN personalize.profil
  WHERE e.message_id = 'legacy-1';
 SELECT count(*) AS profiles_named_legacy FROM personalize.profiles WHERE user_id = 'legacy-ann';
 
+-- a statement quarantining many rows keeps them in a tuplestore that spills past work_mem, not
+-- in transaction memory without bound (1.2 MB of payloads here; TopTransactionContext never
+-- gives memory back, so its size is the statement's high-water mark); every row is stored
+BEGIN;
+SET LOCAL work_mem = '64kB';
+INSERT INTO personalize.events (user_id, event, properties, occurred_at)
+SELECT 'q', 'Product Viewed', jsonb_build_object('price', -i, 'pad', repeat('x', 500)), '2026-02-01'
+  FROM generate_series(1, 2000) i;
+SELECT total_bytes < 512 * 1024 AS bounded FROM pg_backend_memory_contexts WHERE name = 'TopTransactionContext';
+COMMIT;
+SELECT * FROM personalize.last_ingest();
+SELECT count(*) AS quarantined, count(DISTINCT payload -> 'properties' ->> 'price') AS distinct_rows,
+       min(path) AS path FROM personalize.rejected_events WHERE payload ->> 'user_id' = 'q';
+
 DROP EXTENSION personalize;

@@ -30,6 +30,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "dedup.h"
 #include "core/hash.h"
@@ -49,15 +50,6 @@ PG_FUNCTION_INFO_V1(personalize_last_ingest);
 #define MAX_ID_BYTES 255
 #define MAX_CACHED_IDENTITIES 1000000
 
-/* A row that failed validation, kept until the statement's AFTER trigger stores it. */
-typedef struct Reject
-{
-	Jsonb	   *payload;
-	char	   *reason;
-	char	   *path;
-	char	   *expected;
-} Reject;
-
 /* An identity the statement saw that may not be in personalize.identities yet. */
 typedef struct PendingIdentity
 {
@@ -71,7 +63,14 @@ typedef struct PendingIdentity
 typedef struct IngestFrame
 {
 	SubTransactionId subid;
-	List	   *rejects;
+	/*
+	 * Rows that failed validation (payload, reason, path, expected), kept until the statement's
+	 * AFTER trigger stores them: a tuplestore, so that a COPY of many bad rows spills to disk past
+	 * work_mem instead of growing without bound in memory.
+	 */
+	Tuplestorestate *rejects;
+	TupleDesc	reject_desc;
+	int64		n_rejects;
 	List	   *identities;
 	DedupSet   *keys;			/* message ids accepted so far, to drop later copies */
 	struct IngestFrame *parent;
@@ -503,8 +502,9 @@ invalid_event(IngestFrame *f, EventColumns *c, Datum *values, bool *nulls, int s
 			  const char *reason, const char *path, const char *expected)
 {
 	MemoryContext old;
-	Reject	   *r;
 	const char *name = nulls[c->event - 1] ? "(null)" : TextDatumGetCString(values[c->event - 1]);
+	Datum		v[4];
+	bool		n[4] = {false, false, false, false};
 
 	if (personalize_on_invalid_event == INVALID_EVENT_ERROR)
 		ereport(ERROR,
@@ -512,14 +512,23 @@ invalid_event(IngestFrame *f, EventColumns *c, Datum *values, bool *nulls, int s
 				 errmsg("invalid event \"%s\" at %s: %s", name, path, reason),
 				 errdetail("Expected %s.", expected),
 				 errhint("With personalize.on_invalid_event = 'quarantine' the event is kept in personalize.rejected_events instead.")));
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	r = palloc(sizeof(Reject));
-	r->payload = row_payload(c, values, nulls);
-	r->reason = pstrdup(reason);
-	r->path = pstrdup(path);
-	r->expected = pstrdup(expected);
-	f->rejects = lappend(f->rejects, r);
-	MemoryContextSwitchTo(old);
+	if (f->rejects == NULL)
+	{
+		old = MemoryContextSwitchTo(TopTransactionContext);
+		f->reject_desc = CreateTemplateTupleDesc(4);
+		TupleDescInitEntry(f->reject_desc, 1, "payload", JSONBOID, -1, 0);
+		TupleDescInitEntry(f->reject_desc, 2, "reason", TEXTOID, -1, 0);
+		TupleDescInitEntry(f->reject_desc, 3, "path", TEXTOID, -1, 0);
+		TupleDescInitEntry(f->reject_desc, 4, "expected", TEXTOID, -1, 0);
+		f->rejects = tuplestore_begin_heap(false, false, work_mem);
+		MemoryContextSwitchTo(old);
+	}
+	v[0] = JsonbPGetDatum(row_payload(c, values, nulls));
+	v[1] = CStringGetTextDatum(reason);
+	v[2] = CStringGetTextDatum(path);
+	v[3] = CStringGetTextDatum(expected);
+	tuplestore_putvalues(f->rejects, f->reject_desc, v, n);	/* copies them into its own memory */
+	f->n_rejects++;
 }
 
 /* Checks an identifier column: at most MAX_ID_BYTES, not empty, no control characters. */
@@ -725,20 +734,20 @@ Datum
 personalize_ingest_pending_rejects(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ListCell   *lc;
+	TupleTableSlot *slot;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (current_frame == NULL)
+	if (current_frame == NULL || current_frame->rejects == NULL)
 		return (Datum) 0;
-	foreach(lc, current_frame->rejects)
+	slot = MakeSingleTupleTableSlot(current_frame->reject_desc, &TTSOpsMinimalTuple);
+	tuplestore_rescan(current_frame->rejects);
+	while (tuplestore_gettupleslot(current_frame->rejects, true, false, slot))
 	{
-		Reject	   *r = lfirst(lc);
-		Datum		v[4] = {JsonbPGetDatum(r->payload), CStringGetTextDatum(r->reason),
-		CStringGetTextDatum(r->path), CStringGetTextDatum(r->expected)};
-		bool		n[4] = {false, false, false, false};
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, slot->tts_values, slot->tts_isnull);
 	}
+	ExecDropSingleTupleTableSlot(slot);
 	return (Datum) 0;
 }
 
@@ -795,7 +804,7 @@ personalize_ingest_pending_counts(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	IngestFrame *f = current_frame;
-	Datum		v[3] = {Int64GetDatum(f ? list_length(f->rejects) : 0),
+	Datum		v[3] = {Int64GetDatum(f ? f->n_rejects : 0),
 		Int64GetDatum(f ? list_length(f->identities) : 0),
 	Int64GetDatum(f ? dedup_dropped(f->keys) : 0)};
 	bool		n[3] = {false, false, false};
@@ -816,13 +825,15 @@ personalize_ingest_end(PG_FUNCTION_ARGS)
 
 	last_accepted = PG_GETARG_INT64(0);
 	last_duplicates = PG_GETARG_INT64(1) + (f ? dedup_dropped(f->keys) : 0);
-	last_rejected = f ? list_length(f->rejects) : 0;
+	last_rejected = f ? f->n_rejects : 0;
 	if (PG_GETARG_BOOL(2))
 		identity_cache_reset();
 	if (f)
 	{
 		current_frame = f->parent;
 		dedup_free(f->keys);
+		if (f->rejects)
+			tuplestore_end(f->rejects);
 	}
 	PG_RETURN_VOID();
 }
