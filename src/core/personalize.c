@@ -22,11 +22,13 @@ void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(personalize_invalidate);
 PG_FUNCTION_INFO_V1(personalize_clock_now);
+PG_FUNCTION_INFO_V1(personalize_retention_months);
 
 int			personalize_on_invalid_event = INVALID_EVENT_QUARANTINE;
 bool		personalize_strict_events = false;
 int			personalize_max_event_bytes = 65536;
 char	   *personalize_clock = NULL;
+static int	retention_months = 0;
 
 static const struct config_enum_entry invalid_event_options[] = {
 	{"quarantine", INVALID_EVENT_QUARANTINE, false},
@@ -151,6 +153,11 @@ _PG_init(void)
 							   "The time live segment updates are evaluated at (empty: the statement's time).",
 							   "Set it to replay history or to test time-dependent segments; tick() takes its own as_of.",
 							   &personalize_clock, "", PGC_SUSET, 0, check_clock, NULL, NULL);
+	DefineCustomIntVariable("personalize.retention_months",
+							"Months of events maintain() keeps (0: all).",
+							"maintain(as_of) detaches and drops each monthly partition of personalize.events that ends "
+							"this many months or more before the month of as_of.",
+							&retention_months, 0, 0, 1200, PGC_SUSET, 0, NULL, NULL, NULL);
 	scoring_init();
 	MarkGUCPrefixReserved("personalize");
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
@@ -166,4 +173,11 @@ personalize_clock_now(PG_FUNCTION_ARGS)
 		PG_RETURN_TIMESTAMPTZ(GetCurrentStatementStartTimestamp());
 	return DirectFunctionCall3(timestamptz_in, CStringGetDatum(personalize_clock),
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
+/* SQL: personalize._retention_months(): personalize.retention_months, for maintain(). */
+Datum
+personalize_retention_months(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(retention_months);
 }
