@@ -19,6 +19,11 @@ SELECT personalize.maintain('10000-01-01 00:00+00');
 SELECT personalize.score_rfm('infinity');
 SELECT personalize.engagement_score(1, 'infinity');
 SELECT personalize.top_interests(1, 3, 'infinity');
+SELECT personalize.context(1, 'infinity');
+SELECT personalize.render('{{ "now" | date: "%Y" }}', '{}', as_of => 'infinity');
+SELECT personalize.render('{{ "now" | date: "%Y" }}', '{}', as_of => '-infinity');
+SELECT personalize.render_json('{{ "now" | date: "%Y" }}', '{}', as_of => '10000-01-01 00:00+00');
+SELECT personalize.render('{{ "now" | date: "%Y" }}', '{}', as_of => '9999-12-31 23:59+00') AS last_year;
 \set VERBOSITY default
 SELECT personalize.identify('x', as_of => 'infinity');
 \set VERBOSITY sqlstate

@@ -90,6 +90,14 @@ SET personalize.clock = '2026-02-03 04:05+00';
 SELECT personalize._clock() = '2026-02-03 04:05+00' AS clock_set;
 RESET personalize.clock;
 SELECT name FROM pg_settings WHERE name LIKE 'personalize.%' AND context <> 'superuser' ORDER BY 1;
+-- a value a writer set before the module was loaded (a new session) is discarded when it loads
+\c -
+SET ROLE regress_writer;
+SET personalize.clock = '2020-01-01 00:00+00';
+SELECT personalize.track('w1', 'Product Viewed', '{}', '2026-02-01', 'k0');
+SHOW personalize.clock;
+RESET ROLE;
+\set VERBOSITY terse
 
 -- Data loss: callers never choose event_id. A writer cannot name it; an admin who copies stored
 -- rows back (with their event_ids) or supplies another profile's event_id and occurred_at gets

@@ -99,6 +99,16 @@ personalize_time_in_range(TimestampTz t)
 	return !TIMESTAMP_NOT_FINITE(t) && t >= FIRST_TIME && t < END_OF_TIME;
 }
 
+/* Raises 22023 unless as_of is in range: the C side of personalize._check_as_of, same wording. */
+void
+personalize_check_as_of(TimestampTz as_of)
+{
+	if (!personalize_time_in_range(as_of))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must be a finite timestamp in the years 1 to 9999")));
+}
+
 /*
  * Check hook of personalize.clock: empty, or a timestamp in the years 1 to 9999, refused at SET
  * time rather than by every later track() that reads it. Parsed without raising (a check hook

@@ -21,6 +21,9 @@ extern int	personalize_max_event_bytes;
 /* Whether t is a finite time in the years 1 to 9999 (UTC): the range of as_of and of events. */
 extern bool personalize_time_in_range(TimestampTz t);
 
+/* Raises 22023 unless as_of is in that range (the check every as_of-taking function makes). */
+extern void personalize_check_as_of(TimestampTz as_of);
+
 /* The OID of a relation in the personalize schema, cached; InvalidOid if it does not exist. */
 extern Oid	personalize_relid(const char *name);
 

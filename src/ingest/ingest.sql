@@ -366,7 +366,7 @@ BEGIN
             CASE WHEN cardinality(settled.redirect_from) > 0 THEN '{*}'::text[]
                  ELSE ARRAY['event_count', 'first_seen_at', 'last_seen_at', 'purchases', 'engagement', 'interests']
                       || CASE WHEN consent_changed THEN '{consent}'::text[] ELSE '{}' END END,
-            'ingest', settled.new_profiles);
+            'ingest'::text, settled.new_profiles);
     END IF;
 
     PERFORM personalize._ingest_end(n_rows - cardinality(dropped), cardinality(dropped)::bigint,

@@ -23,6 +23,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "core/personalize.h"
 #include "render/render.h"
 #include "scoring/scoring.h"
 
@@ -380,6 +381,7 @@ as_of_arg(FunctionCallInfo fcinfo, int argno)
 				 errmsg("as_of must not be null"),
 				 errdetail("A context is the state of a profile as of a time."),
 				 errhint("Leave as_of out for now().")));
+	personalize_check_as_of(PG_GETARG_TIMESTAMPTZ(argno));
 	return PG_GETARG_TIMESTAMPTZ(argno);
 }
 

@@ -734,6 +734,7 @@ render_common(FunctionCallInfo fcinfo, bool ctx_is_json)
 	liq_value	ctx = liq_nil();
 	text	   *result;
 
+	personalize_check_as_of(as_of);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	tsrc = PG_GETARG_TEXT_PP(0);
