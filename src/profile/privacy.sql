@@ -36,8 +36,9 @@ BEGIN
         DELETE FROM personalize.events e WHERE e.profile_id = forget.profile_id
         RETURNING e.message_id, e.event_id
     ), keys AS (
-        DELETE FROM personalize.event_keys k USING gone g
-         WHERE k.message_id = g.message_id AND k.event_id = g.event_id
+        -- by message_id alone: a stored event holds its key, and a data-only restore through the
+        -- row trigger numbers events anew
+        DELETE FROM personalize.event_keys k USING gone g WHERE k.message_id = g.message_id
     )
     SELECT count(*) INTO n_events FROM gone;
     DELETE FROM personalize.rejected_events r
