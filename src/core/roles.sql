@@ -113,10 +113,10 @@ GRANT EXECUTE ON FUNCTION personalize.audience(text, timestamptz) TO personalize
 
 -- Internal functions (named _*) are the owner's: SECURITY DEFINER functions and triggers call
 -- them. No role may call them directly (a writer calling _ingest_end would forge last_ingest()),
--- except those that run in the caller's own context: the steps of render_email and context
--- (analysts: the template, the cart, the parts, and the live state and interests as of a time),
--- the check of event_schemas (a CHECK constraint, evaluated as the writer of the row), and the
--- two helpers the template and event-schema triggers call as that writer.
+-- except those that run in the caller's own context: the steps of render_email and context,
+-- granted to analysts by name above (and kept for admins), the check of event_schemas (a CHECK
+-- constraint, evaluated as the writer of the row), and the two helpers the template and
+-- event-schema triggers call as that writer. sql/security.sql lists what stays granted.
 DO $$
 DECLARE
     f regprocedure;
@@ -125,11 +125,10 @@ BEGIN
         SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
          WHERE p.pronamespace OPERATOR(pg_catalog.=) 'personalize'::pg_catalog.regnamespace
            AND p.proname OPERATOR(pg_catalog.~~) '\_%'
-           AND p.proname OPERATOR(pg_catalog.<>) ALL (ARRAY['_render_part', '_email_template', '_cart',
-                                                           '_live_state_at', '_interests_at',
-                                                           '_check_event_schema', '_liquid_check', '_invalidate'])
+           AND NOT pg_catalog.has_function_privilege('personalize_analyst', p.oid, 'EXECUTE')
+           AND p.proname OPERATOR(pg_catalog.<>) ALL (ARRAY['_check_event_schema', '_liquid_check', '_invalidate'])
     LOOP
-        EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM personalize_admin, personalize_writer, personalize_analyst', f);
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM personalize_admin, personalize_writer', f);
     END LOOP;
 END
 $$;
