@@ -1,5 +1,8 @@
 -- The user_id forms of the profile-taking functions (src/profile/by_user_id.sql): each answers
 -- what the profile_id form answers for the profile the user_id resolves to.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS personalize CASCADE;   -- a file run before this one may leave it installed
+RESET client_min_messages;
 CREATE EXTENSION personalize;
 \set VERBOSITY terse
 SELECT personalize.maintain('2026-02-15', 1, 1);
