@@ -200,7 +200,7 @@ COMMENT ON FUNCTION personalize.assign_variants(text, bigint[], float8[], text) 
 REVOKE ALL ON FUNCTION personalize._experiment_refuse(text, text),
     personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean),
     personalize.assign_variants(text, bigint[], float8[], text) FROM PUBLIC;
-GRANT ALL ON personalize.experiments, personalize.experiment_variants TO personalize_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON personalize.experiments, personalize.experiment_variants TO personalize_admin;
 GRANT SELECT ON personalize.experiments, personalize.experiment_variants TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize._experiment_refuse(text, text),
     personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean),
