@@ -1077,3 +1077,776 @@ GRANT EXECUTE ON FUNCTION personalize.refresh_segment(text, timestamptz) TO pers
 GRANT EXECUTE ON FUNCTION personalize.refresh_segments(text[], timestamptz) TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.tick(timestamptz) TO personalize_analyst;
 GRANT SELECT ON personalize.segment_sql TO personalize_admin, personalize_analyst;
+
+-- ---- security (issue 10): no path from a personalize role to the owner's rights, writers never
+-- choose event_id, one as_of check, internal functions not callable by the roles.
+
+-- Callers never choose event_id: the row trigger assigns it (src/ingest/ingest.c).
+ALTER TABLE personalize.events ALTER COLUMN event_id DROP DEFAULT;
+
+-- Functions whose bodies changed, with the same signatures: replaced in place.
+CREATE OR REPLACE FUNCTION personalize._events_after_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off    -- transition-table estimates are defaults: JIT would compile for a second on every COPY
+AS $$
+DECLARE
+    pending record := personalize._ingest_pending_counts();
+    settled record;
+    n_rows bigint;
+    claimed boolean := false;
+    kept bigint[];
+    dropped bigint[] := '{}';
+    dropped_profiles bigint[];
+    dropped_at timestamptz[];
+    dropped_keys text[] := '{}';
+    dup_keys text[];
+    dup_counts bigint[];
+    live boolean := EXISTS (SELECT FROM personalize.segments WHERE kind = 'rule');
+    ids bigint[];
+    names text[];
+    consent_changed boolean;
+    st personalize.scoring_settings;
+BEGIN
+    -- The one settings row, as a variable: joined, its unknown row count inflates every estimate.
+    SELECT * INTO st FROM personalize.scoring_settings;
+    -- What the row trigger stashed; a one-event statement of a known user stashed nothing.
+    IF pending.rejects > 0 THEN
+        INSERT INTO personalize.rejected_events (payload, reason, path, expected)
+        SELECT payload, reason, path, expected FROM personalize._ingest_pending_rejects();
+    END IF;
+    IF pending.identities > 0 THEN
+        settled := personalize._settle_identities();
+    ELSE
+        SELECT '{}'::bigint[] AS redirect_from, '{}'::bigint[] AS redirect_to, '{}'::bigint[] AS new_profiles
+          INTO settled;
+    END IF;
+
+    -- Claim each message_id. The row trigger dropped later copies of a key within the statement,
+    -- so a bulk statement claims with one plain INSERT, in byte order against deadlocks. A key held
+    -- before (by an earlier statement, or a concurrent one that commits first) makes it fail;
+    -- then, as for small statements (no subtransaction, hence no second transaction id per
+    -- event), the claim goes key by key, and the events whose keys are held are dropped.
+    SELECT count(*) INTO n_rows FROM new_events;
+    IF n_rows > 100 THEN
+        BEGIN
+            INSERT INTO personalize.event_keys (message_id, event_id)
+            SELECT message_id, event_id FROM new_events ORDER BY message_id;
+            claimed := true;
+        EXCEPTION WHEN unique_violation THEN
+            claimed := false;
+        END;
+    END IF;
+    IF NOT claimed THEN
+        WITH claimed_keys AS (
+            INSERT INTO personalize.event_keys (message_id, event_id)
+            SELECT message_id, event_id FROM new_events ORDER BY message_id, event_id
+                ON CONFLICT (message_id) DO NOTHING
+            RETURNING event_id
+        )
+        SELECT array_agg(event_id) INTO kept FROM claimed_keys;
+        IF coalesce(cardinality(kept), 0) < n_rows THEN
+            SELECT coalesce(array_agg(e.event_id), '{}'), coalesce(array_agg(coalesce(r.to_id, e.profile_id)), '{}'),
+                   coalesce(array_agg(e.occurred_at), '{}'), coalesce(array_agg(e.message_id), '{}')
+              INTO dropped, dropped_profiles, dropped_at, dropped_keys
+              FROM new_events e
+              LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
+                     ON r.from_id = e.profile_id
+             WHERE NOT EXISTS (SELECT FROM unnest(kept) AS k(event_id) WHERE k.event_id = e.event_id);
+            DELETE FROM personalize.events d
+             USING unnest(dropped_profiles, dropped_at, dropped) AS x(profile_id, occurred_at, event_id)
+             WHERE d.profile_id = x.profile_id AND d.occurred_at = x.occurred_at AND d.event_id = x.event_id;
+        END IF;
+    END IF;
+
+    -- Count the copies dropped, by the row trigger or just above, on their keys (locked in order).
+    -- Most statements have none: then nothing is read.
+    IF pending.duplicates > 0 OR cardinality(dropped_keys) > 0 THEN
+        SELECT array_agg(message_id ORDER BY message_id), array_agg(n ORDER BY message_id)
+          INTO dup_keys, dup_counts
+          FROM (SELECT message_id, sum(n)::bigint AS n
+                  FROM (SELECT message_id, copies FROM personalize._ingest_pending_duplicates()
+                        UNION ALL
+                        SELECT unnest(dropped_keys), 1) x(message_id, n)
+                 GROUP BY message_id) d;
+        UPDATE personalize.event_keys k SET duplicates = k.duplicates + d.n
+          FROM (SELECT k2.message_id, d.n
+                  FROM unnest(dup_keys, dup_counts) AS d(message_id, n)
+                  JOIN personalize.event_keys k2 USING (message_id)
+                 ORDER BY k2.message_id FOR UPDATE OF k2) d
+         WHERE k.message_id = d.message_id;
+    END IF;
+
+    -- The accepted events, each with what scoring takes from its properties (src/scoring.sql,
+    -- src/interest.sql), so that the properties themselves are read once.
+    WITH accepted AS MATERIALIZED (
+        SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
+               w.engagement_weight, w.interest_weight, e.event = st.purchase_event AS purchase,
+               CASE WHEN e.event = st.purchase_event
+                    THEN personalize._usable_amount(personalize.purchase_amount(e.properties, st.amount_properties))
+               END AS amount,
+               CASE WHEN w.interest_weight > 0
+                    THEN personalize.event_category(e.properties, st.category_property) END AS category,
+               CASE WHEN e.event IN ('Product Added', 'Product Removed', 'Order Completed')
+                    THEN e.properties END AS cart_properties
+          FROM new_events e
+          LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
+                 ON r.from_id = e.profile_id
+          LEFT JOIN personalize.scoring_events w ON w.event = e.event
+         WHERE NOT EXISTS (SELECT FROM unnest(dropped) AS d(event_id) WHERE d.event_id = e.event_id)
+    ), consent AS (
+        SELECT DISTINCT ON (profile_id) profile_id, occurred_at,
+               CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END AS state
+          FROM accepted
+         WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+         ORDER BY profile_id, occurred_at DESC, event_id DESC
+    ), consent_logged AS (
+        INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
+        SELECT profile_id, occurred_at,
+               CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END, 'event: ' || event
+          FROM accepted
+         WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+    ), touched AS (
+        SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at
+          FROM accepted GROUP BY profile_id
+    ), locked AS MATERIALIZED (
+        SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
+         ORDER BY p.profile_id FOR UPDATE OF p
+    -- ---- scoring (src/scoring.sql, src/interest.sql): purchases, engagement, interests
+    ), scored AS (
+        SELECT c.profile_id, c.occurred_at, c.engagement_weight, c.interest_weight, c.purchase, c.amount, c.category
+          FROM accepted c
+         WHERE c.engagement_weight <> 0 OR c.interest_weight > 0 OR c.purchase
+    ), scores AS (
+        SELECT s.profile_id,
+               count(s.amount) AS purchases, sum(s.amount) AS total,
+               min(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS first_at,
+               max(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS last_at,
+               count(*) FILTER (WHERE s.purchase AND s.amount IS NULL) AS ignored,
+               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
+                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
+          FROM scored s GROUP BY s.profile_id
+    ), interests AS (
+        INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
+        SELECT x.profile_id, x.category, (x.st).score, (x.st).as_of
+          FROM (SELECT s.profile_id, s.category,
+                       personalize._engagement_state(s.occurred_at, s.interest_weight, personalize.half_life()) AS st
+                  FROM scored s
+                 WHERE s.category IS NOT NULL AND s.profile_id IN (SELECT profile_id FROM locked)
+                 GROUP BY 1, 2) x
+         ORDER BY 1, 2
+            ON CONFLICT (profile_id, category) DO UPDATE
+           SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
+                                                personalize.half_life()),
+               as_of = greatest(i.as_of, excluded.as_of)
+    -- ---- the live cart (src/scoring/cart.c): the statement's cart events, folded in below
+    ), carts AS (
+        SELECT c.profile_id, array_agg(c.event) AS events, array_agg(c.cart_properties) AS properties,
+               array_agg(c.occurred_at) AS occurred_at, array_agg(c.event_id) AS event_ids
+          FROM accepted c WHERE c.cart_properties IS NOT NULL GROUP BY c.profile_id
+    -- ---- end of scoring
+    ), counted AS (
+    UPDATE personalize.profiles p
+       SET event_count = p.event_count + t.n,
+           first_seen_at = least(p.first_seen_at, t.first_at),
+           last_seen_at = greatest(p.last_seen_at, t.last_at),
+           email_consent = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
+                                THEN c.state ELSE p.email_consent END,
+           consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
+                             THEN c.occurred_at ELSE p.consent_at END,
+           -- scoring (src/scoring.sql)
+           purchase_count = p.purchase_count + coalesce(s.purchases, 0),
+           purchase_total = p.purchase_total + coalesce(s.total, 0),
+           first_purchase_at = least(p.first_purchase_at, s.first_at),
+           last_purchase_at = greatest(p.last_purchase_at, s.last_at),
+           purchases_ignored = p.purchases_ignored + coalesce(s.ignored, 0),
+           engagement = personalize._decay_sum(p.engagement, p.engagement_as_of, s.engagement, personalize.half_life()),
+           engagement_as_of = greatest(p.engagement_as_of, (s.engagement).as_of),
+           cart_log = CASE WHEN k.profile_id IS NULL THEN p.cart_log
+                           ELSE personalize._cart_log_add(p.cart_log, k.events, k.properties, k.occurred_at, k.event_ids) END,
+           cart = CASE WHEN k.profile_id IS NULL THEN p.cart
+                       ELSE personalize._cart_of(personalize._cart_log_add(p.cart_log, k.events, k.properties,
+                                                                           k.occurred_at, k.event_ids)) END,
+           cart_updated_at = CASE WHEN k.profile_id IS NULL THEN p.cart_updated_at
+                                  ELSE personalize._cart_updated_at(personalize._cart_log_add(p.cart_log, k.events,
+                                                                    k.properties, k.occurred_at, k.event_ids)) END,
+           updated_at = statement_timestamp()
+      FROM touched t LEFT JOIN consent c USING (profile_id) LEFT JOIN scores s USING (profile_id)
+           LEFT JOIN carts k USING (profile_id)
+     WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
+    RETURNING p.profile_id
+    )
+    -- what segments need to know (only gathered when there are segments)
+    SELECT CASE WHEN live THEN (SELECT array_agg(profile_id) FROM counted) END,
+           CASE WHEN live THEN (SELECT array_agg(DISTINCT event) FROM accepted) END,
+           CASE WHEN live THEN EXISTS (SELECT FROM consent) END
+      INTO ids, names, consent_changed;
+
+    IF live THEN
+        PERFORM personalize._segments_live(ids, names,
+            CASE WHEN cardinality(settled.redirect_from) > 0 THEN '{*}'::text[]
+                 ELSE ARRAY['event_count', 'first_seen_at', 'last_seen_at', 'purchases', 'engagement', 'interests']
+                      || CASE WHEN consent_changed THEN '{consent}'::text[] ELSE '{}' END END,
+            'ingest'::text, settled.new_profiles);
+    END IF;
+
+    PERFORM personalize._ingest_end(n_rows - cardinality(dropped), cardinality(dropped)::bigint,
+                                    cardinality(settled.redirect_from) > 0);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.merge_profiles(keep bigint, drop bigint, force boolean DEFAULT false,
+                                           cause text DEFAULT 'manual', as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k personalize.profiles;
+    d personalize.profiles;
+    moved bigint;
+    merged_consent text;
+    merged_cart jsonb;
+BEGIN
+    IF keep IS NULL OR drop IS NULL OR force IS NULL OR cause IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN keep IS NULL OR drop IS NULL THEN 'profile ids'
+                                                   WHEN force IS NULL THEN 'force' ELSE 'cause' END
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM personalize._check_as_of(as_of);
+    IF keep = drop THEN
+        RAISE EXCEPTION 'cannot merge profile % into itself', keep USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM FROM personalize.profiles WHERE profile_id IN (keep, drop) ORDER BY profile_id FOR UPDATE;
+    SELECT * INTO k FROM personalize.profiles WHERE profile_id = keep;
+    SELECT * INTO d FROM personalize.profiles WHERE profile_id = drop;
+    IF k.profile_id IS NULL OR d.profile_id IS NULL THEN
+        RAISE EXCEPTION 'profile % does not exist', CASE WHEN k.profile_id IS NULL THEN keep ELSE drop END
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF NOT force AND k.email_consent <> 'unknown' AND d.email_consent <> 'unknown'
+       AND k.email_consent <> d.email_consent THEN
+        -- The states are not named: alias() reaches here for writers, who may not read consent.
+        RAISE EXCEPTION 'profiles % and % have conflicting e-mail consent', keep, drop
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Resolve the consent first, or pass force => true: the later of the two consent actions then wins.';
+    END IF;
+
+    -- A known state beats unknown; between two, the later action wins (a tie keeps the opt-out).
+    merged_consent := CASE
+        WHEN k.email_consent = d.email_consent OR d.email_consent = 'unknown' THEN k.email_consent
+        WHEN k.email_consent = 'unknown' THEN d.email_consent
+        WHEN k.consent_at > d.consent_at OR d.consent_at IS NULL THEN k.email_consent
+        WHEN d.consent_at > k.consent_at OR k.consent_at IS NULL THEN d.email_consent
+        ELSE 'unsubscribed' END;
+    IF merged_consent <> k.email_consent THEN
+        INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
+        VALUES (keep, greatest(k.consent_at, d.consent_at, as_of), merged_consent,
+                format('merge of profile %s', drop));
+    END IF;
+    UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    -- the cart interleaves both profiles' events: recomputed from them (src/scoring/cart.c)
+    merged_cart := personalize._cart_log_from_events(keep);
+    UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
+    UPDATE personalize.consent_log SET profile_id = keep WHERE profile_id = drop;
+    UPDATE personalize.profiles p
+       SET user_id = coalesce(k.user_id, d.user_id),
+           email = coalesce(k.email, d.email),
+           email_hash = coalesce(k.email_hash, d.email_hash),
+           traits = d.traits || k.traits,
+           email_consent = merged_consent,
+           lawful_basis = coalesce(k.lawful_basis, d.lawful_basis),
+           do_not_sell = k.do_not_sell OR d.do_not_sell,
+           consent_at = greatest(k.consent_at, d.consent_at),
+           event_count = k.event_count + d.event_count,
+           first_seen_at = least(k.first_seen_at, d.first_seen_at),
+           last_seen_at = greatest(k.last_seen_at, d.last_seen_at),
+           created_at = least(k.created_at, d.created_at),
+           -- scoring: counters add up, decayed scores add up at the later time, RFM waits for score_rfm
+           purchase_count = k.purchase_count + d.purchase_count,
+           purchase_total = k.purchase_total + d.purchase_total,
+           first_purchase_at = least(k.first_purchase_at, d.first_purchase_at),
+           last_purchase_at = greatest(k.last_purchase_at, d.last_purchase_at),
+           purchases_ignored = k.purchases_ignored + d.purchases_ignored,
+           engagement = personalize._decay_sum(k.engagement, k.engagement_as_of,
+                                               CASE WHEN d.engagement_as_of IS NOT NULL
+                                                    THEN ROW(d.engagement, d.engagement_as_of)::personalize.decayed END,
+                                               personalize.half_life()),
+           engagement_as_of = greatest(k.engagement_as_of, d.engagement_as_of),
+           cart_log = merged_cart,
+           cart = personalize._cart_of(merged_cart),
+           cart_updated_at = personalize._cart_updated_at(merged_cart),
+           rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_segment = NULL,
+           updated_at = statement_timestamp()
+     WHERE p.profile_id = keep;
+    INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
+    SELECT keep, x.category, x.score, x.as_of FROM personalize.profile_interests x
+     WHERE x.profile_id = drop ORDER BY x.category
+        ON CONFLICT (profile_id, category) DO UPDATE
+       SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
+                                          personalize.half_life()),
+           as_of = greatest(i.as_of, excluded.as_of);
+    DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
+    DELETE FROM personalize.profiles WHERE profile_id = drop;
+    WITH gone AS (DELETE FROM personalize.segment_members m WHERE m.profile_id = drop RETURNING m.segment_id)
+    INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
+    SELECT segment_id, drop, 'exited', as_of, 'merge into ' || keep FROM gone;
+    DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = drop;
+    IF cause NOT LIKE 'ingest:%' THEN      -- the ingest trigger re-evaluates the profiles it touched
+        PERFORM personalize._segments_live(ARRAY[keep], '{}'::text[], '{*}'::text[], 'merge'::text);
+    END IF;
+    INSERT INTO personalize.merge_log (kept_profile, dropped_profile, cause, forced, events_moved, merged_at)
+    VALUES (keep, drop, cause, force, moved, as_of);
+    PERFORM personalize._invalidate('personalize.identities'::regclass);
+    RETURN keep;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.resolve_identity(kind text, value text)
+RETURNS bigint
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT i.profile_id FROM personalize.identities i WHERE i.kind = $1 AND i.value = $2 $$;
+
+CREATE OR REPLACE FUNCTION personalize.identify(user_id text, traits jsonb DEFAULT '{}', anonymous_id text DEFAULT NULL,
+                                     as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pid bigint;
+    anon_pid bigint;
+    email_norm text;
+    hash text;
+    created boolean := false;
+BEGIN
+    PERFORM personalize._check_id('user_id'::text, identify.user_id);
+    PERFORM personalize._check_as_of(as_of);
+    IF identify.anonymous_id IS NOT NULL THEN
+        PERFORM personalize._check_id('anonymous_id'::text, identify.anonymous_id);
+    END IF;
+    identify.traits := coalesce(identify.traits, '{}');
+    IF jsonb_typeof(identify.traits) <> 'object' THEN
+        RAISE EXCEPTION 'traits must be a JSON object, not %', jsonb_typeof(identify.traits)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Traits are capped as event properties are (64 bytes is the setting's least value).
+    IF pg_column_size(identify.traits) > 64 AND pg_column_size(identify.traits) >
+       (SELECT s.setting::integer FROM pg_settings s WHERE s.name = 'personalize.max_event_bytes') THEN
+        RAISE EXCEPTION 'the traits are too large' USING ERRCODE = 'program_limit_exceeded',
+            DETAIL = format('They take %s bytes; personalize.max_event_bytes is %s.',
+                            pg_column_size(identify.traits), current_setting('personalize.max_event_bytes'));
+    END IF;
+    IF identify.traits ? 'email' AND jsonb_typeof(identify.traits -> 'email') <> 'null' THEN
+        IF jsonb_typeof(identify.traits -> 'email') <> 'string' THEN
+            RAISE EXCEPTION 'the email trait must be a string' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        email_norm := personalize.normalize_email(identify.traits ->> 'email');
+        hash := personalize.email_hash(email_norm);
+    END IF;
+
+    pid := personalize.resolve_identity('user_id'::text, identify.user_id);
+    anon_pid := personalize.resolve_identity('anonymous_id'::text, identify.anonymous_id);
+    IF pid IS NULL THEN
+        -- A known anonymous visitor, or a profile known only by e-mail, becomes this user.
+        pid := coalesce(
+            (SELECT p.profile_id FROM personalize.profiles p WHERE p.profile_id = anon_pid AND p.user_id IS NULL),
+            (SELECT p.profile_id FROM personalize.profiles p
+              WHERE p.profile_id = personalize.resolve_identity('email_hash'::text, hash) AND p.user_id IS NULL));
+        IF pid IS NULL THEN
+            INSERT INTO personalize.profiles (user_id, created_at) VALUES (identify.user_id, as_of)
+            RETURNING profile_id INTO pid;
+            created := true;
+        END IF;
+        pid := personalize._claim_identity('user_id'::text, identify.user_id, pid);
+        UPDATE personalize.profiles p SET user_id = identify.user_id WHERE p.profile_id = pid AND p.user_id IS NULL;
+        DELETE FROM personalize.profiles p WHERE p.profile_id <> pid AND p.user_id = identify.user_id
+           AND NOT EXISTS (SELECT FROM personalize.identities i WHERE i.profile_id = p.profile_id);
+    END IF;
+    IF identify.anonymous_id IS NOT NULL THEN
+        anon_pid := personalize._claim_identity('anonymous_id'::text, identify.anonymous_id, pid);
+        IF anon_pid <> pid AND EXISTS (SELECT FROM personalize.profiles p
+                                        WHERE p.profile_id = anon_pid AND p.user_id IS NULL) THEN
+            PERFORM personalize.merge_profiles(pid, anon_pid, force => true, cause => 'identify'::text, as_of => as_of);
+        END IF;
+    END IF;
+    IF hash IS NOT NULL THEN
+        PERFORM personalize._claim_identity('email_hash'::text, hash, pid);
+    END IF;
+    UPDATE personalize.profiles p
+       SET traits = p.traits || identify.traits,
+           email = coalesce(email_norm, p.email),
+           email_hash = coalesce(hash, p.email_hash),
+           updated_at = statement_timestamp()
+     WHERE p.profile_id = pid;
+    PERFORM personalize._segments_live(ARRAY[pid], '{}'::text[], CASE WHEN created THEN '{*}'::text[]
+                                                            ELSE '{traits,email,user_id}'::text[] END, 'identify'::text);
+    RETURN pid;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.alias(previous_id text, user_id text, as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pid bigint;
+    prev bigint;
+BEGIN
+    PERFORM personalize._check_id('previous_id'::text, alias.previous_id);
+    PERFORM personalize._check_as_of(as_of);
+    pid := personalize.identify(alias.user_id, '{}'::jsonb, NULL::text, as_of);
+    prev := coalesce(personalize.resolve_identity('user_id'::text, alias.previous_id),
+                     personalize.resolve_identity('anonymous_id'::text, alias.previous_id));
+    IF prev IS NULL THEN
+        -- An id never seen: whether it was anonymous or a former user id, events under it are
+        -- this user's from now on.
+        PERFORM personalize._claim_identity('anonymous_id'::text, alias.previous_id, pid);
+        PERFORM personalize._claim_identity('user_id'::text, alias.previous_id, pid);
+    ELSIF prev <> pid THEN
+        PERFORM personalize.merge_profiles(pid, prev, cause => 'alias'::text, as_of => as_of);
+    END IF;
+    RETURN pid;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.set_consent(profile_id bigint, email_consent text DEFAULT NULL,
+                                        lawful_basis text DEFAULT NULL, do_not_sell boolean DEFAULT NULL,
+                                        source text DEFAULT 'api', as_of timestamptz DEFAULT now())
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF email_consent IS NOT NULL AND email_consent NOT IN ('subscribed', 'unsubscribed', 'unknown') THEN
+        RAISE EXCEPTION 'invalid e-mail consent "%"', email_consent
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use subscribed, unsubscribed or unknown.';
+    END IF;
+    IF lawful_basis IS NOT NULL AND lawful_basis NOT IN ('consent', 'contract', 'legal_obligation',
+            'vital_interests', 'public_task', 'legitimate_interests') THEN
+        RAISE EXCEPTION 'invalid lawful basis "%"', lawful_basis
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use one of the six GDPR Article 6 bases: consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests.';
+    END IF;
+    PERFORM personalize._check_as_of(as_of);
+    IF email_consent IS NULL AND lawful_basis IS NULL AND do_not_sell IS NULL THEN
+        RAISE EXCEPTION 'set_consent needs a change' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'email_consent, lawful_basis and do_not_sell are all null: there is nothing to record.';
+    END IF;
+    UPDATE personalize.profiles p
+       SET email_consent = CASE WHEN set_consent.email_consent IS NOT NULL
+                                     AND (p.consent_at IS NULL OR as_of >= p.consent_at)
+                                THEN set_consent.email_consent ELSE p.email_consent END,
+           lawful_basis = coalesce(set_consent.lawful_basis, p.lawful_basis),
+           do_not_sell = coalesce(set_consent.do_not_sell, p.do_not_sell),
+           consent_at = CASE WHEN set_consent.email_consent IS NULL THEN p.consent_at
+                             ELSE greatest(p.consent_at, as_of) END,
+           updated_at = statement_timestamp()
+     WHERE p.profile_id = set_consent.profile_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'profile % does not exist', set_consent.profile_id USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, lawful_basis, do_not_sell, source)
+    VALUES (set_consent.profile_id, as_of, set_consent.email_consent, set_consent.lawful_basis,
+            set_consent.do_not_sell, coalesce(source, 'api'));
+    PERFORM personalize._segments_live(ARRAY[set_consent.profile_id], '{}'::text[], '{consent}'::text[], 'consent'::text);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.forget(profile_id bigint, as_of timestamptz DEFAULT now())
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n_events bigint;
+    n_identities bigint;
+    n_rejected bigint;
+    ids text[];
+BEGIN
+    PERFORM personalize._check_as_of(as_of);
+    PERFORM FROM personalize.profiles p WHERE p.profile_id = forget.profile_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'profile % does not exist', forget.profile_id USING ERRCODE = 'no_data_found',
+            HINT = 'Erased profiles are listed in personalize.erasure_log.';
+    END IF;
+    SELECT array_agg(i.value) INTO ids FROM personalize.identities i
+     WHERE i.profile_id = forget.profile_id AND i.kind IN ('user_id', 'anonymous_id');
+    -- The events go with the keys that held their message_ids (or content hashes), so that the
+    -- erased person leaves no trace and a message re-sent after the erasure is a new event.
+    WITH gone AS (
+        DELETE FROM personalize.events e WHERE e.profile_id = forget.profile_id
+        RETURNING e.message_id, e.event_id
+    ), keys AS (
+        -- by message_id alone: a stored event holds its key, and a data-only restore through the
+        -- row trigger numbers events anew
+        DELETE FROM personalize.event_keys k USING gone g WHERE k.message_id = g.message_id
+    )
+    SELECT count(*) INTO n_events FROM gone;
+    DELETE FROM personalize.rejected_events r
+     WHERE r.payload ->> 'user_id' = ANY (ids) OR r.payload ->> 'anonymous_id' = ANY (ids);
+    GET DIAGNOSTICS n_rejected = ROW_COUNT;
+    DELETE FROM personalize.identities i WHERE i.profile_id = forget.profile_id;
+    GET DIAGNOSTICS n_identities = ROW_COUNT;
+    DELETE FROM personalize.consent_log c WHERE c.profile_id = forget.profile_id;
+    DELETE FROM personalize.profile_interests x WHERE x.profile_id = forget.profile_id;
+    DELETE FROM personalize.segment_members m WHERE m.profile_id = forget.profile_id;
+    DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = forget.profile_id;
+    DELETE FROM personalize.segment_log l WHERE l.profile_id = forget.profile_id;
+    DELETE FROM personalize.profiles p WHERE p.profile_id = forget.profile_id;
+    INSERT INTO personalize.erasure_log VALUES (forget.profile_id, as_of, n_events, n_identities, n_rejected,
+                                                session_user);
+    PERFORM personalize._invalidate('personalize.identities'::regclass);
+    RETURN n_events;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.maintain(as_of timestamptz DEFAULT now(), months_ahead integer DEFAULT 3,
+                                     months_back integer DEFAULT 0)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    first_month timestamp;
+    lo timestamptz;
+    hi timestamptz;
+    part text;
+    created integer := 0;
+    months_kept integer := personalize._retention_months();
+    cutoff timestamptz;     -- partitions ending at or before it are dropped (NULL: none)
+    n bigint;
+BEGIN
+    PERFORM personalize._check_as_of(as_of);
+    IF months_ahead NOT BETWEEN 0 AND 120 OR months_back NOT BETWEEN 0 AND 1200 THEN
+        RAISE EXCEPTION 'months_ahead must be 0..120 and months_back 0..1200'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF months_kept > 0 THEN
+        cutoff := (date_trunc('month', as_of AT TIME ZONE 'UTC') - make_interval(months => months_kept)) AT TIME ZONE 'UTC';
+    END IF;
+    first_month := date_trunc('month', as_of AT TIME ZONE 'UTC') - make_interval(months => months_back);
+    FOR i IN 0 .. months_back + months_ahead LOOP
+        lo := (first_month + make_interval(months => i)) AT TIME ZONE 'UTC';
+        hi := (first_month + make_interval(months => i + 1)) AT TIME ZONE 'UTC';
+        part := format('events_y%sm%s', to_char(lo AT TIME ZONE 'UTC', 'YYYY'), to_char(lo AT TIME ZONE 'UTC', 'MM'));
+        CONTINUE WHEN to_regclass(format('personalize.%I', part)) IS NOT NULL OR hi <= cutoff;
+        -- Rows that waited in the default partition move into the new one before it is attached.
+        EXECUTE format('CREATE TABLE personalize.%I (LIKE personalize.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
+        EXECUTE format('WITH moved AS (DELETE FROM personalize.events_default WHERE occurred_at >= %L AND occurred_at < %L RETURNING *)
+                        INSERT INTO personalize.%I SELECT * FROM moved', lo, hi, part);
+        EXECUTE format('ALTER TABLE personalize.events ATTACH PARTITION personalize.%I FOR VALUES FROM (%L) TO (%L)',
+                       part, lo, hi);
+        created := created + 1;
+    END LOOP;
+
+    -- Retention: whole months only. Live state (profile counters, scores, interests) and segment
+    -- membership were folded in when the events arrived and stay; event_keys keep the message ids,
+    -- so a replay of a dropped event is still a duplicate; the default partition is left alone.
+    FOR part, lo IN
+        SELECT c.relname, make_timestamptz(substr(c.relname, 9, 4)::integer, substr(c.relname, 14, 2)::integer, 1, 0, 0, 0, 'UTC')
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'personalize.events'::regclass AND c.relname ~ '^events_y[0-9]{4}m[0-9]{2}$'
+           AND cutoff IS NOT NULL
+         ORDER BY c.relname
+    LOOP
+        hi := ((lo AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+        CONTINUE WHEN hi > cutoff;
+        EXECUTE format('SELECT count(*) FROM personalize.%I', part) INTO n;
+        EXECUTE format('ALTER TABLE personalize.events DETACH PARTITION personalize.%I', part);
+        EXECUTE format('DROP TABLE personalize.%I', part);
+        INSERT INTO personalize.retention_log (partition, range_from, range_to, events_dropped, retention_months, as_of)
+        VALUES (part, lo, hi, n, months_kept, as_of);
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.score_rfm(as_of timestamptz DEFAULT now(), bins integer DEFAULT 5)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    probs float8[];
+    rb float8[];
+    fb float8[];
+    mb float8[];
+    latest timestamptz;
+    n_profiles bigint;
+    n_changed bigint;
+BEGIN
+    PERFORM personalize._check_as_of(as_of);
+    IF bins IS NULL OR bins NOT IN (3, 4, 5) THEN
+        RAISE EXCEPTION 'bins must be 3, 4 or 5, not %', bins USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'The segment rules in personalize.rfm_segments use scores from 1 to 5.';
+    END IF;
+    probs := personalize._rfm_probs(bins);
+    -- One pass over the purchasers for all three sets of quantiles.
+    SELECT personalize.rfm_breakpoints(percentile_cont(probs) WITHIN GROUP (ORDER BY personalize.recency_days(p.last_purchase_at, score_rfm.as_of))),
+           personalize.rfm_breakpoints(percentile_cont(probs) WITHIN GROUP (ORDER BY p.purchase_count::float8)),
+           personalize.rfm_breakpoints(percentile_cont(probs) WITHIN GROUP (ORDER BY p.purchase_total::float8)),
+           max(p.last_purchase_at), count(*)
+      INTO rb, fb, mb, latest, n_profiles
+      FROM personalize.profiles p
+     WHERE p.purchase_count > 0;
+    IF latest > as_of THEN
+        RAISE EXCEPTION 'cannot score RFM as of %: profiles hold purchases up to %', as_of, latest
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Live state includes every purchase folded in, so recency would be negative.',
+                  HINT = 'Score a past date from the events with personalize.rfm_agg(occurred_at, amount, as_of), which leaves later purchases out.';
+    END IF;
+
+    -- The segment of every score combination, evaluated once; then one pass over the profiles.
+    WITH combos AS (
+        SELECT DISTINCT ON (g.r, g.f, g.m) g.r, g.f, g.m, coalesce(s.segment, 'Others') AS segment
+          FROM (SELECT r, f, m FROM generate_series(1, bins) r, generate_series(1, bins) f,
+                                    generate_series(1, bins) m) g
+          LEFT JOIN personalize.rfm_segments s
+                 ON g.r BETWEEN s.r_min AND s.r_max AND g.f BETWEEN s.f_min AND s.f_max
+                AND g.m BETWEEN s.m_min AND s.m_max
+         ORDER BY g.r, g.f, g.m, s.priority
+    ), scored AS (
+        SELECT p.profile_id,
+               personalize.rfm_score(personalize.recency_days(p.last_purchase_at, score_rfm.as_of), rb, true) AS r,
+               personalize.rfm_score(p.purchase_count::float8, fb) AS f,
+               personalize.rfm_score(p.purchase_total::float8, mb) AS m,
+               p.rfm_r AS old_r, p.rfm_f AS old_f, p.rfm_m AS old_m, p.rfm_segment AS old_segment
+          FROM personalize.profiles p
+         WHERE p.purchase_count > 0 OR p.rfm_segment IS NOT NULL
+    ), target AS (
+        SELECT s.profile_id, s.r, s.f, s.m, c.segment, s.old_segment
+          FROM scored s LEFT JOIN combos c ON (c.r, c.f, c.m) = (s.r, s.f, s.m)
+         WHERE (s.r, s.f, s.m, c.segment) IS DISTINCT FROM (s.old_r, s.old_f, s.old_m, s.old_segment)
+    ), locked AS MATERIALIZED (
+        SELECT p.profile_id FROM personalize.profiles p JOIN target t USING (profile_id)
+         ORDER BY p.profile_id FOR UPDATE OF p
+    ), updated AS (
+        UPDATE personalize.profiles p
+           SET rfm_r = t.r, rfm_f = t.f, rfm_m = t.m, rfm_segment = t.segment
+          FROM target t
+         WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
+        RETURNING t.segment IS DISTINCT FROM t.old_segment AS changed
+    )
+    SELECT count(*) FILTER (WHERE changed) INTO n_changed FROM updated;
+
+    INSERT INTO personalize.rfm_runs (as_of, bins, recency_breaks, frequency_breaks, monetary_breaks, profiles, changed)
+    VALUES (as_of, bins, rb, fb, mb, n_profiles, n_changed);
+    PERFORM personalize._segments_refresh_reading('rfm'::text, as_of, 'score_rfm'::text);
+    RETURN n_changed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.engagement_score(profile_id bigint, as_of timestamptz DEFAULT now())
+RETURNS float8
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    score float8;
+    at timestamptz;
+BEGIN
+    PERFORM personalize._check_as_of(as_of);
+    SELECT p.engagement, p.engagement_as_of INTO score, at
+      FROM personalize.profiles p WHERE p.profile_id = engagement_score.profile_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'profile % does not exist', engagement_score.profile_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF at IS NULL THEN
+        RETURN 0;
+    ELSIF at > as_of THEN
+        RAISE EXCEPTION 'the engagement of profile % is valued at %, after as_of %', engagement_score.profile_id, at, as_of
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Live state holds every event folded in, including those after as_of.',
+                  HINT = 'Compute it from the events with personalize.engagement(occurred_at, weight, half_life, as_of), which leaves later events out.';
+    END IF;
+    RETURN personalize.decay(score, at, as_of, personalize.half_life());
+END
+$$;
+
+CREATE OR REPLACE FUNCTION personalize.top_interests(profile_id bigint, n integer DEFAULT 3, as_of timestamptz DEFAULT now())
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    latest timestamptz;
+    result text[];
+BEGIN
+    IF n IS NULL OR n < 0 THEN
+        RAISE EXCEPTION 'n must be zero or more, not %', coalesce(n::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM personalize._check_as_of(top_interests.as_of);
+    IF NOT EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = top_interests.profile_id) THEN
+        RAISE EXCEPTION 'profile % does not exist', top_interests.profile_id USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT max(i.as_of) INTO latest FROM personalize.profile_interests i
+     WHERE i.profile_id = top_interests.profile_id;
+    IF latest > top_interests.as_of THEN
+        RAISE EXCEPTION 'the interests of profile % are valued at %, after as_of %',
+                        top_interests.profile_id, latest, top_interests.as_of
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Live state holds every event folded in, including those after as_of.';
+    END IF;
+    SELECT coalesce(array_agg(t.category ORDER BY t.score DESC, t.category), '{}') INTO result
+      FROM (SELECT i.category,
+                   personalize.decay(i.score, i.as_of, top_interests.as_of, personalize.half_life()) AS score
+              FROM personalize.profile_interests i
+             WHERE i.profile_id = top_interests.profile_id
+             ORDER BY 2 DESC, 1
+             LIMIT n) t;
+    RETURN result;
+END
+$$;
+
+-- A template's version counts from 1.
+ALTER TABLE personalize.templates ADD CONSTRAINT templates_version_check CHECK (version >= 1);
+
+COMMENT ON FUNCTION personalize.maintain(timestamptz, integer, integer) IS
+'Creates the monthly partitions of events from months_back before as_of to months_ahead after, and drops those older than personalize.retention_months (logged in retention_log); pg_cron calls it daily';
+
+-- Privileges (src/core/roles.sql): no TRIGGER, TRUNCATE or REFERENCES for anyone; writers insert
+-- only the caller's columns of an event; segment reads stay with analysts; internal functions are
+-- the owner's.
+REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA personalize FROM personalize_admin;
+REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA personalize FROM personalize_admin;
+REVOKE INSERT ON personalize.events FROM personalize_writer;
+REVOKE USAGE ON SEQUENCE personalize.event_id_seq FROM personalize_writer;
+GRANT INSERT (user_id, anonymous_id, event, properties, occurred_at, message_id) ON personalize.events
+    TO personalize_writer;
+REVOKE EXECUTE ON FUNCTION personalize.in_segment(text, bigint), personalize.segments_of(bigint)
+    FROM personalize_writer;
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::pg_catalog.regprocedure FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) 'personalize'::pg_catalog.regnamespace
+           AND p.proname OPERATOR(pg_catalog.~~) '\_%'
+           AND NOT pg_catalog.has_function_privilege('personalize_analyst', p.oid, 'EXECUTE')
+           AND p.proname OPERATOR(pg_catalog.<>) ALL (ARRAY['_check_event_schema', '_liquid_check', '_invalidate'])
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE EXECUTE ON ROUTINE %s FROM personalize_admin, personalize_writer', f);
+    END LOOP;
+END
+$$;
+-- ---- end of security
