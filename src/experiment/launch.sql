@@ -145,7 +145,7 @@ COMMENT ON FUNCTION personalize.experiment_tick(timestamptz) IS
 REVOKE ALL ON FUNCTION personalize.experiment_weights(integer),
     personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], text[], timestamptz[], timestamptz),
     personalize.experiment_tick(timestamptz) FROM PUBLIC;
-GRANT ALL ON personalize.experiment_holdouts TO personalize_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON personalize.experiment_holdouts TO personalize_admin;
 GRANT SELECT ON personalize.experiment_holdouts TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.experiment_weights(integer),
     personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], text[], timestamptz[], timestamptz),
