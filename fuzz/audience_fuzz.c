@@ -37,8 +37,8 @@ add_cb(void *arg, uint32_t lo, uint32_t hi)
 typedef struct
 {
 	AudienceIter it;
-	bool		ok;
-	uint64_t	seen;			/* values compared; the walk stops after WALK_LIMIT */
+	bool		 ok;
+	uint64_t	 seen; /* values compared; the walk stops after WALK_LIMIT */
 } Cmp;
 
 /* Values compared per walk (huge ranges would only cost time under the sanitizers). */
@@ -48,8 +48,8 @@ typedef struct
 static bool
 cmp_cb(uint32_t value, void *arg)
 {
-	Cmp		   *c = arg;
-	uint32_t	x;
+	Cmp		*c = arg;
+	uint32_t x;
 
 	if (!audience_iter_next(&c->it, &x) || x != value)
 		c->ok = false;
@@ -61,9 +61,9 @@ static void
 check_view_matches(const char *buf, size_t len, const roaring_bitmap_t *rb)
 {
 	AudienceView v;
-	Cmp			c;
-	uint32_t	x;
-	const char *why = audience_view_open(&v, buf, len, true);
+	Cmp			 c;
+	uint32_t	 x;
+	const char	*why = audience_view_open(&v, buf, len, true);
 
 	if (why != NULL)
 	{
@@ -81,8 +81,8 @@ check_view_matches(const char *buf, size_t len, const roaring_bitmap_t *rb)
 	/* probe members, their neighbours and a few fixed values */
 	for (uint32_t k = 0; k < 64; k++)
 	{
-		uint32_t	probe = 0;
-		uint32_t	r[2];
+		uint32_t probe = 0;
+		uint32_t r[2];
 
 		if (roaring_bitmap_select(rb, k * 7919u % (uint32_t) (roaring_bitmap_get_cardinality(rb) + 1), &probe))
 		{
@@ -106,8 +106,8 @@ check_serializations(roaring_bitmap_t *rb)
 {
 	for (int pass = 0; pass < 2; pass++)
 	{
-		size_t		size;
-		char	   *buf;
+		size_t size;
+		char  *buf;
 
 		if (pass == 1)
 			roaring_bitmap_run_optimize(rb);
@@ -123,16 +123,16 @@ check_serializations(roaring_bitmap_t *rb)
 /* Text rendering callback state. */
 typedef struct
 {
-	char	   *s;
-	size_t		len,
-				cap;
+	char  *s;
+	size_t len,
+		cap;
 } Out;
 
 /* Appends a string to out. */
 static void
 out_add(Out *o, const char *s)
 {
-	size_t		n = strlen(s);
+	size_t n = strlen(s);
 
 	if (o->len + n + 1 > o->cap)
 	{
@@ -148,18 +148,18 @@ static void
 render(const AudienceView *v, Out *o)
 {
 	AudienceIter it;
-	uint32_t	x,
-				xhi = 0,
-				lo = 0,
-				hi = 0;
-	bool		have = false;
-	char		tmp[32];
+	uint32_t	 x,
+		xhi = 0,
+		lo = 0,
+		hi = 0;
+	bool have = false;
+	char tmp[32];
 
 	out_add(o, "{");
 	audience_iter_init(&it, v);
 	for (;;)
 	{
-		bool		more = audience_iter_next_run(&it, &x, &xhi);
+		bool more = audience_iter_next_run(&it, &x, &xhi);
 
 		if (more && (x > xhi || (have && x <= hi)))
 			fail("stretches out of order");
@@ -193,15 +193,15 @@ render(const AudienceView *v, Out *o)
 static void
 fuzz_text(const uint8_t *data, size_t size)
 {
-	roaring_bitmap_t *rb = roaring_bitmap_create();
+	roaring_bitmap_t  *rb = roaring_bitmap_create();
 	AudienceParseError err;
 
 	if (audience_parse_text((const char *) data, size, add_cb, rb, &err) == AUDIENCE_PARSE_OK)
 	{
-		size_t		len;
-		char	   *buf;
-		AudienceView v;
-		Out			o = {0};
+		size_t			  len;
+		char			 *buf;
+		AudienceView	  v;
+		Out				  o = {0};
 		roaring_bitmap_t *back = roaring_bitmap_create();
 
 		check_serializations(rb);
@@ -231,8 +231,8 @@ fuzz_binary(const uint8_t *data, size_t size)
 {
 	AudienceView v;
 	AudienceIter it;
-	uint32_t	x;
-	uint64_t	n = 0;
+	uint32_t	 x;
+	uint64_t	 n = 0;
 
 	/* the structural check alone must make every read safe */
 	if (audience_view_open(&v, data, size, false) == NULL)
@@ -277,12 +277,12 @@ fuzz_built(const uint8_t *data, size_t size)
 
 	for (size_t i = 0; i + 6 <= size; i += 6)
 	{
-		uint32_t	v;
-		uint32_t	run;
+		uint32_t v;
+		uint32_t run;
 
 		memcpy(&v, data + i, 4);
 		run = (uint32_t) data[i + 4] | ((uint32_t) data[i + 5] << 8);
-		v &= 0x0003FFFFu;		/* few chunks, so containers fill up */
+		v &= 0x0003FFFFu; /* few chunks, so containers fill up */
 		if (run % 4 == 0)
 			roaring_bitmap_add(rb, v);
 		else

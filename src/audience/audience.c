@@ -66,10 +66,10 @@ PG_FUNCTION_INFO_V1(personalize_audience_agg_deserialize);
 typedef struct AudienceState
 {
 	MemoryContextCallback cb;
-	roaring_bitmap_t *rb;
-	bool		any;			/* some non-NULL input was seen (intersection needs it) */
-	int			nbuf;
-	uint32		buf[AGG_BUFFER];
+	roaring_bitmap_t	 *rb;
+	bool				  any; /* some non-NULL input was seen (intersection needs it) */
+	int					  nbuf;
+	uint32				  buf[AGG_BUFFER];
 } AudienceState;
 
 /* The profile-number range, for error messages. */
@@ -116,7 +116,7 @@ static void
 validate_external(const char *data, size_t len)
 {
 	AudienceView v;
-	const char *why = audience_view_open(&v, data, len, true);
+	const char	*why = audience_view_open(&v, data, len, true);
 
 	if (why != NULL)
 		ereport(ERROR,
@@ -130,7 +130,7 @@ validate_external(const char *data, size_t len)
 static bytea *
 audience_from_bytes(const char *data, size_t len)
 {
-	bytea	   *result = palloc(VARHDRSZ + len);
+	bytea *result = palloc(VARHDRSZ + len);
 
 	SET_VARSIZE(result, VARHDRSZ + len);
 	memcpy(VARDATA(result), data, len);
@@ -141,8 +141,8 @@ audience_from_bytes(const char *data, size_t len)
 static bytea *
 personalize_audience_from_roaring(roaring_bitmap_t *rb)
 {
-	size_t		size;
-	bytea	   *result;
+	size_t size;
+	bytea *result;
 
 	roaring_bitmap_run_optimize(rb);
 	size = roaring_bitmap_portable_size_in_bytes(rb);
@@ -165,7 +165,7 @@ personalize_audience_from_roaring(roaring_bitmap_t *rb)
 static roaring_bitmap_t *
 personalize_audience_to_roaring(const bytea *a)
 {
-	AudienceView v;
+	AudienceView	  v;
 	roaring_bitmap_t *rb;
 
 	open_stored(&v, a);
@@ -183,7 +183,7 @@ static bytea *
 personalize_audience_from_ids(const uint32 *ids, size_t n)
 {
 	roaring_bitmap_t *volatile rb = NULL;
-	bytea	   *volatile result = NULL;
+	bytea *volatile result = NULL;
 
 	PG_TRY();
 	{
@@ -224,10 +224,10 @@ add_range_cb(void *arg, uint32_t lo, uint32_t hi)
 static void
 report_parse_error(const char *s, const AudienceParseError *err)
 {
-	size_t		len = strlen(s);
+	size_t len = strlen(s);
 	/* quoted excerpts are cut on character boundaries */
-	int			head = pg_mbcliplen(s, (int) Min(len, 1000), 64);
-	int			here = err->pos < len ? pg_mbcliplen(s + err->pos, (int) Min(len - err->pos, 1000), 10) : 0;
+	int head = pg_mbcliplen(s, (int) Min(len, 1000), 64);
+	int here = err->pos < len ? pg_mbcliplen(s + err->pos, (int) Min(len - err->pos, 1000), 10) : 0;
 
 	if (err->status == AUDIENCE_PARSE_OUT_OF_RANGE)
 		ereport(ERROR,
@@ -259,9 +259,9 @@ report_parse_error(const char *s, const AudienceParseError *err)
 Datum
 personalize_audience_in(PG_FUNCTION_ARGS)
 {
-	char	   *s = PG_GETARG_CSTRING(0);
+	char *s = PG_GETARG_CSTRING(0);
 	roaring_bitmap_t *volatile rb = NULL;
-	bytea	   *volatile result = NULL;
+	bytea *volatile result = NULL;
 
 	PG_TRY();
 	{
@@ -304,17 +304,17 @@ append_run(StringInfo out, bool *first, uint32 lo, uint32 hi)
 Datum
 personalize_audience_out(PG_FUNCTION_ARGS)
 {
-	bytea	   *a = PG_GETARG_BYTEA_PP(0);
-	AudienceView v;
-	AudienceIter it;
+	bytea		  *a = PG_GETARG_BYTEA_PP(0);
+	AudienceView   v;
+	AudienceIter   it;
 	StringInfoData out;
-	uint32		x,
-				xhi,
-				lo = 0,
-				hi = 0;
-	bool		have = false,
-				first = true;
-	uint64		count = 0;
+	uint32		   x,
+		xhi,
+		lo = 0,
+		hi = 0;
+	bool have = false,
+		 first = true;
+	uint64 count = 0;
 
 	open_stored(&v, a);
 	initStringInfo(&out);
@@ -357,7 +357,7 @@ personalize_audience_recv(PG_FUNCTION_ARGS)
 Datum
 personalize_audience_send(PG_FUNCTION_ARGS)
 {
-	bytea	   *a = PG_GETARG_BYTEA_PP(0);
+	bytea		  *a = PG_GETARG_BYTEA_PP(0);
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -369,7 +369,7 @@ personalize_audience_send(PG_FUNCTION_ARGS)
 Datum
 personalize_audience_from_bytea(PG_FUNCTION_ARGS)
 {
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	bytea *b = PG_GETARG_BYTEA_PP(0);
 
 	validate_external(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
 	PG_RETURN_BYTEA_P(audience_from_bytes(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b)));
@@ -378,10 +378,10 @@ personalize_audience_from_bytea(PG_FUNCTION_ARGS)
 /* What audience_pair computes from two bitmaps. */
 typedef enum AudienceOp
 {
-	OP_AND,						/* the set operations give a new audience */
+	OP_AND, /* the set operations give a new audience */
 	OP_OR,
 	OP_ANDNOT,
-	OP_EQUALS,					/* these give *count: 1/0, or the size of a & b */
+	OP_EQUALS, /* these give *count: 1/0, or the size of a & b */
 	OP_AND_COUNT
 } AudienceOp;
 
@@ -394,7 +394,7 @@ audience_pair(const bytea *a, const bytea *b, AudienceOp op, uint64 *count)
 {
 	roaring_bitmap_t *volatile ra = NULL;
 	roaring_bitmap_t *volatile rb = NULL;
-	bytea	   *volatile result = NULL;
+	bytea *volatile result = NULL;
 	volatile uint64 n = 0;
 
 	PG_TRY();
@@ -464,8 +464,8 @@ static bool
 audience_equal(const bytea *a, const bytea *b)
 {
 	AudienceView va,
-				vb;
-	uint64		same;
+		vb;
+	uint64 same;
 
 	if (VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
 		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0)
@@ -507,8 +507,8 @@ static uint64
 audience_and_cardinality(const bytea *a, const bytea *b)
 {
 	AudienceView va,
-				vb;
-	uint64		n;
+		vb;
+	uint64 n;
 
 	open_stored(&va, a);
 	open_stored(&vb, b);
@@ -529,12 +529,12 @@ personalize_audience_overlap(PG_FUNCTION_ARGS)
 Datum
 personalize_audience_jaccard(PG_FUNCTION_ARGS)
 {
-	bytea	   *a = PG_GETARG_BYTEA_PP(0);
-	bytea	   *b = PG_GETARG_BYTEA_PP(1);
+	bytea		*a = PG_GETARG_BYTEA_PP(0);
+	bytea		*b = PG_GETARG_BYTEA_PP(1);
 	AudienceView va,
-				vb;
-	uint64		inter,
-				uni;
+		vb;
+	uint64 inter,
+		uni;
 
 	open_stored(&va, a);
 	open_stored(&vb, b);
@@ -548,7 +548,7 @@ static bool
 audience_has(const bytea *a, int64 id)
 {
 	AudienceView v;
-	uint32		x = personalize_audience_id(id);
+	uint32		 x = personalize_audience_id(id);
 
 	open_stored(&v, a);
 	return audience_view_contains(&v, x);
@@ -580,13 +580,13 @@ Datum
 personalize_audience_members(PG_FUNCTION_ARGS)
 {
 	FuncCallContext *funcctx;
-	MembersState *st;
-	uint32		x;
+	MembersState	*st;
+	uint32			 x;
 
 	if (SRF_IS_FIRSTCALL())
 	{
 		MemoryContext old;
-		bytea	   *a;
+		bytea		 *a;
 
 		funcctx = SRF_FIRSTCALL_INIT();
 		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
@@ -609,12 +609,12 @@ personalize_audience_members(PG_FUNCTION_ARGS)
 Datum
 personalize_audience_from_array(PG_FUNCTION_ARGS)
 {
-	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				k = 0;
-	uint32	   *ids;
+	ArrayType *arr = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	  *elems;
+	bool	  *nulls;
+	int		   n,
+		k = 0;
+	uint32 *ids;
 
 	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &n);
 	ids = palloc(sizeof(uint32) * Max(n, 1));
@@ -673,9 +673,9 @@ agg_context(FunctionCallInfo fcinfo, const char *name)
 Datum
 personalize_audience_agg_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "audience_agg_trans");
+	MemoryContext  cxt = agg_context(fcinfo, "audience_agg_trans");
 	AudienceState *s = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
-	uint32		x;
+	uint32		   x;
 
 	if (PG_ARGISNULL(1))
 	{
@@ -722,7 +722,7 @@ state_fold(AudienceState *s, const bytea *a, bool intersect)
 Datum
 personalize_audience_union_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "audience_union_trans");
+	MemoryContext  cxt = agg_context(fcinfo, "audience_union_trans");
 	AudienceState *s = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
 
 	if (PG_ARGISNULL(1))
@@ -741,7 +741,7 @@ personalize_audience_union_trans(PG_FUNCTION_ARGS)
 Datum
 personalize_audience_intersect_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "audience_intersect_trans");
+	MemoryContext  cxt = agg_context(fcinfo, "audience_intersect_trans");
 	AudienceState *s = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
 
 	if (PG_ARGISNULL(1))
@@ -752,7 +752,7 @@ personalize_audience_intersect_trans(PG_FUNCTION_ARGS)
 	}
 	if (s == NULL)
 		s = state_create(cxt);
-	if (!(s->any && roaring_bitmap_is_empty(s->rb)))	/* an empty intersection stays empty */
+	if (!(s->any && roaring_bitmap_is_empty(s->rb))) /* an empty intersection stays empty */
 		state_fold(s, PG_GETARG_BYTEA_PP(1), true);
 	PG_RETURN_POINTER(s);
 }
@@ -761,7 +761,7 @@ personalize_audience_intersect_trans(PG_FUNCTION_ARGS)
 Datum
 personalize_audience_union_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "audience_union_combine");
+	MemoryContext  cxt = agg_context(fcinfo, "audience_union_combine");
 	AudienceState *s1 = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
 	AudienceState *s2 = PG_ARGISNULL(1) ? NULL : (AudienceState *) PG_GETARG_POINTER(1);
 
@@ -784,7 +784,7 @@ personalize_audience_union_combine(PG_FUNCTION_ARGS)
 Datum
 personalize_audience_intersect_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = agg_context(fcinfo, "audience_intersect_combine");
+	MemoryContext  cxt = agg_context(fcinfo, "audience_intersect_combine");
 	AudienceState *s1 = PG_ARGISNULL(0) ? NULL : (AudienceState *) PG_GETARG_POINTER(0);
 	AudienceState *s2 = PG_ARGISNULL(1) ? NULL : (AudienceState *) PG_GETARG_POINTER(1);
 
@@ -822,8 +822,8 @@ Datum
 personalize_audience_agg_serialize(PG_FUNCTION_ARGS)
 {
 	AudienceState *s = (AudienceState *) PG_GETARG_POINTER(0);
-	size_t		size;
-	bytea	   *result;
+	size_t		   size;
+	bytea		  *result;
 
 	agg_context(fcinfo, "audience_agg_serialize");
 	state_flush(s);
@@ -836,7 +836,8 @@ personalize_audience_agg_serialize(PG_FUNCTION_ARGS)
 				 errdetail("Its serialization would take %zu bytes.", size)));
 	result = palloc(VARHDRSZ + 1 + size);
 	SET_VARSIZE(result, VARHDRSZ + 1 + size);
-	VARDATA(result)[0] = s->any ? 1 : 0;
+	VARDATA(result)
+	[0] = s->any ? 1 : 0;
 	if (roaring_bitmap_portable_serialize(s->rb, VARDATA(result) + 1) != size)
 		elog(ERROR, "roaring_bitmap_portable_serialize wrote an unexpected size");
 	PG_RETURN_BYTEA_P(result);
@@ -846,9 +847,9 @@ personalize_audience_agg_serialize(PG_FUNCTION_ARGS)
 Datum
 personalize_audience_agg_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	const char *data = VARDATA_ANY(b);
-	size_t		len = VARSIZE_ANY_EXHDR(b);
+	bytea		  *b = PG_GETARG_BYTEA_PP(0);
+	const char	  *data = VARDATA_ANY(b);
+	size_t		   len = VARSIZE_ANY_EXHDR(b);
 	AudienceState *s;
 
 	agg_context(fcinfo, "audience_agg_deserialize");

@@ -17,11 +17,11 @@
 
 #include <string.h>
 
-#define COOKIE_NO_RUN	12346
-#define COOKIE_RUN		12347
+#define COOKIE_NO_RUN 12346
+#define COOKIE_RUN 12347
 #define NO_OFFSET_THRESHOLD 4
-#define ARRAY_MAX		4096
-#define BITSET_BYTES	8192
+#define ARRAY_MAX 4096
+#define BITSET_BYTES 8192
 
 /* Reads a little-endian uint16. */
 static inline uint32_t
@@ -77,11 +77,11 @@ syntax_error(AudienceParseError *err, size_t pos, const char *expected)
 static AudienceParseStatus
 read_number(const char *s, size_t len, size_t *pos, uint32_t *out, AudienceParseError *err)
 {
-	size_t		start = *pos;
-	size_t		p = start;
-	bool		negative = false;
-	bool		overflow = false;
-	uint64_t	v = 0;
+	size_t	 start = *pos;
+	size_t	 p = start;
+	bool	 negative = false;
+	bool	 overflow = false;
+	uint64_t v = 0;
 
 	if (p < len && s[p] == '-')
 	{
@@ -102,7 +102,7 @@ read_number(const char *s, size_t len, size_t *pos, uint32_t *out, AudienceParse
 	}
 	*pos = p;
 	if (negative && v == 0 && !overflow)
-		negative = false;		/* "-0" is zero */
+		negative = false; /* "-0" is zero */
 	if (negative || overflow)
 	{
 		err->status = AUDIENCE_PARSE_OUT_OF_RANGE;
@@ -120,7 +120,7 @@ AudienceParseStatus
 audience_parse_text(const char *s, size_t len, audience_range_fn fn, void *arg,
 					AudienceParseError *err)
 {
-	size_t		pos = 0;
+	size_t pos = 0;
 
 	skip_space(s, len, &pos);
 	if (pos >= len || s[pos] != '{')
@@ -133,9 +133,9 @@ audience_parse_text(const char *s, size_t len, audience_range_fn fn, void *arg,
 	{
 		for (;;)
 		{
-			size_t		start;
-			uint32_t	lo,
-						hi;
+			size_t	 start;
+			uint32_t lo,
+				hi;
 
 			skip_space(s, len, &pos);
 			start = pos;
@@ -207,7 +207,7 @@ header_key(const AudienceView *v, uint32_t i)
 static size_t
 container_size(const AudienceView *v, uint32_t i, size_t off)
 {
-	size_t		size;
+	size_t size;
 
 	if (off > v->len)
 		return 0;
@@ -229,20 +229,20 @@ static const char *
 check_container(const AudienceView *v, uint32_t i, size_t off, size_t size)
 {
 	const uint8_t *p = v->buf + off;
-	uint32_t	card = header_card(v, i);
+	uint32_t	   card = header_card(v, i);
 
 	if (is_run(v, i))
 	{
-		uint32_t	nruns = rd16(p);
-		uint32_t	total = 0;
-		int64_t		prev_end = -1;
+		uint32_t nruns = rd16(p);
+		uint32_t total = 0;
+		int64_t	 prev_end = -1;
 
 		if (nruns == 0)
 			return "A run container has no runs.";
 		for (uint32_t r = 0; r < nruns; r++)
 		{
-			uint32_t	start = rd16(p + 2 + 4 * r);
-			uint32_t	length = rd16(p + 4 + 4 * r);
+			uint32_t start = rd16(p + 2 + 4 * r);
+			uint32_t length = rd16(p + 4 + 4 * r);
 
 			if ((int64_t) start <= prev_end)
 				return "The runs of a run container overlap or are out of order.";
@@ -262,7 +262,7 @@ check_container(const AudienceView *v, uint32_t i, size_t off, size_t size)
 	}
 	else
 	{
-		uint32_t	total = 0;
+		uint32_t total = 0;
 
 		for (size_t w = 0; w < BITSET_BYTES; w += 8)
 			total += (uint32_t) __builtin_popcountll(rd64(p + w));
@@ -278,9 +278,9 @@ const char *
 audience_view_open(AudienceView *v, const void *buf, size_t len, bool full)
 {
 	const uint8_t *b = buf;
-	uint32_t	cookie;
-	size_t		pos;
-	size_t		off;
+	uint32_t	   cookie;
+	size_t		   pos;
+	size_t		   off;
 
 	memset(v, 0, sizeof(*v));
 	v->buf = b;
@@ -350,7 +350,7 @@ audience_view_open(AudienceView *v, const void *buf, size_t len, bool full)
 uint64_t
 audience_view_cardinality(const AudienceView *v)
 {
-	uint64_t	total = 0;
+	uint64_t total = 0;
 
 	for (uint32_t i = 0; i < v->n; i++)
 		total += header_card(v, i);
@@ -361,7 +361,7 @@ audience_view_cardinality(const AudienceView *v)
 static size_t
 container_offset(const AudienceView *v, uint32_t i, size_t *size)
 {
-	size_t		off;
+	size_t off;
 
 	if (v->offsets != NULL)
 		off = rd32(v->offsets + 4 * (size_t) i);
@@ -370,7 +370,7 @@ container_offset(const AudienceView *v, uint32_t i, size_t *size)
 		off = v->data;
 		for (uint32_t k = 0; k < i; k++)
 		{
-			size_t		s = container_size(v, k, off);
+			size_t s = container_size(v, k, off);
 
 			if (s == 0)
 				return 0;
@@ -385,17 +385,17 @@ container_offset(const AudienceView *v, uint32_t i, size_t *size)
 bool
 audience_view_contains(const AudienceView *v, uint32_t x)
 {
-	uint32_t	key = x >> 16;
-	uint32_t	low = x & 0xFFFF;
-	uint32_t	lo = 0,
-				hi = v->n;
-	size_t		off,
-				size;
+	uint32_t key = x >> 16;
+	uint32_t low = x & 0xFFFF;
+	uint32_t lo = 0,
+			 hi = v->n;
+	size_t off,
+		size;
 	const uint8_t *p;
 
 	while (lo < hi)
 	{
-		uint32_t	mid = lo + (hi - lo) / 2;
+		uint32_t mid = lo + (hi - lo) / 2;
 
 		if (header_key(v, mid) < key)
 			lo = mid + 1;
@@ -410,13 +410,13 @@ audience_view_contains(const AudienceView *v, uint32_t x)
 	p = v->buf + off;
 	if (is_run(v, lo))
 	{
-		uint32_t	a = 0,
-					b = rd16(p);
+		uint32_t a = 0,
+				 b = rd16(p);
 
 		/* last run whose start <= low */
 		while (a < b)
 		{
-			uint32_t	mid = a + (b - a) / 2;
+			uint32_t mid = a + (b - a) / 2;
 
 			if (rd16(p + 2 + 4 * mid) <= low)
 				a = mid + 1;
@@ -429,13 +429,13 @@ audience_view_contains(const AudienceView *v, uint32_t x)
 	}
 	else if (header_card(v, lo) <= ARRAY_MAX)
 	{
-		uint32_t	a = 0,
-					b = header_card(v, lo);
+		uint32_t a = 0,
+				 b = header_card(v, lo);
 
 		while (a < b)
 		{
-			uint32_t	mid = a + (b - a) / 2;
-			uint32_t	val = rd16(p + 2 * mid);
+			uint32_t mid = a + (b - a) / 2;
+			uint32_t val = rd16(p + 2 * mid);
 
 			if (val == low)
 				return true;
@@ -464,7 +464,7 @@ audience_iter_init(AudienceIter *it, const AudienceView *v)
 bool
 audience_iter_next(AudienceIter *it, uint32_t *out)
 {
-	uint32_t	hi;
+	uint32_t hi;
 
 	return iter_step(it, out, &hi, false);
 }
@@ -484,15 +484,15 @@ iter_step(AudienceIter *it, uint32_t *out, uint32_t *out_hi, bool whole_runs)
 
 	while (it->ci < v->n)
 	{
-		size_t		size = container_size(v, it->ci, it->coff);
+		size_t		   size = container_size(v, it->ci, it->coff);
 		const uint8_t *p = v->buf + it->coff;
-		uint32_t	base = header_key(v, it->ci) << 16;
+		uint32_t	   base = header_key(v, it->ci) << 16;
 
 		if (size == 0)
-			return false;		/* only possible for data that failed a full check */
+			return false; /* only possible for data that failed a full check */
 		if (is_run(v, it->ci))
 		{
-			uint32_t	nruns = rd16(p);
+			uint32_t nruns = rd16(p);
 
 			if (!it->started)
 			{
@@ -502,10 +502,10 @@ iter_step(AudienceIter *it, uint32_t *out, uint32_t *out_hi, bool whole_runs)
 			}
 			while (it->i < nruns)
 			{
-				uint32_t	end = rd16(p + 2 + 4 * it->i) + rd16(p + 4 + 4 * it->i);
+				uint32_t end = rd16(p + 2 + 4 * it->i) + rd16(p + 4 + 4 * it->i);
 
 				if (end > 0xFFFF)
-					end = 0xFFFF;	/* only in data that failed a full check */
+					end = 0xFFFF; /* only in data that failed a full check */
 				if (it->run_next <= end)
 				{
 					*out = base | it->run_next;
@@ -543,7 +543,7 @@ iter_step(AudienceIter *it, uint32_t *out, uint32_t *out_hi, bool whole_runs)
 			{
 				if (it->word != 0)
 				{
-					uint32_t	bit = (uint32_t) __builtin_ctzll(it->word);
+					uint32_t bit = (uint32_t) __builtin_ctzll(it->word);
 
 					it->word &= it->word - 1;
 					*out = *out_hi = base | (it->i * 64 + bit);

@@ -15,22 +15,22 @@
 typedef enum AudienceParseStatus
 {
 	AUDIENCE_PARSE_OK = 0,
-	AUDIENCE_PARSE_SYNTAX,		/* unexpected character or end of input at pos */
-	AUDIENCE_PARSE_OUT_OF_RANGE,	/* number at pos (len bytes) is not in 0..4294967295 */
-	AUDIENCE_PARSE_REVERSED		/* range at pos (len bytes) has its bounds reversed */
+	AUDIENCE_PARSE_SYNTAX,		 /* unexpected character or end of input at pos */
+	AUDIENCE_PARSE_OUT_OF_RANGE, /* number at pos (len bytes) is not in 0..4294967295 */
+	AUDIENCE_PARSE_REVERSED		 /* range at pos (len bytes) has its bounds reversed */
 } AudienceParseStatus;
 
 /* Where and why the text was refused. */
 typedef struct AudienceParseError
 {
 	AudienceParseStatus status;
-	size_t		pos;			/* byte offset into the input */
-	size_t		len;			/* bytes of the offending token (0 for syntax errors) */
-	const char *expected;		/* for syntax errors: what the parser wanted there */
+	size_t				pos;	  /* byte offset into the input */
+	size_t				len;	  /* bytes of the offending token (0 for syntax errors) */
+	const char		   *expected; /* for syntax errors: what the parser wanted there */
 } AudienceParseError;
 
 /* Receives one closed range lo..hi (lo <= hi) of profile numbers. */
-typedef void (*audience_range_fn) (void *arg, uint32_t lo, uint32_t hi);
+typedef void (*audience_range_fn)(void *arg, uint32_t lo, uint32_t hi);
 
 /*
  * Parses "{1,2,5-9}" (white space allowed around every token, elements in any order, repeats
@@ -44,12 +44,12 @@ extern AudienceParseStatus audience_parse_text(const char *s, size_t len,
 typedef struct AudienceView
 {
 	const uint8_t *buf;
-	size_t		len;
-	uint32_t	n;				/* number of containers */
-	const uint8_t *runflags;	/* bitmap of run containers, NULL when there are none */
-	const uint8_t *keycards;	/* n pairs of (uint16 key, uint16 cardinality - 1) */
-	const uint8_t *offsets;		/* n uint32 offsets of the containers, or NULL */
-	size_t		data;			/* offset of the first container */
+	size_t		   len;
+	uint32_t	   n;		 /* number of containers */
+	const uint8_t *runflags; /* bitmap of run containers, NULL when there are none */
+	const uint8_t *keycards; /* n pairs of (uint16 key, uint16 cardinality - 1) */
+	const uint8_t *offsets;	 /* n uint32 offsets of the containers, or NULL */
+	size_t		   data;	 /* offset of the first container */
 } AudienceView;
 
 /*
@@ -70,12 +70,12 @@ extern bool audience_view_contains(const AudienceView *v, uint32_t x);
 typedef struct AudienceIter
 {
 	const AudienceView *v;
-	uint32_t	ci;				/* current container */
-	size_t		coff;			/* its offset */
-	uint32_t	i;				/* position inside it: array index, run index or bitset word */
-	uint32_t	run_next;		/* next value of the current run (relative to the chunk) */
-	uint64_t	word;			/* remaining bits of the current bitset word */
-	bool		started;		/* i, run_next and word describe the current container */
+	uint32_t			ci;		  /* current container */
+	size_t				coff;	  /* its offset */
+	uint32_t			i;		  /* position inside it: array index, run index or bitset word */
+	uint32_t			run_next; /* next value of the current run (relative to the chunk) */
+	uint64_t			word;	  /* remaining bits of the current bitset word */
+	bool				started;  /* i, run_next and word describe the current container */
 } AudienceIter;
 
 /* Starts a walk over v. */

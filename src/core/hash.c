@@ -39,7 +39,7 @@ canonical_begin(CanonicalHasher *h)
 void
 canonical_add_bytes(CanonicalHasher *h, char tag, const char *data, size_t len)
 {
-	uint8		head[5];
+	uint8 head[5];
 
 	head[0] = (uint8) tag;
 	head[1] = (uint8) (len >> 24);
@@ -55,8 +55,8 @@ canonical_add_bytes(CanonicalHasher *h, char tag, const char *data, size_t len)
 void
 canonical_add_jsonb(CanonicalHasher *h, JsonbContainer *container)
 {
-	JsonbIterator *it = JsonbIteratorInit(container);
-	JsonbValue	v;
+	JsonbIterator	  *it = JsonbIteratorInit(container);
+	JsonbValue		   v;
 	JsonbIteratorToken tok;
 
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
@@ -89,13 +89,13 @@ canonical_add_jsonb(CanonicalHasher *h, JsonbContainer *container)
 						canonical_add_bytes(h, 's', v.val.string.val, v.val.string.len);
 						break;
 					case jbvNumeric:
-						{
-							char	   *txt = numeric_normalize(v.val.numeric);
+					{
+						char *txt = numeric_normalize(v.val.numeric);
 
-							canonical_add_bytes(h, 'n', txt, strlen(txt));
-							pfree(txt);
-						}
-						break;
+						canonical_add_bytes(h, 'n', txt, strlen(txt));
+						pfree(txt);
+					}
+					break;
 					case jbvBool:
 						canonical_add_bytes(h, v.val.boolean ? 't' : 'f', NULL, 0);
 						break;
@@ -126,8 +126,8 @@ canonical_finish_digest(CanonicalHasher *h, uint8 *digest)
 int64
 canonical_finish(CanonicalHasher *h)
 {
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	uint64		r = 0;
+	uint8  digest[PG_SHA256_DIGEST_LENGTH];
+	uint64 r = 0;
 
 	canonical_finish_digest(h, digest);
 	for (int i = 0; i < 8; i++)
@@ -140,8 +140,8 @@ void
 sha256_hex(const char *data, size_t len, char *out)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	static const char hex[] = "0123456789abcdef";
+	uint8			   digest[PG_SHA256_DIGEST_LENGTH];
+	static const char  hex[] = "0123456789abcdef";
 
 	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
@@ -214,7 +214,7 @@ normalize_email_cstring(const char *s, size_t len, bool strip_plus, bool strip_d
 		return NULL;
 	}
 	gmail = (end - at - 1 == 9 && pg_strncasecmp(at + 1, "gmail.com", 9) == 0) ||
-		(end - at - 1 == 14 && pg_strncasecmp(at + 1, "googlemail.com", 14) == 0);
+			(end - at - 1 == 14 && pg_strncasecmp(at + 1, "googlemail.com", 14) == 0);
 	out = o = palloc(end - start + 1);
 	for (const char *p = start; p < at; p++)
 	{
@@ -280,7 +280,7 @@ personalize_email_hash(PG_FUNCTION_ARGS)
 Datum
 personalize_fingerprint(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *j = PG_GETARG_JSONB_P(0);
+	Jsonb		   *j = PG_GETARG_JSONB_P(0);
 	CanonicalHasher h;
 
 	canonical_begin(&h);

@@ -18,37 +18,36 @@
 
 PG_MODULE_MAGIC;
 
-void		_PG_init(void);
+void _PG_init(void);
 
 PG_FUNCTION_INFO_V1(personalize_invalidate);
 PG_FUNCTION_INFO_V1(personalize_clock_now);
 PG_FUNCTION_INFO_V1(personalize_retention_months);
 
-int			personalize_on_invalid_event = INVALID_EVENT_QUARANTINE;
-bool		personalize_strict_events = false;
-int			personalize_max_event_bytes = 65536;
-char	   *personalize_clock = NULL;
-static int	retention_months = 0;
+int		   personalize_on_invalid_event = INVALID_EVENT_QUARANTINE;
+bool	   personalize_strict_events = false;
+int		   personalize_max_event_bytes = 65536;
+char	  *personalize_clock = NULL;
+static int retention_months = 0;
 
 static const struct config_enum_entry invalid_event_options[] = {
 	{"quarantine", INVALID_EVENT_QUARANTINE, false},
 	{"error", INVALID_EVENT_ERROR, false},
-	{NULL, 0, false}
-};
+	{NULL, 0, false}};
 
 #define MAX_CACHED_RELS 16
 static struct
 {
-	char		name[NAMEDATALEN];
-	Oid			relid;
-}			cached_rels[MAX_CACHED_RELS];
-static int	n_cached_rels = 0;
+	char name[NAMEDATALEN];
+	Oid	 relid;
+} cached_rels[MAX_CACHED_RELS];
+static int n_cached_rels = 0;
 
 /* Returns the OID of personalize.<name>, looked up once and cached until invalidated. */
 Oid
 personalize_relid(const char *name)
 {
-	Oid			nsp, relid;
+	Oid nsp, relid;
 
 	for (int i = 0; i < n_cached_rels; i++)
 		if (strcmp(cached_rels[i].name, name) == 0)
@@ -70,7 +69,7 @@ personalize_relid(const char *name)
 static void
 relcache_callback(Datum arg, Oid relid)
 {
-	bool		ours = !OidIsValid(relid);
+	bool ours = !OidIsValid(relid);
 
 	for (int i = 0; i < n_cached_rels && !ours; i++)
 		ours = cached_rels[i].relid == relid;
@@ -117,13 +116,13 @@ personalize_check_as_of(TimestampTz as_of)
 static bool
 check_clock(char **newval, void **extra, GucSource source)
 {
-	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
-	char	   *field[MAXDATEFIELDS];
-	int			ftype[MAXDATEFIELDS];
-	int			nf, dtype, tz = 0;
+	char		 workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char		*field[MAXDATEFIELDS];
+	int			 ftype[MAXDATEFIELDS];
+	int			 nf, dtype, tz = 0;
 	struct pg_tm tt;
-	fsec_t		fsec;
-	TimestampTz t;
+	fsec_t		 fsec;
+	TimestampTz	 t;
 
 	if (*newval == NULL || (*newval)[0] == '\0' || session_timezone == NULL)
 		return true;

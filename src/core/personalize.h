@@ -25,7 +25,7 @@ extern bool personalize_time_in_range(TimestampTz t);
 extern void personalize_check_as_of(TimestampTz as_of);
 
 /* The OID of a relation in the personalize schema, cached; InvalidOid if it does not exist. */
-extern Oid	personalize_relid(const char *name);
+extern Oid personalize_relid(const char *name);
 
 /* ingest.c: drops the caches built on the extension's tables. */
 extern void ingest_invalidate(void);

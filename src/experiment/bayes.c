@@ -35,7 +35,7 @@ PG_FUNCTION_INFO_V1(personalize_bayes_best);
 
 typedef struct Posterior
 {
-	double		a, b;
+	double a, b;
 } Posterior;
 
 /* P(Y > X) for X ~ Beta(xa, xb), Y ~ Beta(ya, yb), integer ya: the sum over i < ya of
@@ -45,9 +45,9 @@ static double
 prob_greater_sum(double xa, double xb, double ya, double yb)
 {
 	/* the first term, B(xa, xb + yb) / B(xa, xb) since B(1, yb) = 1 / yb */
-	double		log_scale = log_beta(xa, xb + yb) - log_beta(xa, xb);
-	double		term = 1, sum = 1;	/* t_i and the sum so far, both divided by exp(log_scale) */
-	int64		terms = (int64) ya;
+	double log_scale = log_beta(xa, xb + yb) - log_beta(xa, xb);
+	double term = 1, sum = 1; /* t_i and the sum so far, both divided by exp(log_scale) */
+	int64  terms = (int64) ya;
 
 	for (int64 i = 0; i + 1 < terms; i++)
 	{
@@ -69,7 +69,7 @@ prob_greater_sum(double xa, double xb, double ya, double yb)
 static double
 prob_b_beats_a(Posterior a, Posterior b)
 {
-	double		m = fmin(fmin(a.a, a.b), fmin(b.a, b.b));
+	double m = fmin(fmin(a.a, a.b), fmin(b.a, b.b));
 
 	if (m == b.a)
 		return prob_greater_sum(a.a, a.b, b.a, b.b);
@@ -92,7 +92,7 @@ mean_of(Posterior p)
 static void
 two_variants(Posterior *p, double *best, double *loss)
 {
-	Posterior	a1 = {p[0].a + 1, p[0].b}, b1 = {p[1].a + 1, p[1].b};
+	Posterior a1 = {p[0].a + 1, p[0].b}, b1 = {p[1].a + 1, p[1].b};
 
 	best[1] = prob_b_beats_a(p[0], p[1]);
 	best[0] = 1 - best[1];
@@ -106,21 +106,21 @@ static void
 gauss_legendre(double *x, double *w)
 {
 	static double nodes[GAUSS_POINTS], weights[GAUSS_POINTS];
-	static bool done = false;
+	static bool	  done = false;
 
 	if (!done)
 	{
 		for (int i = 0; i < (GAUSS_POINTS + 1) / 2; i++)
 		{
-			double		z = cos(M_PI * (i + 0.75) / (GAUSS_POINTS + 0.5)), pp = 0;
+			double z = cos(M_PI * (i + 0.75) / (GAUSS_POINTS + 0.5)), pp = 0;
 
 			for (int iter = 0; iter < 100; iter++)
 			{
-				double		p1 = 1, p2 = 0, z1 = z;
+				double p1 = 1, p2 = 0, z1 = z;
 
 				for (int j = 0; j < GAUSS_POINTS; j++)
 				{
-					double		p3 = p2;
+					double p3 = p2;
 
 					p2 = p1;
 					p1 = ((2 * j + 1) * z * p2 - j * p3) / (j + 1);
@@ -144,7 +144,7 @@ gauss_legendre(double *x, double *w)
 static int
 cmp_double(const void *a, const void *b)
 {
-	double		x = *(const double *) a, y = *(const double *) b;
+	double x = *(const double *) a, y = *(const double *) b;
 
 	return (x > y) - (x < y);
 }
@@ -153,13 +153,13 @@ cmp_double(const void *a, const void *b)
 static void
 many_variants(Posterior *p, int k, double *best, double *loss)
 {
-	int			per = (int) (2 * WINDOW_SDS / PANEL_SDS) + 1;
-	double	   *cuts = palloc(sizeof(double) * (k * per + 2));
-	double	   *cdf = palloc(sizeof(double) * k), *dens = palloc(sizeof(double) * k);
-	double	   *prefix = palloc(sizeof(double) * (k + 1)), *suffix = palloc(sizeof(double) * (k + 1));
-	double	   *moment = palloc0(sizeof(double) * k);
-	double		gx[GAUSS_POINTS], gw[GAUSS_POINTS], emax = 0;
-	int			ncuts = 0;
+	int		per = (int) (2 * WINDOW_SDS / PANEL_SDS) + 1;
+	double *cuts = palloc(sizeof(double) * (k * per + 2));
+	double *cdf = palloc(sizeof(double) * k), *dens = palloc(sizeof(double) * k);
+	double *prefix = palloc(sizeof(double) * (k + 1)), *suffix = palloc(sizeof(double) * (k + 1));
+	double *moment = palloc0(sizeof(double) * k);
+	double	gx[GAUSS_POINTS], gw[GAUSS_POINTS], emax = 0;
+	int		ncuts = 0;
 
 	gauss_legendre(gx, gw);
 	/* panel edges: every 1.25 sd within 40 sd of each posterior mean, inside [0, 1] */
@@ -167,12 +167,12 @@ many_variants(Posterior *p, int k, double *best, double *loss)
 	cuts[ncuts++] = 1;
 	for (int i = 0; i < k; i++)
 	{
-		double		m = mean_of(p[i]), n = p[i].a + p[i].b;
-		double		sd = sqrt(m * (1 - m) / (n + 1));
+		double m = mean_of(p[i]), n = p[i].a + p[i].b;
+		double sd = sqrt(m * (1 - m) / (n + 1));
 
 		for (int s = 0; s < per; s++)
 		{
-			double		c = m + sd * (s * PANEL_SDS - WINDOW_SDS);
+			double c = m + sd * (s * PANEL_SDS - WINDOW_SDS);
 
 			if (c > 0 && c < 1)
 				cuts[ncuts++] = c;
@@ -182,14 +182,14 @@ many_variants(Posterior *p, int k, double *best, double *loss)
 	memset(best, 0, sizeof(double) * k);
 	for (int c = 0; c + 1 < ncuts; c++)
 	{
-		double		lo = cuts[c], hi = cuts[c + 1];
+		double lo = cuts[c], hi = cuts[c + 1];
 
 		if (hi <= lo)
 			continue;
 		CHECK_FOR_INTERRUPTS();
 		for (int g = 0; g < GAUSS_POINTS; g++)
 		{
-			double		x = (lo + hi) / 2 + (hi - lo) / 2 * gx[g], w = (hi - lo) / 2 * gw[g];
+			double x = (lo + hi) / 2 + (hi - lo) / 2 * gx[g], w = (hi - lo) / 2 * gw[g];
 
 			for (int i = 0; i < k; i++)
 			{
@@ -203,7 +203,7 @@ many_variants(Posterior *p, int k, double *best, double *loss)
 				suffix[i] = suffix[i + 1] * cdf[i];
 			for (int j = 0; j < k; j++)
 			{
-				double		v = w * dens[j] * prefix[j] * suffix[j + 1];
+				double v = w * dens[j] * prefix[j] * suffix[j + 1];
 
 				best[j] += v;
 				moment[j] += v * x;
@@ -235,7 +235,7 @@ prior_arg(int32 v, const char *name)
 static Datum
 float8_array(double *v, int k)
 {
-	Datum	   *d = palloc(sizeof(Datum) * k);
+	Datum *d = palloc(sizeof(Datum) * k);
 
 	for (int i = 0; i < k; i++)
 		d[i] = Float8GetDatum(v[i]);
@@ -247,14 +247,14 @@ float8_array(double *v, int k)
 Datum
 personalize_bayes_best(PG_FUNCTION_ARGS)
 {
-	int64	   *s, *n;
-	int			k = read_count_arrays(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), &s, &n);
-	double		pa = prior_arg(PG_GETARG_INT32(2), "prior_alpha");
-	double		pb = prior_arg(PG_GETARG_INT32(3), "prior_beta");
-	Posterior  *post = palloc(sizeof(Posterior) * k);
-	double	   *best = palloc(sizeof(double) * k), *loss = palloc(sizeof(double) * k);
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	int64	  *s, *n;
+	int		   k = read_count_arrays(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), &s, &n);
+	double	   pa = prior_arg(PG_GETARG_INT32(2), "prior_alpha");
+	double	   pb = prior_arg(PG_GETARG_INT32(3), "prior_beta");
+	Posterior *post = palloc(sizeof(Posterior) * k);
+	double	  *best = palloc(sizeof(double) * k), *loss = palloc(sizeof(double) * k);
+	Datum	   values[2];
+	bool	   nulls[2] = {false, false};
 
 	if (k > MAX_VARIANTS)
 		ereport(ERROR,

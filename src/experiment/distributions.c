@@ -35,14 +35,14 @@ double
 normal_quantile(double p)
 {
 	static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-	1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
+							   1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
 	static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-	6.680131188771972e+01, -1.328068155288572e+01};
+							   6.680131188771972e+01, -1.328068155288572e+01};
 	static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-	-2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
+							   -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
 	static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-	3.754408661907416e+00};
-	double		q, r, x;
+							   3.754408661907416e+00};
+	double				q, r, x;
 
 	if (p <= 0.0)
 		return -get_float8_infinity();
@@ -66,8 +66,8 @@ normal_quantile(double p)
 	for (int i = 0; i < 2; i++)
 	{
 		/* Halley's step on the upper or lower tail, whichever keeps the error relative. */
-		double		e = (p < 0.5 ? normal_cdf(x) - p : (1 - p) - normal_cdf(-x));
-		double		u = e * sqrt(2 * M_PI) * exp(x * x / 2);
+		double e = (p < 0.5 ? normal_cdf(x) - p : (1 - p) - normal_cdf(-x));
+		double u = e * sqrt(2 * M_PI) * exp(x * x / 2);
 
 		x = x - u / (1 + x * u / 2);
 	}
@@ -93,8 +93,8 @@ lentz_step(double aa, double *c, double *d)
 static double
 beta_fraction(double x, double a, double b)
 {
-	double		qab = a + b, qap = a + 1, qam = a - 1;
-	double		c = 1, d = 1 - qab * x / qap, h;
+	double qab = a + b, qap = a + 1, qam = a - 1;
+	double c = 1, d = 1 - qab * x / qap, h;
 
 	if (fabs(d) < TINY)
 		d = TINY;
@@ -102,8 +102,8 @@ beta_fraction(double x, double a, double b)
 	h = d;
 	for (int m = 1; m <= MAX_FRACTION_STEPS; m++)
 	{
-		int			m2 = 2 * m;
-		double		del;
+		int	   m2 = 2 * m;
+		double del;
 
 		if ((m & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -121,7 +121,7 @@ beta_fraction(double x, double a, double b)
 static double
 stirling_remainder(double x)
 {
-	double		x2 = 1 / (x * x);
+	double x2 = 1 / (x * x);
 
 	return (1.0 / 12 - x2 * (1.0 / 360 - x2 * (1.0 / 1260 - x2 / 1680))) / x;
 }
@@ -133,15 +133,14 @@ log_beta(double a, double b)
 {
 	if (a < 10 || b < 10)
 		return lgamma(a) + lgamma(b) - lgamma(a + b);
-	return 0.5 * log(2 * M_PI) + (a - 0.5) * log(a / (a + b)) + (b - 0.5) * log(b / (a + b))
-		- 0.5 * log(a + b) + stirling_remainder(a) + stirling_remainder(b) - stirling_remainder(a + b);
+	return 0.5 * log(2 * M_PI) + (a - 0.5) * log(a / (a + b)) + (b - 0.5) * log(b / (a + b)) - 0.5 * log(a + b) + stirling_remainder(a) + stirling_remainder(b) - stirling_remainder(a + b);
 }
 
 /* The regularized incomplete beta function I_x(a, b) = P(X <= x) for X ~ Beta(a, b). */
 double
 incomplete_beta(double x, double a, double b)
 {
-	double		front;
+	double front;
 
 	if (x <= 0)
 		return 0;
@@ -173,7 +172,7 @@ student_t_two_sided(double t, double df)
 double
 student_t_cdf(double t, double df)
 {
-	double		tail = student_t_two_sided(t, df) / 2;
+	double tail = student_t_two_sided(t, df) / 2;
 
 	return t > 0 ? 1 - tail : tail;
 }
@@ -182,14 +181,14 @@ student_t_cdf(double t, double df)
 double
 incomplete_gamma_upper(double a, double x)
 {
-	double		gln = lgamma(a);
+	double gln = lgamma(a);
 
 	if (x <= 0)
 		return 1;
 	if (x < a + 1)
 	{
 		/* series for P(a, x); Q is not small here, so 1 - P loses nothing that matters */
-		double		ap = a, sum = 1 / a, del = sum;
+		double ap = a, sum = 1 / a, del = sum;
 
 		for (int n = 1; n <= MAX_FRACTION_STEPS; n++)
 		{
@@ -205,11 +204,11 @@ incomplete_gamma_upper(double a, double x)
 	else
 	{
 		/* continued fraction for Q(a, x), accurate deep in the upper tail */
-		double		b = x + 1 - a, c = 1 / TINY, d = 1 / b, h = d;
+		double b = x + 1 - a, c = 1 / TINY, d = 1 / b, h = d;
 
 		for (int i = 1; i <= MAX_FRACTION_STEPS; i++)
 		{
-			double		an = -i * (i - a), del;
+			double an = -i * (i - a), del;
 
 			if ((i & 1023) == 0)
 				CHECK_FOR_INTERRUPTS();
@@ -235,8 +234,8 @@ incomplete_gamma_upper(double a, double x)
 Datum
 personalize_student_t_cdf(PG_FUNCTION_ARGS)
 {
-	double		t = PG_GETARG_FLOAT8(0);
-	double		df = PG_GETARG_FLOAT8(1);
+	double t = PG_GETARG_FLOAT8(0);
+	double df = PG_GETARG_FLOAT8(1);
 
 	if (isnan(t) || isnan(df) || !(df > 0) || isinf(df))
 		ereport(ERROR,

@@ -21,18 +21,18 @@ PG_FUNCTION_INFO_V1(personalize_newcombe_interval);
 
 typedef struct Interval
 {
-	double		estimate, lower, upper;
+	double estimate, lower, upper;
 } Interval;
 
 /* The Wilson interval of s successes in n > 0 trials at critical value z. */
 static Interval
 wilson(int64 s, int64 n, double z)
 {
-	double		p = (double) s / n, z2 = z * z;
-	double		denom = 1 + z2 / n;
-	double		center = (p + z2 / (2.0 * n)) / denom;
-	double		half = z / denom * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n));
-	Interval	r = {p, fmax(0, center - half), fmin(1, center + half)};
+	double	 p = (double) s / n, z2 = z * z;
+	double	 denom = 1 + z2 / n;
+	double	 center = (p + z2 / (2.0 * n)) / denom;
+	double	 half = z / denom * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n));
+	Interval r = {p, fmax(0, center - half), fmin(1, center + half)};
 
 	/* at the edges the interval touches 0 or 1 exactly; rounding must not leave a gap */
 	if (s == 0)
@@ -54,8 +54,8 @@ critical_value(double confidence)
 static Datum
 interval_row(FunctionCallInfo fcinfo, Interval r, bool defined)
 {
-	Datum		values[3] = {Float8GetDatum(r.estimate), Float8GetDatum(r.lower), Float8GetDatum(r.upper)};
-	bool		nulls[3] = {!defined, !defined, !defined};
+	Datum values[3] = {Float8GetDatum(r.estimate), Float8GetDatum(r.lower), Float8GetDatum(r.upper)};
+	bool  nulls[3] = {!defined, !defined, !defined};
 
 	return return_record(fcinfo, values, nulls);
 }
@@ -64,9 +64,9 @@ interval_row(FunctionCallInfo fcinfo, Interval r, bool defined)
 Datum
 personalize_wilson_interval(PG_FUNCTION_ARGS)
 {
-	int64		s = PG_GETARG_INT64(0), n = PG_GETARG_INT64(1);
-	double		z = critical_value(PG_GETARG_FLOAT8(2));
-	Interval	r = {0, 0, 0};
+	int64	 s = PG_GETARG_INT64(0), n = PG_GETARG_INT64(1);
+	double	 z = critical_value(PG_GETARG_FLOAT8(2));
+	Interval r = {0, 0, 0};
 
 	check_counts(s, n, "a");
 	if (n > 0)
@@ -78,16 +78,16 @@ personalize_wilson_interval(PG_FUNCTION_ARGS)
 Datum
 personalize_newcombe_interval(PG_FUNCTION_ARGS)
 {
-	int64		sa = PG_GETARG_INT64(0), na = PG_GETARG_INT64(1);
-	int64		sb = PG_GETARG_INT64(2), nb = PG_GETARG_INT64(3);
-	double		z = critical_value(PG_GETARG_FLOAT8(4));
-	Interval	r = {0, 0, 0};
+	int64	 sa = PG_GETARG_INT64(0), na = PG_GETARG_INT64(1);
+	int64	 sb = PG_GETARG_INT64(2), nb = PG_GETARG_INT64(3);
+	double	 z = critical_value(PG_GETARG_FLOAT8(4));
+	Interval r = {0, 0, 0};
 
 	check_counts(sa, na, "a");
 	check_counts(sb, nb, "b");
 	if (na > 0 && nb > 0)
 	{
-		Interval	a = wilson(sa, na, z), b = wilson(sb, nb, z);
+		Interval a = wilson(sa, na, z), b = wilson(sb, nb, z);
 
 		r.estimate = b.estimate - a.estimate;
 		r.lower = r.estimate - sqrt(pow(b.estimate - b.lower, 2) + pow(a.upper - a.estimate, 2));

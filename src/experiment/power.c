@@ -35,7 +35,7 @@ typedef enum PowerMethod
 static PowerMethod
 power_method(text *name)
 {
-	char	   *s = text_to_cstring(name);
+	char *s = text_to_cstring(name);
 
 	if (strcmp(s, "normal") == 0)
 		return POWER_NORMAL;
@@ -72,18 +72,18 @@ cohen_h(double p1, double p2)
 static double
 power_of(PowerMethod method, double p1, double p2, double n, double alpha)
 {
-	double		z = normal_quantile(1 - alpha / 2);
+	double z = normal_quantile(1 - alpha / 2);
 
 	if (method == POWER_NORMAL)
 	{
-		double		a = sqrt((p1 + p2) * (1 - (p1 + p2) / 2));
-		double		b = sqrt(p1 * (1 - p1) + p2 * (1 - p2));
+		double a = sqrt((p1 + p2) * (1 - (p1 + p2) / 2));
+		double b = sqrt(p1 * (1 - p1) + p2 * (1 - p2));
 
 		return normal_cdf((sqrt(n) * fabs(p1 - p2) - z * a) / b);
 	}
 	else
 	{
-		double		d = fabs(cohen_h(p1, p2)) * sqrt(n / 2);
+		double d = fabs(cohen_h(p1, p2)) * sqrt(n / 2);
 
 		return normal_cdf(d - z) + normal_cdf(-d - z);
 	}
@@ -93,7 +93,7 @@ power_of(PowerMethod method, double p1, double p2, double n, double alpha)
 Datum
 personalize_cohen_h(PG_FUNCTION_ARGS)
 {
-	double		p1 = PG_GETARG_FLOAT8(0), p2 = PG_GETARG_FLOAT8(1);
+	double p1 = PG_GETARG_FLOAT8(0), p2 = PG_GETARG_FLOAT8(1);
 
 	if (!(p1 >= 0 && p1 <= 1 && p2 >= 0 && p2 <= 1))
 		ereport(ERROR,
@@ -124,21 +124,21 @@ personalize_sample_size_two_proportions(PG_FUNCTION_ARGS)
 	zb = normal_quantile(power);
 	if (method == POWER_NORMAL)
 	{
-		double		a = sqrt((p1 + p2) * (1 - (p1 + p2) / 2));
-		double		b = sqrt(p1 * (1 - p1) + p2 * (1 - p2));
-		double		root = (za * a + zb * b) / fabs(p1 - p2);
+		double a = sqrt((p1 + p2) * (1 - (p1 + p2) / 2));
+		double b = sqrt(p1 * (1 - p1) + p2 * (1 - p2));
+		double root = (za * a + zb * b) / fabs(p1 - p2);
 
 		n = root > 0 ? root * root : 0;
 	}
 	else
 	{
 		/* bisection on the increasing power curve, from 0 to a size that surely suffices */
-		double		h = fabs(cohen_h(p1, p2));
-		double		lo = 0, hi = 2 * pow((za + fmax(zb, 0)) / h, 2) + 1;
+		double h = fabs(cohen_h(p1, p2));
+		double lo = 0, hi = 2 * pow((za + fmax(zb, 0)) / h, 2) + 1;
 
 		for (int i = 0; i < 200 && hi - lo > hi * 1e-15; i++)
 		{
-			double		mid = (lo + hi) / 2;
+			double mid = (lo + hi) / 2;
 
 			if (power_of(method, p1, p2, mid, alpha) < power)
 				lo = mid;

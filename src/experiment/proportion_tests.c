@@ -24,11 +24,11 @@ PG_FUNCTION_INFO_V1(personalize_chi_square_test);
 Datum
 personalize_z_test(PG_FUNCTION_ARGS)
 {
-	int64		sa = PG_GETARG_INT64(0), na = PG_GETARG_INT64(1);
-	int64		sb = PG_GETARG_INT64(2), nb = PG_GETARG_INT64(3);
-	double		pooled, se, z = NAN;
-	Datum		values[2];
-	bool		nulls[2];
+	int64  sa = PG_GETARG_INT64(0), na = PG_GETARG_INT64(1);
+	int64  sb = PG_GETARG_INT64(2), nb = PG_GETARG_INT64(3);
+	double pooled, se, z = NAN;
+	Datum  values[2];
+	bool   nulls[2];
 
 	check_counts(sa, na, "a");
 	check_counts(sb, nb, "b");
@@ -48,12 +48,12 @@ personalize_z_test(PG_FUNCTION_ARGS)
 Datum
 personalize_chi_square_test(PG_FUNCTION_ARGS)
 {
-	int64	   *s, *n;
-	int			k = read_count_arrays(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), &s, &n);
-	double		total_s = 0, total_n = 0, pooled, chi = NAN;
-	bool		empty = false;
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
+	int64 *s, *n;
+	int	   k = read_count_arrays(PG_GETARG_ARRAYTYPE_P(0), PG_GETARG_ARRAYTYPE_P(1), &s, &n);
+	double total_s = 0, total_n = 0, pooled, chi = NAN;
+	bool   empty = false;
+	Datum  values[3];
+	bool   nulls[3] = {false, false, false};
 
 	for (int i = 0; i < k; i++)
 	{
@@ -67,8 +67,8 @@ personalize_chi_square_test(PG_FUNCTION_ARGS)
 		chi = 0;
 		for (int i = 0; i < k; i++)
 		{
-			double		expected = n[i] * pooled;
-			double		dev = s[i] - expected;
+			double expected = n[i] * pooled;
+			double dev = s[i] - expected;
 
 			CHECK_FOR_INTERRUPTS();
 			chi += dev * dev / (expected * (1 - pooled));

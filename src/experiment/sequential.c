@@ -30,12 +30,12 @@ PG_FUNCTION_INFO_V1(personalize_sequential_test);
 Datum
 personalize_sequential_test(PG_FUNCTION_ARGS)
 {
-	int64		sa = PG_GETARG_INT64(0), na = PG_GETARG_INT64(1);
-	int64		sb = PG_GETARG_INT64(2), nb = PG_GETARG_INT64(3);
-	double		alpha = PG_GETARG_FLOAT8(4), tau = PG_GETARG_FLOAT8(5);
-	double		d = NAN, log_lr = 0;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
+	int64  sa = PG_GETARG_INT64(0), na = PG_GETARG_INT64(1);
+	int64  sb = PG_GETARG_INT64(2), nb = PG_GETARG_INT64(3);
+	double alpha = PG_GETARG_FLOAT8(4), tau = PG_GETARG_FLOAT8(5);
+	double d = NAN, log_lr = 0;
+	Datum  values[4];
+	bool   nulls[4] = {false, false, false, false};
 
 	check_counts(sa, na, "a");
 	check_counts(sb, nb, "b");
@@ -48,9 +48,9 @@ personalize_sequential_test(PG_FUNCTION_ARGS)
 				 errhint("tau is the standard deviation of the differences in rate the test expects, e.g. 0.01 for one percentage point.")));
 	if (na > 0 && nb > 0)
 	{
-		double		pooled = (double) (sa + sb) / (double) (na + nb);
-		double		v = pooled * (1 - pooled) * (1.0 / na + 1.0 / nb);
-		double		t2 = tau * tau;
+		double pooled = (double) (sa + sb) / (double) (na + nb);
+		double v = pooled * (1 - pooled) * (1.0 / na + 1.0 / nb);
+		double t2 = tau * tau;
 
 		d = (double) sb / nb - (double) sa / na;
 		/* all successes or none: no evidence either way, Lambda stays 1 */

@@ -47,9 +47,9 @@ check_level(double value, const char *name)
 int
 read_count_arrays(ArrayType *successes, ArrayType *trials, int64 **s, int64 **n)
 {
-	Datum	   *sd, *nd;
-	bool	   *sn, *nn;
-	int			ks, kn;
+	Datum *sd, *nd;
+	bool  *sn, *nn;
+	int	   ks, kn;
 
 	if (ARR_NDIM(successes) > 1 || ARR_NDIM(trials) > 1)
 		ereport(ERROR,
@@ -71,7 +71,7 @@ read_count_arrays(ArrayType *successes, ArrayType *trials, int64 **s, int64 **n)
 	*n = palloc(sizeof(int64) * ks);
 	for (int i = 0; i < ks; i++)
 	{
-		char		arm[16];
+		char arm[16];
 
 		if (sn[i] || nn[i])
 			ereport(ERROR,
@@ -90,7 +90,7 @@ read_count_arrays(ArrayType *successes, ArrayType *trials, int64 **s, int64 **n)
 Datum
 return_record(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
 {
-	TupleDesc	desc;
+	TupleDesc desc;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

@@ -33,18 +33,18 @@ check_group(int64 n, double mean, double var, const char *arm)
 Datum
 personalize_welch_test(PG_FUNCTION_ARGS)
 {
-	int64		na = PG_GETARG_INT64(0), nb = PG_GETARG_INT64(3);
-	double		ma = PG_GETARG_FLOAT8(1), va = PG_GETARG_FLOAT8(2);
-	double		mb = PG_GETARG_FLOAT8(4), vb = PG_GETARG_FLOAT8(5);
-	double		t = NAN, df = NAN, p = NAN;
-	Datum		values[4];
-	bool		nulls[4];
+	int64  na = PG_GETARG_INT64(0), nb = PG_GETARG_INT64(3);
+	double ma = PG_GETARG_FLOAT8(1), va = PG_GETARG_FLOAT8(2);
+	double mb = PG_GETARG_FLOAT8(4), vb = PG_GETARG_FLOAT8(5);
+	double t = NAN, df = NAN, p = NAN;
+	Datum  values[4];
+	bool   nulls[4];
 
 	check_group(na, ma, va, "a");
 	check_group(nb, mb, vb, "b");
 	if (na >= 2 && nb >= 2 && (va > 0 || vb > 0))
 	{
-		double		ua = va / na, ub = vb / nb;
+		double ua = va / na, ub = vb / nb;
 
 		t = (mb - ma) / sqrt(ua + ub);
 		df = (ua + ub) * (ua + ub) / (ua * ua / (na - 1) + ub * ub / (nb - 1));

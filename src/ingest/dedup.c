@@ -27,7 +27,7 @@ typedef struct DedupEntry
 	uint64		hash;
 	const char *key;
 	uint32		len;
-	char		status;			/* simplehash's slot state */
+	char		status; /* simplehash's slot state */
 	int64		copies;
 } DedupEntry;
 
@@ -46,13 +46,13 @@ typedef struct DedupEntry
 /* A statement's set: the table, the blocks holding the key bytes, and the count of copies. */
 struct DedupSet
 {
-	MemoryContext cxt;
-	dedup_keys_hash *keys;
-	char	   *block;			/* free space of the current key block */
-	Size		block_free;
-	int64		dropped;		/* copies dropped, all keys together */
-	dedup_keys_iterator scan;	/* for dedup_next_copied */
-	bool		scanning;
+	MemoryContext		cxt;
+	dedup_keys_hash	   *keys;
+	char			   *block; /* free space of the current key block */
+	Size				block_free;
+	int64				dropped; /* copies dropped, all keys together */
+	dedup_keys_iterator scan;	 /* for dedup_next_copied */
+	bool				scanning;
 };
 
 /* Creates an empty set in its own context under parent. */
@@ -61,7 +61,7 @@ dedup_create(MemoryContext parent)
 {
 	MemoryContext cxt = AllocSetContextCreate(parent, "personalize statement keys",
 											  ALLOCSET_DEFAULT_SIZES);
-	DedupSet   *s = MemoryContextAllocZero(cxt, sizeof(DedupSet));
+	DedupSet	 *s = MemoryContextAllocZero(cxt, sizeof(DedupSet));
 
 	s->cxt = cxt;
 	s->keys = dedup_keys_create(cxt, 1024, NULL);
@@ -80,7 +80,7 @@ dedup_free(DedupSet *s)
 static const char *
 store_key(DedupSet *s, const char *key, uint32 len)
 {
-	char	   *p;
+	char *p;
 
 	if (s->block_free < len)
 	{
@@ -122,7 +122,7 @@ dedup_seen(DedupSet *s, const char *key, uint32 len)
 		return false;
 	}
 	if (e->len != len || memcmp(e->key, key, len) != 0)
-		return false;			/* another key with the same hash: left to the claim */
+		return false; /* another key with the same hash: left to the claim */
 	e->copies++;
 	s->dropped++;
 	return true;

@@ -56,7 +56,7 @@ typedef struct PendingIdentity
 	const char *kind;
 	char	   *value;
 	int64		profile_id;
-	bool		is_new;			/* profile_id was allocated by this statement */
+	bool		is_new; /* profile_id was allocated by this statement */
 } PendingIdentity;
 
 /* What one INSERT/COPY statement into personalize.events has stashed so far. */
@@ -68,11 +68,11 @@ typedef struct IngestFrame
 	 * AFTER trigger stores them: a tuplestore, so that a COPY of many bad rows spills to disk past
 	 * work_mem instead of growing without bound in memory.
 	 */
-	Tuplestorestate *rejects;
-	TupleDesc	reject_desc;
-	int64		n_rejects;
-	List	   *identities;
-	DedupSet   *keys;			/* message ids accepted so far, to drop later copies */
+	Tuplestorestate	   *rejects;
+	TupleDesc			reject_desc;
+	int64				n_rejects;
+	List			   *identities;
+	DedupSet		   *keys; /* message ids accepted so far, to drop later copies */
 	struct IngestFrame *parent;
 } IngestFrame;
 
@@ -84,35 +84,35 @@ static int64 last_accepted = 0, last_duplicates = 0, last_rejected = 0;
 /* Cached schema per event name; schema NULL marks a name known to have none. */
 typedef struct SchemaEntry
 {
-	char		name[MAX_EVENT_NAME_BYTES + 1];
-	Jsonb	   *schema;
+	char   name[MAX_EVENT_NAME_BYTES + 1];
+	Jsonb *schema;
 } SchemaEntry;
 
-static HTAB *schema_cache = NULL;
+static HTAB			*schema_cache = NULL;
 static MemoryContext schema_cxt = NULL;
 
 /* Cached identity -> profile mapping; the key is a hash, the value is kept to check it. */
 typedef struct IdentityEntry
 {
-	uint64		key;
-	char	   *value;
-	size_t		len;
-	int64		profile_id;
+	uint64 key;
+	char  *value;
+	size_t len;
+	int64  profile_id;
 } IdentityEntry;
 
-static HTAB *identity_cache = NULL;
+static HTAB			*identity_cache = NULL;
 static MemoryContext identity_cxt = NULL;
 
 /* Attribute numbers of the columns of one events partition. */
 typedef struct EventColumns
 {
-	Oid			relid;
-	int			profile_id, occurred_at, event, user_id, anonymous_id, properties, message_id;
-	int			event_id, received_at;	/* the pipeline's own columns, never the caller's */
+	Oid relid;
+	int profile_id, occurred_at, event, user_id, anonymous_id, properties, message_id;
+	int event_id, received_at; /* the pipeline's own columns, never the caller's */
 } EventColumns;
 
 static EventColumns column_cache[64];
-static int	n_column_cache = 0;
+static int			n_column_cache = 0;
 
 /* Drops the identity cache (after an abort, a merge, or when it grows past its bound). */
 static void
@@ -183,10 +183,10 @@ push_frame(void)
 static void
 load_schemas(void)
 {
-	HASHCTL		ctl;
+	HASHCTL		  ctl;
 	MemoryContext old;
 
-	(void) personalize_relid("event_schemas");	/* so that invalidations of it are noticed */
+	(void) personalize_relid("event_schemas"); /* so that invalidations of it are noticed */
 	if (schema_cxt == NULL)
 		schema_cxt = AllocSetContextCreate(CacheMemoryContext, "personalize event schemas",
 										   ALLOCSET_SMALL_SIZES);
@@ -202,9 +202,9 @@ load_schemas(void)
 		elog(ERROR, "could not read personalize.event_schemas");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		bool		isnull;
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		bool		 isnull;
+		char		*name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		Datum		 d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
 		SchemaEntry *e;
 
 		if (name == NULL || strlen(name) > MAX_EVENT_NAME_BYTES)
@@ -241,7 +241,7 @@ identity_key(const char *kind, const char *value, size_t len)
 static int64
 identity_cache_get(const char *kind, const char *value, size_t len)
 {
-	uint64		key = identity_key(kind, value, len);
+	uint64		   key = identity_key(kind, value, len);
 	IdentityEntry *e;
 
 	if (identity_cache == NULL)
@@ -256,9 +256,9 @@ identity_cache_get(const char *kind, const char *value, size_t len)
 static void
 identity_cache_put(const char *kind, const char *value, size_t len, int64 profile_id)
 {
-	uint64		key = identity_key(kind, value, len);
+	uint64		   key = identity_key(kind, value, len);
 	IdentityEntry *e;
-	bool		found;
+	bool		   found;
 
 	if (identity_cxt == NULL)
 		identity_cxt = AllocSetContextCreate(CacheMemoryContext, "personalize identity cache",
@@ -267,7 +267,7 @@ identity_cache_put(const char *kind, const char *value, size_t len, int64 profil
 		identity_cache_reset();
 	if (identity_cache == NULL)
 	{
-		HASHCTL		ctl;
+		HASHCTL ctl;
 
 		ctl.keysize = sizeof(uint64);
 		ctl.entrysize = sizeof(IdentityEntry);
@@ -277,7 +277,7 @@ identity_cache_put(const char *kind, const char *value, size_t len, int64 profil
 	}
 	e = hash_search(identity_cache, &key, HASH_ENTER, &found);
 	if (found && (e->len != len || memcmp(e->value, value, len) != 0))
-		return;					/* a hash collision: keep the first, look the other up each time */
+		return; /* a hash collision: keep the first, look the other up each time */
 	if (!found)
 	{
 		e->value = MemoryContextAlloc(identity_cxt, len);
@@ -291,14 +291,14 @@ identity_cache_put(const char *kind, const char *value, size_t len, int64 profil
 static int64
 identity_index_lookup(const char *kind, const char *value, size_t len)
 {
-	Oid			relid = personalize_relid("identities");
-	Oid			idxid = personalize_relid("identities_pkey");
-	Relation	rel, idx;
-	IndexScanDesc scan;
+	Oid				relid = personalize_relid("identities");
+	Oid				idxid = personalize_relid("identities_pkey");
+	Relation		rel, idx;
+	IndexScanDesc	scan;
 	TupleTableSlot *slot;
-	ScanKeyData keys[2];
-	int64		profile_id = 0;
-	Snapshot	snap;
+	ScanKeyData		keys[2];
+	int64			profile_id = 0;
+	Snapshot		snap;
 
 	if (!OidIsValid(relid) || !OidIsValid(idxid))
 		elog(ERROR, "personalize.identities is missing");
@@ -314,8 +314,8 @@ identity_index_lookup(const char *kind, const char *value, size_t len)
 	slot = table_slot_create(rel, NULL);
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		bool		isnull;
-		Datum		d = slot_getattr(slot, 3, &isnull);
+		bool  isnull;
+		Datum d = slot_getattr(slot, 3, &isnull);
 
 		if (!isnull)
 			profile_id = DatumGetInt64(d);
@@ -332,7 +332,7 @@ identity_index_lookup(const char *kind, const char *value, size_t len)
 static int64
 identity_resolve(const char *kind, const char *value, size_t len)
 {
-	int64		pid = identity_cache_get(kind, value, len);
+	int64 pid = identity_cache_get(kind, value, len);
 
 	if (pid == 0 && (pid = identity_index_lookup(kind, value, len)) != 0)
 		identity_cache_put(kind, value, len, pid);
@@ -344,7 +344,7 @@ static void
 add_pending_identity(IngestFrame *f, const char *kind, const char *value, size_t len,
 					 int64 profile_id, bool is_new)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	MemoryContext	 old = MemoryContextSwitchTo(TopTransactionContext);
 	PendingIdentity *p = palloc(sizeof(PendingIdentity));
 
 	p->kind = kind;
@@ -397,7 +397,7 @@ resolve_profile(IngestFrame *f, text *user_id, text *anonymous_id)
 static EventColumns *
 event_columns(Relation rel)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
+	TupleDesc	  desc = RelationGetDescr(rel);
 	EventColumns *c;
 
 	for (int i = 0; i < n_column_cache; i++)
@@ -411,13 +411,25 @@ event_columns(Relation rel)
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		const char *n = NameStr(att->attname);
+		const char		 *n = NameStr(att->attname);
 
 		if (att->attisdropped)
 			continue;
-#define COL(x) if (strcmp(n, #x) == 0) c->x = i + 1;
-		COL(profile_id) COL(occurred_at) COL(event) COL(user_id) COL(anonymous_id)
-			COL(properties) COL(message_id) COL(event_id) COL(received_at)
+#define COL(x) \
+	do \
+	{ \
+		if (strcmp(n, #x) == 0) \
+			c->x = i + 1; \
+	} while (0)
+		COL(profile_id);
+		COL(occurred_at);
+		COL(event);
+		COL(user_id);
+		COL(anonymous_id);
+		COL(properties);
+		COL(message_id);
+		COL(event_id);
+		COL(received_at);
 #undef COL
 	}
 	if (!c->profile_id || !c->occurred_at || !c->event || !c->user_id || !c->anonymous_id ||
@@ -431,7 +443,7 @@ event_columns(Relation rel)
 static void
 push_text(JsonbParseState **st, const char *key, bool isnull, Datum d)
 {
-	JsonbValue	k, v;
+	JsonbValue k, v;
 
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
@@ -441,7 +453,7 @@ push_text(JsonbParseState **st, const char *key, bool isnull, Datum d)
 		v.type = jbvNull;
 	else
 	{
-		text	   *t = DatumGetTextPP(d);
+		text *t = DatumGetTextPP(d);
 
 		v.type = jbvString;
 		v.val.string.val = VARDATA_ANY(t);
@@ -455,7 +467,7 @@ static Jsonb *
 row_payload(EventColumns *c, Datum *values, bool *nulls)
 {
 	JsonbParseState *st = NULL;
-	JsonbValue	k, v, *res;
+	JsonbValue		 k, v, *res;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	push_text(&st, "user_id", nulls[c->user_id - 1], values[c->user_id - 1]);
@@ -485,7 +497,7 @@ row_payload(EventColumns *c, Datum *values, bool *nulls)
 	}
 	else
 	{
-		Jsonb	   *p = DatumGetJsonbP(values[c->properties - 1]);
+		Jsonb *p = DatumGetJsonbP(values[c->properties - 1]);
 
 		v.type = jbvBinary;
 		v.val.binary.data = &p->root;
@@ -502,9 +514,9 @@ invalid_event(IngestFrame *f, EventColumns *c, Datum *values, bool *nulls, int s
 			  const char *reason, const char *path, const char *expected)
 {
 	MemoryContext old;
-	const char *name = nulls[c->event - 1] ? "(null)" : TextDatumGetCString(values[c->event - 1]);
-	Datum		v[4];
-	bool		n[4] = {false, false, false, false};
+	const char	 *name = nulls[c->event - 1] ? "(null)" : TextDatumGetCString(values[c->event - 1]);
+	Datum		  v[4];
+	bool		  n[4] = {false, false, false, false};
 
 	if (personalize_on_invalid_event == INVALID_EVENT_ERROR)
 		ereport(ERROR,
@@ -527,7 +539,7 @@ invalid_event(IngestFrame *f, EventColumns *c, Datum *values, bool *nulls, int s
 	v[1] = CStringGetTextDatum(reason);
 	v[2] = CStringGetTextDatum(path);
 	v[3] = CStringGetTextDatum(expected);
-	tuplestore_putvalues(f->rejects, f->reject_desc, v, n);	/* copies them into its own memory */
+	tuplestore_putvalues(f->rejects, f->reject_desc, v, n); /* copies them into its own memory */
 	f->n_rejects++;
 }
 
@@ -552,11 +564,11 @@ check_id(text *t)
 static text *
 content_message_id(text *user_id, text *anonymous_id, text *event, TimestampTz at, Jsonb *props)
 {
-	CanonicalHasher h;
-	uint8		digest[32];
-	char		buf[3 + 32 + 1] = "fp:";
+	CanonicalHasher	  h;
+	uint8			  digest[32];
+	char			  buf[3 + 32 + 1] = "fp:";
 	static const char hex[] = "0123456789abcdef";
-	char		ts[8];
+	char			  ts[8];
 
 	canonical_begin(&h);
 	if (user_id)
@@ -582,19 +594,19 @@ content_message_id(text *user_id, text *anonymous_id, text *event, TimestampTz a
 Datum
 personalize_events_before_row(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
-	TupleDesc	desc;
+	TriggerData	 *td = (TriggerData *) fcinfo->context;
+	TupleDesc	  desc;
 	EventColumns *c;
-	Datum	   *values;
-	bool	   *nulls, *repl;
-	IngestFrame *f;
-	text	   *user_id = NULL, *anonymous_id = NULL, *event;
-	Jsonb	   *props;
-	const char *why;
-	char	   *name;
-	Jsonb	   *schema;
-	bool		known;
-	HeapTuple	result;
+	Datum		 *values;
+	bool		 *nulls, *repl;
+	IngestFrame	 *f;
+	text		 *user_id = NULL, *anonymous_id = NULL, *event;
+	Jsonb		 *props;
+	const char	 *why;
+	char		 *name;
+	Jsonb		 *schema;
+	bool		  known;
+	HeapTuple	  result;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_INSERT(td->tg_event))
@@ -608,8 +620,11 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 	heap_deform_tuple(td->tg_trigtuple, desc, values, nulls);
 
 #define REJECT(code, reason, path, expected) \
-	do { invalid_event(f, c, values, nulls, code, reason, path, expected); \
-		 return PointerGetDatum(NULL); } while (0)
+	do \
+	{ \
+		invalid_event(f, c, values, nulls, code, reason, path, expected); \
+		return PointerGetDatum(NULL); \
+	} while (0)
 
 	if (nulls[c->event - 1] || VARSIZE_ANY_EXHDR(DatumGetTextPP(values[c->event - 1])) == 0)
 		REJECT(ERRCODE_NOT_NULL_VIOLATION, "the event name is missing", "$.event", "a non-empty event name");
@@ -673,7 +688,7 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 	if (schema != NULL)
 	{
 		SchemaViolation sv;
-		JsonbValue	pv;
+		JsonbValue		pv;
 
 		initStringInfo(&sv.path);
 		initStringInfo(&sv.expected);
@@ -695,10 +710,10 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 		repl[c->message_id - 1] = true;
 	}
 	{
-		text	   *mid = DatumGetTextPP(values[c->message_id - 1]);
+		text *mid = DatumGetTextPP(values[c->message_id - 1]);
 
 		if (dedup_seen(f->keys, VARDATA_ANY(mid), VARSIZE_ANY_EXHDR(mid)))
-			return PointerGetDatum(NULL);	/* a later copy of a key this statement accepted */
+			return PointerGetDatum(NULL); /* a later copy of a key this statement accepted */
 	}
 	values[c->profile_id - 1] = Int64GetDatum(resolve_profile(f, user_id, anonymous_id));
 	nulls[c->profile_id - 1] = false;
@@ -733,7 +748,7 @@ personalize_events_before_statement(PG_FUNCTION_ARGS)
 Datum
 personalize_ingest_pending_rejects(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo  *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleTableSlot *slot;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -756,17 +771,17 @@ Datum
 personalize_ingest_pending_identities(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ListCell   *lc;
+	ListCell	  *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (current_frame == NULL)
 		return (Datum) 0;
-	foreach(lc, current_frame->identities)
+	foreach (lc, current_frame->identities)
 	{
 		PendingIdentity *p = lfirst(lc);
-		Datum		v[4] = {CStringGetTextDatum(p->kind), CStringGetTextDatum(p->value),
-		Int64GetDatum(p->profile_id), BoolGetDatum(p->is_new)};
-		bool		n[4] = {false, false, false, false};
+		Datum			 v[4] = {CStringGetTextDatum(p->kind), CStringGetTextDatum(p->value),
+								 Int64GetDatum(p->profile_id), BoolGetDatum(p->is_new)};
+		bool			 n[4] = {false, false, false, false};
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
@@ -778,17 +793,17 @@ Datum
 personalize_ingest_pending_duplicates(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	const char *key;
-	uint32		len;
-	int64		copies;
+	const char	  *key;
+	uint32		   len;
+	int64		   copies;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (current_frame == NULL)
 		return (Datum) 0;
 	while (dedup_next_copied(current_frame->keys, &key, &len, &copies))
 	{
-		Datum		v[2] = {PointerGetDatum(cstring_to_text_with_len(key, len)), Int64GetDatum(copies)};
-		bool		n[2] = {false, false};
+		Datum v[2] = {PointerGetDatum(cstring_to_text_with_len(key, len)), Int64GetDatum(copies)};
+		bool  n[2] = {false, false};
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
@@ -802,12 +817,12 @@ personalize_ingest_pending_duplicates(PG_FUNCTION_ARGS)
 Datum
 personalize_ingest_pending_counts(PG_FUNCTION_ARGS)
 {
-	TupleDesc	desc;
+	TupleDesc	 desc;
 	IngestFrame *f = current_frame;
-	Datum		v[3] = {Int64GetDatum(f ? f->n_rejects : 0),
-		Int64GetDatum(f ? list_length(f->identities) : 0),
-	Int64GetDatum(f ? dedup_dropped(f->keys) : 0)};
-	bool		n[3] = {false, false, false};
+	Datum		 v[3] = {Int64GetDatum(f ? f->n_rejects : 0),
+						 Int64GetDatum(f ? list_length(f->identities) : 0),
+						 Int64GetDatum(f ? dedup_dropped(f->keys) : 0)};
+	bool		 n[3] = {false, false, false};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "_ingest_pending_counts must return a composite");
@@ -842,10 +857,10 @@ personalize_ingest_end(PG_FUNCTION_ARGS)
 Datum
 personalize_last_ingest(PG_FUNCTION_ARGS)
 {
-	TupleDesc	desc;
-	Datum		v[3] = {Int64GetDatum(last_accepted), Int64GetDatum(last_duplicates),
-	Int64GetDatum(last_rejected)};
-	bool		n[3] = {false, false, false};
+	TupleDesc desc;
+	Datum	  v[3] = {Int64GetDatum(last_accepted), Int64GetDatum(last_duplicates),
+					  Int64GetDatum(last_rejected)};
+	bool	  n[3] = {false, false, false};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "last_ingest must return a composite");

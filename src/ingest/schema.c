@@ -21,12 +21,10 @@ PG_FUNCTION_INFO_V1(personalize_check_event_schema);
 
 static const char *const keywords[] = {
 	"type", "required", "properties", "additionalProperties", "items", "enum",
-	"minimum", "maximum", "minLength", "maxLength", "format", "description", "title", NULL
-};
+	"minimum", "maximum", "minLength", "maxLength", "format", "description", "title", NULL};
 
 static const char *const type_names[] = {
-	"string", "number", "integer", "boolean", "object", "array", "null", NULL
-};
+	"string", "number", "integer", "boolean", "object", "array", "null", NULL};
 
 /* Raises the error for a malformed schema at the given path. */
 static void
@@ -61,7 +59,7 @@ in_list(const char *const *list, const char *s, int len)
 static bool
 numeric_is_integral(Numeric n)
 {
-	Datum		f = DirectFunctionCall1(numeric_floor, NumericGetDatum(n));
+	Datum f = DirectFunctionCall1(numeric_floor, NumericGetDatum(n));
 
 	return DatumGetBool(DirectFunctionCall2(numeric_eq, f, NumericGetDatum(n)));
 }
@@ -70,8 +68,8 @@ numeric_is_integral(Numeric n)
 static void
 check_node(JsonbContainer *node, const char *path, int depth)
 {
-	JsonbIterator *it;
-	JsonbValue	k, v;
+	JsonbIterator	  *it;
+	JsonbValue		   k, v;
 	JsonbIteratorToken tok;
 
 	check_stack_depth();
@@ -84,14 +82,15 @@ check_node(JsonbContainer *node, const char *path, int depth)
 	tok = JsonbIteratorNext(&it, &k, true);
 	while ((tok = JsonbIteratorNext(&it, &k, true)) == WJB_KEY)
 	{
-		char	   *key = pnstrdup(k.val.string.val, k.val.string.len);
-		char	   *sub = psprintf("%s.%s", path, key);
+		char *key = pnstrdup(k.val.string.val, k.val.string.len);
+		char *sub = psprintf("%s.%s", path, key);
 
 		tok = JsonbIteratorNext(&it, &v, true);
 		if (!in_list(keywords, k.val.string.val, k.val.string.len))
 			bad_schema(sub, "Unsupported keyword \"%s\"; supported are type, required, properties, "
-					   "additionalProperties, items, enum, minimum, maximum, minLength, maxLength, "
-					   "format, description and title.", key);
+							"additionalProperties, items, enum, minimum, maximum, minLength, maxLength, "
+							"format, description and title.",
+					   key);
 		if (strcmp(key, "type") == 0)
 		{
 			if (v.type == jbvString)
@@ -102,7 +101,7 @@ check_node(JsonbContainer *node, const char *path, int depth)
 			else if (v.type == jbvBinary && JsonContainerIsArray(v.val.binary.data))
 			{
 				JsonbIterator *ti = JsonbIteratorInit(v.val.binary.data);
-				JsonbValue	t;
+				JsonbValue	   t;
 
 				JsonbIteratorToken tt;
 
@@ -117,7 +116,7 @@ check_node(JsonbContainer *node, const char *path, int depth)
 		else if (strcmp(key, "required") == 0)
 		{
 			JsonbIterator *ri;
-			JsonbValue	r;
+			JsonbValue	   r;
 
 			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
 				bad_schema(sub, "Expected an array of property names%s.", "");
@@ -129,7 +128,7 @@ check_node(JsonbContainer *node, const char *path, int depth)
 		else if (strcmp(key, "properties") == 0)
 		{
 			JsonbIterator *pi;
-			JsonbValue	pk, pv;
+			JsonbValue	   pk, pv;
 
 			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 				bad_schema(sub, "Expected an object of property schemas%s.", "");
@@ -137,7 +136,7 @@ check_node(JsonbContainer *node, const char *path, int depth)
 			JsonbIteratorNext(&pi, &pk, true);
 			while (JsonbIteratorNext(&pi, &pk, true) == WJB_KEY)
 			{
-				char	   *ppath = psprintf("%s.%s", sub, pnstrdup(pk.val.string.val, pk.val.string.len));
+				char *ppath = psprintf("%s.%s", sub, pnstrdup(pk.val.string.val, pk.val.string.len));
 
 				JsonbIteratorNext(&pi, &pv, true);
 				if (pv.type != jbvBinary)
@@ -183,7 +182,7 @@ check_node(JsonbContainer *node, const char *path, int depth)
 				  (v.val.string.len == 9 && memcmp(v.val.string.val, "date-time", 9) == 0)))
 				bad_schema(sub, "Supported formats are \"email\" and \"date-time\"%s.", "");
 		}
-		else if (v.type != jbvString)	/* description, title */
+		else if (v.type != jbvString) /* description, title */
 			bad_schema(sub, "Expected a string%s.", "");
 	}
 }
@@ -245,7 +244,7 @@ digits(const char *s, int n, int *out)
 static bool
 is_date_time(const char *s, int len)
 {
-	int			y, mo, d, h, mi, se, i = 19;
+	int				 y, mo, d, h, mi, se, i = 19;
 	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 	if (len < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
@@ -259,7 +258,7 @@ is_date_time(const char *s, int len)
 		return false;
 	if (i < len && s[i] == '.')
 	{
-		int			start = ++i;
+		int start = ++i;
 
 		while (i < len && s[i] >= '0' && s[i] <= '9')
 			i++;
@@ -296,7 +295,7 @@ violation(SchemaViolation *v, const char *path, const char *expected)
 static bool
 values_equal(JsonbValue *a, JsonbValue *b)
 {
-	Jsonb	   *ja = JsonbValueToJsonb(a), *jb = JsonbValueToJsonb(b);
+	Jsonb *ja = JsonbValueToJsonb(a), *jb = JsonbValueToJsonb(b);
 
 	return compareJsonbContainers(&ja->root, &jb->root) == 0;
 }
@@ -305,11 +304,11 @@ values_equal(JsonbValue *a, JsonbValue *b)
 static char *
 path_step(const char *path, const char *key, int len)
 {
-	bool		plain = len > 0;
+	bool plain = len > 0;
 
 	for (int i = 0; i < len && plain; i++)
 		plain = (key[i] >= 'a' && key[i] <= 'z') || (key[i] >= 'A' && key[i] <= 'Z') ||
-			(key[i] >= '0' && key[i] <= '9' && i > 0) || key[i] == '_';
+				(key[i] >= '0' && key[i] <= '9' && i > 0) || key[i] == '_';
 	if (plain)
 		return psprintf("%s.%.*s", path, len, key);
 	return psprintf("%s[\"%.*s\"]", path, len, key);
@@ -324,7 +323,7 @@ validate_node(JsonbContainer *schema, JsonbValue *value, const char *path, Schem
 	check_stack_depth();
 	if ((kw = get_key(schema, "type")) != NULL)
 	{
-		bool		ok = false;
+		bool		   ok = false;
 		StringInfoData want;
 
 		initStringInfo(&want);
@@ -336,10 +335,10 @@ validate_node(JsonbContainer *schema, JsonbValue *value, const char *path, Schem
 		else
 		{
 			JsonbIterator *ti = JsonbIteratorInit(kw->val.binary.data);
-			JsonbValue	t;
+			JsonbValue	   t;
 
 			while (JsonbIteratorNext(&ti, &t, true) != WJB_DONE)
-				if (t.type == jbvString)	/* only elements carry strings */
+				if (t.type == jbvString) /* only elements carry strings */
 				{
 					ok |= type_matches(value, t.val.string.val, t.val.string.len);
 					appendStringInfo(&want, "%s%.*s", want.len ? " or " : "", t.val.string.len, t.val.string.val);
@@ -351,8 +350,8 @@ validate_node(JsonbContainer *schema, JsonbValue *value, const char *path, Schem
 	if ((kw = get_key(schema, "enum")) != NULL)
 	{
 		JsonbIterator *ei = JsonbIteratorInit(kw->val.binary.data);
-		JsonbValue	e;
-		bool		found = false;
+		JsonbValue	   e;
+		bool		   found = false;
 
 		JsonbIteratorToken et;
 
@@ -361,7 +360,7 @@ validate_node(JsonbContainer *schema, JsonbValue *value, const char *path, Schem
 				found = values_equal(&e, value);
 		if (!found)
 		{
-			Jsonb	   *j = JsonbValueToJsonb(kw);
+			Jsonb *j = JsonbValueToJsonb(kw);
 
 			return violation(sv, path, psprintf("one of %s", JsonbToCString(NULL, &j->root, VARSIZE(j))));
 		}
@@ -375,7 +374,7 @@ validate_node(JsonbContainer *schema, JsonbValue *value, const char *path, Schem
 	}
 	if (value->type == jbvString)
 	{
-		int			chars = pg_mbstrlen_with_len(value->val.string.val, value->val.string.len);
+		int chars = pg_mbstrlen_with_len(value->val.string.val, value->val.string.len);
 
 		if ((kw = get_key(schema, "minLength")) != NULL &&
 			chars < DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(kw->val.numeric))))
@@ -397,12 +396,12 @@ validate_node(JsonbContainer *schema, JsonbValue *value, const char *path, Schem
 	if (value->type == jbvBinary && JsonContainerIsObject(value->val.binary.data))
 	{
 		JsonbContainer *obj = value->val.binary.data;
-		JsonbValue *props = get_key(schema, "properties");
+		JsonbValue	   *props = get_key(schema, "properties");
 
 		if ((kw = get_key(schema, "required")) != NULL)
 		{
 			JsonbIterator *ri = JsonbIteratorInit(kw->val.binary.data);
-			JsonbValue	r;
+			JsonbValue	   r;
 
 			JsonbIteratorToken rt;
 
@@ -413,15 +412,16 @@ validate_node(JsonbContainer *schema, JsonbValue *value, const char *path, Schem
 		}
 		if (props != NULL || ((kw = get_key(schema, "additionalProperties")) != NULL && !kw->val.boolean))
 		{
-			bool		closed = (kw = get_key(schema, "additionalProperties")) != NULL && !kw->val.boolean;
+			bool		   closed = (kw = get_key(schema, "additionalProperties")) != NULL && !kw->val.boolean;
 			JsonbIterator *oi = JsonbIteratorInit(obj);
-			JsonbValue	k, v;
+			JsonbValue	   k, v;
 
 			JsonbIteratorNext(&oi, &k, true);
 			while (JsonbIteratorNext(&oi, &k, true) == WJB_KEY)
 			{
 				JsonbValue *ps = props ? getKeyJsonValueFromContainer(props->val.binary.data, k.val.string.val,
-																	  k.val.string.len, NULL) : NULL;
+																	  k.val.string.len, NULL)
+									   : NULL;
 				char	   *sub = path_step(path, k.val.string.val, k.val.string.len);
 
 				JsonbIteratorNext(&oi, &v, true);
@@ -437,8 +437,8 @@ validate_node(JsonbContainer *schema, JsonbValue *value, const char *path, Schem
 		(kw = get_key(schema, "items")) != NULL)
 	{
 		JsonbIterator *ai = JsonbIteratorInit(value->val.binary.data);
-		JsonbValue	e;
-		int			i = 0;
+		JsonbValue	   e;
+		int			   i = 0;
 
 		JsonbIteratorToken at;
 

@@ -16,7 +16,7 @@
 static double
 eval(bfgs_objective f, void *arg, const double *x, double *g, int *count)
 {
-	double		v = f(x, g, arg);
+	double v = f(x, g, arg);
 
 	(*count)++;
 	return isnan(v) ? INFINITY : v;
@@ -25,27 +25,27 @@ eval(bfgs_objective f, void *arg, const double *x, double *g, int *count)
 BfgsResult
 bfgs(bfgs_objective f, void *arg, nm_tick tick, int n, double *x, double gtol, int max_iter)
 {
-	double		H[NM_MAX_DIM][NM_MAX_DIM];
-	double		g[NM_MAX_DIM],
-				p[NM_MAX_DIM],
-				xn[NM_MAX_DIM],
-				gn[NM_MAX_DIM],
-				s[NM_MAX_DIM],
-				y[NM_MAX_DIM];
-	BfgsResult	r = {0};
-	double		fx = eval(f, arg, x, g, &r.evaluations);
+	double H[NM_MAX_DIM][NM_MAX_DIM];
+	double g[NM_MAX_DIM],
+		p[NM_MAX_DIM],
+		xn[NM_MAX_DIM],
+		gn[NM_MAX_DIM],
+		s[NM_MAX_DIM],
+		y[NM_MAX_DIM];
+	BfgsResult r = {0};
+	double	   fx = eval(f, arg, x, g, &r.evaluations);
 
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < n; j++)
 			H[i][j] = i == j ? 1.0 : 0.0;
 	for (r.iterations = 0; r.iterations < max_iter && isfinite(fx); r.iterations++)
 	{
-		double		gmax = 0,
-					slope = 0,
-					t = 1,
-					fn = INFINITY,
-					sy = 0;
-		int			h;
+		double gmax = 0,
+			   slope = 0,
+			   t = 1,
+			   fn = INFINITY,
+			   sy = 0;
+		int h;
 
 		if (tick)
 			tick(arg);
@@ -84,7 +84,7 @@ bfgs(bfgs_objective f, void *arg, nm_tick tick, int n, double *x, double gtol, i
 			if (fn <= fx + ARMIJO_C * t * slope)
 				break;
 		}
-		if (h == MAX_HALVINGS || !(fn < fx) )
+		if (h == MAX_HALVINGS || !(fn < fx))
 		{
 			/* no decrease is possible along p at machine precision: a minimum to that precision */
 			r.converged = gmax <= gtol * 1e3;
@@ -99,9 +99,9 @@ bfgs(bfgs_objective f, void *arg, nm_tick tick, int n, double *x, double gtol, i
 		if (sy > 1e-300)
 		{
 			/* H = (I - rho s y') H (I - rho y s') + rho s s' */
-			double		rho = 1 / sy,
-						Hy[NM_MAX_DIM],
-						yHy = 0;
+			double rho = 1 / sy,
+				   Hy[NM_MAX_DIM],
+				   yHy = 0;
 
 			for (int i = 0; i < n; i++)
 			{

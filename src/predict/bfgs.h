@@ -10,14 +10,14 @@
 #include "neldermead.h"
 
 /* Returns f(x) and fills grad[0..n-1]; may return INFINITY or NaN for "outside". */
-typedef double (*bfgs_objective) (const double *x, double *grad, void *arg);
+typedef double (*bfgs_objective)(const double *x, double *grad, void *arg);
 
 typedef struct BfgsResult
 {
-	double		fmin;
-	int			iterations;
-	int			evaluations;
-	bool		converged;		/* the gradient vanished (within gtol) */
+	double fmin;
+	int	   iterations;
+	int	   evaluations;
+	bool   converged; /* the gradient vanished (within gtol) */
 } BfgsResult;
 
 /*

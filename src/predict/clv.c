@@ -40,9 +40,9 @@ PG_FUNCTION_INFO_V1(personalize_clv_value);
 /* The aggregate state: the customers seen, as rows of ROW_VALUES doubles. */
 typedef struct ClvState
 {
-	int64		n;				/* rows used */
-	int64		cap;			/* rows allocated */
-	double	   *v;				/* n * ROW_VALUES values, allocated in the aggregate context */
+	int64	n;	 /* rows used */
+	int64	cap; /* rows allocated */
+	double *v;	 /* n * ROW_VALUES values, allocated in the aggregate context */
 } ClvState;
 
 /* The state of this call, created on the first row. */
@@ -62,8 +62,8 @@ state_append(ClvState *s, MemoryContext cxt, const double *row)
 {
 	if (s->n == s->cap)
 	{
-		int64		cap = s->cap ? s->cap * 2 : 1024;
-		Size		bytes = (Size) cap * ROW_VALUES * sizeof(double);
+		int64 cap = s->cap ? s->cap * 2 : 1024;
+		Size  bytes = (Size) cap * ROW_VALUES * sizeof(double);
 
 		s->v = s->v ? repalloc_huge(s->v, bytes) : MemoryContextAllocHuge(cxt, bytes);
 		s->cap = cap;
@@ -87,9 +87,9 @@ Datum
 personalize_bgnbd_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	ClvState   *s = state_for(fcinfo, &aggcontext);
-	double		row[ROW_VALUES];
-	const char *why;
+	ClvState	 *s = state_for(fcinfo, &aggcontext);
+	double		  row[ROW_VALUES];
+	const char	 *why;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		PG_RETURN_POINTER(s);
@@ -107,9 +107,9 @@ Datum
 personalize_gamma_gamma_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	ClvState   *s = state_for(fcinfo, &aggcontext);
-	double		row[ROW_VALUES] = {0, 0, 0};
-	const char *why;
+	ClvState	 *s = state_for(fcinfo, &aggcontext);
+	double		  row[ROW_VALUES] = {0, 0, 0};
+	const char	 *why;
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_POINTER(s);
@@ -126,8 +126,8 @@ Datum
 personalize_clv_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	ClvState   *a,
-			   *b;
+	ClvState	 *a,
+		*b;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "personalize_clv_combine called in a non-aggregate context");
@@ -153,7 +153,7 @@ personalize_clv_combine(PG_FUNCTION_ARGS)
 Datum
 personalize_clv_serialize(PG_FUNCTION_ARGS)
 {
-	ClvState   *s = (ClvState *) PG_GETARG_POINTER(0);
+	ClvState	  *s = (ClvState *) PG_GETARG_POINTER(0);
 	StringInfoData buf;
 
 	pq_begintypsend(&buf);
@@ -167,11 +167,11 @@ personalize_clv_serialize(PG_FUNCTION_ARGS)
 Datum
 personalize_clv_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
-	MemoryContext aggcontext;
+	bytea		  *b = PG_GETARG_BYTEA_PP(0);
+	MemoryContext  aggcontext;
 	StringInfoData buf;
-	ClvState   *s;
-	int64		n;
+	ClvState	  *s;
+	int64		   n;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "personalize_clv_deserialize called in a non-aggregate context");
@@ -187,7 +187,7 @@ personalize_clv_deserialize(PG_FUNCTION_ARGS)
 	s = MemoryContextAllocZero(aggcontext, sizeof(ClvState));
 	for (int64 i = 0; i < n; i++)
 	{
-		double		row[ROW_VALUES];
+		double row[ROW_VALUES];
 
 		for (int k = 0; k < ROW_VALUES; k++)
 			row[k] = pq_getmsgfloat8(&buf);
@@ -224,9 +224,9 @@ check_fit(const char *model, const ClvFit *fit)
 static Datum
 fit_tuple(FunctionCallInfo fcinfo, const double *params, int nparams, const ClvFit *fit)
 {
-	TupleDesc	desc;
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	TupleDesc desc;
+	Datum	  values[8];
+	bool	  nulls[8] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "CLV fit must return a composite type");
@@ -243,19 +243,19 @@ fit_tuple(FunctionCallInfo fcinfo, const double *params, int nparams, const ClvF
 Datum
 personalize_bgnbd_final(PG_FUNCTION_ARGS)
 {
-	ClvState   *s = PG_ARGISNULL(0) ? NULL : (ClvState *) PG_GETARG_POINTER(0);
+	ClvState	*s = PG_ARGISNULL(0) ? NULL : (ClvState *) PG_GETARG_POINTER(0);
 	ClvCustomer *rows;
-	bool		repeat = false;
-	BgNbd		p;
-	ClvFit		fit;
-	double		params[4];
+	bool		 repeat = false;
+	BgNbd		 p;
+	ClvFit		 fit;
+	double		 params[4];
 
 	if (s == NULL || s->n == 0)
 		PG_RETURN_NULL();
 	rows = palloc_extended(sizeof(ClvCustomer) * s->n, MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < s->n; i++)
 	{
-		rows[i] = (ClvCustomer) {s->v[i * 3], s->v[i * 3 + 1], s->v[i * 3 + 2], 1.0};
+		rows[i] = (ClvCustomer){s->v[i * 3], s->v[i * 3 + 1], s->v[i * 3 + 2], 1.0};
 		repeat |= rows[i].x > 0;
 	}
 	if (!repeat)
@@ -277,17 +277,17 @@ personalize_bgnbd_final(PG_FUNCTION_ARGS)
 Datum
 personalize_gamma_gamma_final(PG_FUNCTION_ARGS)
 {
-	ClvState   *s = PG_ARGISNULL(0) ? NULL : (ClvState *) PG_GETARG_POINTER(0);
+	ClvState	  *s = PG_ARGISNULL(0) ? NULL : (ClvState *) PG_GETARG_POINTER(0);
 	SpendCustomer *rows;
-	GammaGamma	g;
-	ClvFit		fit;
-	double		params[3];
+	GammaGamma	   g;
+	ClvFit		   fit;
+	double		   params[3];
 
 	if (s == NULL || s->n == 0)
 		PG_RETURN_NULL();
 	rows = palloc_extended(sizeof(SpendCustomer) * s->n, MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < s->n; i++)
-		rows[i] = (SpendCustomer) {s->v[i * 3], s->v[i * 3 + 1], 1.0};
+		rows[i] = (SpendCustomer){s->v[i * 3], s->v[i * 3 + 1], 1.0};
 	fit = gamma_gamma_fit(rows, s->n, fit_tick, NULL, &g);
 	params[0] = g.p;
 	params[1] = g.q;
@@ -301,7 +301,7 @@ personalize_gamma_gamma_final(PG_FUNCTION_ARGS)
 static BgNbd
 bgnbd_args(FunctionCallInfo fcinfo)
 {
-	BgNbd		p = {PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3)};
+	BgNbd p = {PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3)};
 
 	if (!(p.r > 0 && p.alpha > 0 && p.a > 0 && p.b > 0) ||
 		!isfinite(p.r + p.alpha + p.a + p.b))
@@ -329,7 +329,7 @@ customer_args(FunctionCallInfo fcinfo, int first, double *x, double *t_x, double
 static double
 horizon_arg(FunctionCallInfo fcinfo, int i)
 {
-	double		t = PG_GETARG_FLOAT8(i);
+	double t = PG_GETARG_FLOAT8(i);
 
 	if (!isfinite(t) || t < 0)
 		ereport(ERROR,
@@ -354,12 +354,12 @@ converged(double v, bool ok)
 /* Calls a per-customer BG/NBD formula on (r, alpha, a, b, x, t_x, T) arguments. */
 static Datum
 bgnbd_customer_formula(FunctionCallInfo fcinfo,
-					   double (*formula) (const BgNbd *, double, double, double))
+					   double (*formula)(const BgNbd *, double, double, double))
 {
-	BgNbd		p = bgnbd_args(fcinfo);
-	double		x,
-				t_x,
-				T;
+	BgNbd  p = bgnbd_args(fcinfo);
+	double x,
+		t_x,
+		T;
 
 	customer_args(fcinfo, 4, &x, &t_x, &T);
 	PG_RETURN_FLOAT8(formula(&p, x, t_x, T));
@@ -383,13 +383,13 @@ personalize_bgnbd_p_alive(PG_FUNCTION_ARGS)
 Datum
 personalize_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 {
-	BgNbd		p = bgnbd_args(fcinfo);
-	double		x,
-				t_x,
-				T,
-				t = horizon_arg(fcinfo, 7);
-	bool		ok;
-	double		v;
+	BgNbd  p = bgnbd_args(fcinfo);
+	double x,
+		t_x,
+		T,
+		t = horizon_arg(fcinfo, 7);
+	bool   ok;
+	double v;
 
 	customer_args(fcinfo, 4, &x, &t_x, &T);
 	v = bgnbd_expected_purchases(&p, x, t_x, T, t, &ok);
@@ -400,10 +400,10 @@ personalize_bgnbd_expected_purchases(PG_FUNCTION_ARGS)
 Datum
 personalize_bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
 {
-	BgNbd		p = bgnbd_args(fcinfo);
-	double		t = horizon_arg(fcinfo, 4);
-	bool		ok;
-	double		v = bgnbd_expected_purchases_new(&p, t, &ok);
+	BgNbd  p = bgnbd_args(fcinfo);
+	double t = horizon_arg(fcinfo, 4);
+	bool   ok;
+	double v = bgnbd_expected_purchases_new(&p, t, &ok);
 
 	PG_RETURN_FLOAT8(converged(v, ok));
 }
@@ -412,9 +412,9 @@ personalize_bgnbd_expected_purchases_new(PG_FUNCTION_ARGS)
 Datum
 personalize_bgnbd_prob_purchases(PG_FUNCTION_ARGS)
 {
-	BgNbd		p = bgnbd_args(fcinfo);
-	double		t = horizon_arg(fcinfo, 4);
-	int32		n = PG_GETARG_INT32(5);
+	BgNbd  p = bgnbd_args(fcinfo);
+	double t = horizon_arg(fcinfo, 4);
+	int32  n = PG_GETARG_INT32(5);
 
 	if (n < 0 || n > 100000)
 		ereport(ERROR,
@@ -428,7 +428,7 @@ personalize_bgnbd_prob_purchases(PG_FUNCTION_ARGS)
 static GammaGamma
 gamma_gamma_args(FunctionCallInfo fcinfo)
 {
-	GammaGamma	g = {PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)};
+	GammaGamma g = {PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)};
 
 	if (!(g.p > 0 && g.q > 0 && g.v > 0) || !isfinite(g.p + g.q + g.v))
 		ereport(ERROR,
@@ -442,9 +442,9 @@ gamma_gamma_args(FunctionCallInfo fcinfo)
 Datum
 personalize_gamma_gamma_loglik(PG_FUNCTION_ARGS)
 {
-	GammaGamma	g = gamma_gamma_args(fcinfo);
-	double		x = PG_GETARG_FLOAT8(3),
-				m = PG_GETARG_FLOAT8(4);
+	GammaGamma g = gamma_gamma_args(fcinfo);
+	double	   x = PG_GETARG_FLOAT8(3),
+		   m = PG_GETARG_FLOAT8(4);
 	const char *why;
 
 	if ((why = gamma_gamma_check_customer(x, m)) != NULL)
@@ -456,9 +456,9 @@ personalize_gamma_gamma_loglik(PG_FUNCTION_ARGS)
 Datum
 personalize_gamma_gamma_expected_spend(PG_FUNCTION_ARGS)
 {
-	GammaGamma	g = gamma_gamma_args(fcinfo);
-	double		x = PG_GETARG_FLOAT8(3),
-				m = PG_GETARG_FLOAT8(4);
+	GammaGamma g = gamma_gamma_args(fcinfo);
+	double	   x = PG_GETARG_FLOAT8(3),
+		   m = PG_GETARG_FLOAT8(4);
 	const char *why;
 
 	if (g.q <= 1)
@@ -478,16 +478,16 @@ personalize_gamma_gamma_expected_spend(PG_FUNCTION_ARGS)
 Datum
 personalize_clv_value(PG_FUNCTION_ARGS)
 {
-	BgNbd		p = bgnbd_args(fcinfo);
-	double		x,
-				t_x,
-				T,
-				spend = PG_GETARG_FLOAT8(7),
-				period = horizon_arg(fcinfo, 9),
-				rate = PG_GETARG_FLOAT8(10);
-	int32		periods = PG_GETARG_INT32(8);
-	bool		ok;
-	double		v;
+	BgNbd  p = bgnbd_args(fcinfo);
+	double x,
+		t_x,
+		T,
+		spend = PG_GETARG_FLOAT8(7),
+		period = horizon_arg(fcinfo, 9),
+		rate = PG_GETARG_FLOAT8(10);
+	int32  periods = PG_GETARG_INT32(8);
+	bool   ok;
+	double v;
 
 	customer_args(fcinfo, 4, &x, &t_x, &T);
 	if (periods < 0 || periods > 10000 || !isfinite(spend) || spend < 0 || !isfinite(rate) ||

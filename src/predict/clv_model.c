@@ -43,8 +43,8 @@ identified(const double *theta, int n)
 static double
 log_add(double u, double v)
 {
-	double		hi = fmax(u, v),
-				lo = fmin(u, v);
+	double hi = fmax(u, v),
+		   lo = fmin(u, v);
 
 	if (hi == -INFINITY)
 		return -INFINITY;
@@ -63,9 +63,9 @@ lbeta(double x, double y)
 static double
 digamma(double x)
 {
-	double		shift = 0,
-				inv,
-				inv2;
+	double shift = 0,
+		   inv,
+		   inv2;
 
 	while (x < 10)
 	{
@@ -75,7 +75,7 @@ digamma(double x)
 	inv = 1 / x;
 	inv2 = inv * inv;
 	return shift + log(x) - 0.5 * inv -
-		inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132)))));
+		   inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (1.0 / 240 - inv2 * (1.0 / 132)))));
 }
 
 const char *
@@ -97,17 +97,17 @@ bgnbd_check_customer(double x, double t_x, double T)
 double
 bgnbd_loglik(const BgNbd *p, double x, double t_x, double T)
 {
-	double		r = p->r,
-				al = p->alpha,
-				a = p->a,
-				b = p->b;
-	double		ln_a1 = lgamma(r + x) - lgamma(r) + r * log(al);
-	double		ln_a2 = lgamma(a + b) + lgamma(b + x) - lgamma(b) - lgamma(a + b + x);
-	double		ln_a3 = -(r + x) * log(al + T);
+	double r = p->r,
+		   al = p->alpha,
+		   a = p->a,
+		   b = p->b;
+	double ln_a1 = lgamma(r + x) - lgamma(r) + r * log(al);
+	double ln_a2 = lgamma(a + b) + lgamma(b + x) - lgamma(b) - lgamma(a + b + x);
+	double ln_a3 = -(r + x) * log(al + T);
 
 	if (x > 0)
 	{
-		double		ln_a4 = log(a) - log(b + x - 1) - (r + x) * log(al + t_x);
+		double ln_a4 = log(a) - log(b + x - 1) - (r + x) * log(al + t_x);
 
 		return ln_a1 + ln_a2 + log_add(ln_a3, ln_a4);
 	}
@@ -119,7 +119,7 @@ static int
 customer_cmp(const void *l, const void *r)
 {
 	const ClvCustomer *a = l,
-			   *b = r;
+					  *b = r;
 
 	if (a->x != b->x)
 		return a->x < b->x ? -1 : 1;
@@ -135,17 +135,17 @@ customer_cmp(const void *l, const void *r)
  * double at weight_offset; returns the number of rows left.
  */
 static size_t
-collapse(void *rows, size_t n, size_t size, int (*cmp) (const void *, const void *),
+collapse(void *rows, size_t n, size_t size, int (*cmp)(const void *, const void *),
 		 size_t weight_offset)
 {
-	char	   *base = rows;
-	size_t		k = 0;
+	char  *base = rows;
+	size_t k = 0;
 
 	qsort(rows, n, size, cmp);
 	for (size_t i = 0; i < n; i++)
 	{
-		char	   *row = base + i * size;
-		char	   *last = base + (k - 1) * size;
+		char *row = base + i * size;
+		char *last = base + (k - 1) * size;
 
 		if (k > 0 && cmp(last, row) == 0)
 			*(double *) (last + weight_offset) += *(double *) (row + weight_offset);
@@ -160,7 +160,7 @@ typedef struct FitData
 {
 	const void *rows;
 	size_t		n;
-	double		total;			/* sum of weights */
+	double		total; /* sum of weights */
 	nm_tick		tick;
 	void	   *tick_arg;
 } FitData;
@@ -169,7 +169,7 @@ typedef struct FitData
 static void
 data_tick(void *arg)
 {
-	FitData    *d = arg;
+	FitData *d = arg;
 
 	if (d->tick)
 		d->tick(d->tick_arg);
@@ -182,27 +182,27 @@ data_tick(void *arg)
 static double
 bgnbd_loglik_sum(const BgNbd *p, const ClvCustomer *rows, size_t n, double *grad)
 {
-	double		r = p->r,
-				al = p->alpha,
-				a = p->a,
-				b = p->b;
-	double		base = -lgamma(r) + r * log(al) + lgamma(a + b) - lgamma(b);
-	double		ln_a = log(a);
-	double		sum = 0,
-				cur_x = -1,
-				xterm = 0,
-				ln_b1 = 0;
-	double		dx[4] = {0},	/* the x-only terms' gradient */
-				g[4] = {0};
+	double r = p->r,
+		   al = p->alpha,
+		   a = p->a,
+		   b = p->b;
+	double base = -lgamma(r) + r * log(al) + lgamma(a + b) - lgamma(b);
+	double ln_a = log(a);
+	double sum = 0,
+		   cur_x = -1,
+		   xterm = 0,
+		   ln_b1 = 0;
+	double dx[4] = {0}, /* the x-only terms' gradient */
+		g[4] = {0};
 
 	for (size_t i = 0; i < n; i++)
 	{
 		const ClvCustomer *c = &rows[i];
-		double		ln_T = log(al + c->T),
-					l3 = -(r + c->x) * ln_T,
-					ll = l3,
-					w4 = 0,
-					ln_tx = 0;
+		double			   ln_T = log(al + c->T),
+			   l3 = -(r + c->x) * ln_T,
+			   ll = l3,
+			   w4 = 0,
+			   ln_tx = 0;
 
 		if (c->x != cur_x)
 		{
@@ -211,8 +211,8 @@ bgnbd_loglik_sum(const BgNbd *p, const ClvCustomer *rows, size_t n, double *grad
 			ln_b1 = cur_x > 0 ? log(b + cur_x - 1) : 0;
 			if (grad)
 			{
-				double		psi_ab = digamma(a + b),
-							psi_abx = digamma(a + b + cur_x);
+				double psi_ab = digamma(a + b),
+					   psi_abx = digamma(a + b + cur_x);
 
 				dx[0] = digamma(r + cur_x) - digamma(r) + log(al);
 				dx[1] = r / al;
@@ -222,7 +222,7 @@ bgnbd_loglik_sum(const BgNbd *p, const ClvCustomer *rows, size_t n, double *grad
 		}
 		if (cur_x > 0)
 		{
-			double		l4;
+			double l4;
 
 			ln_tx = log(al + c->t_x);
 			l4 = ln_a - ln_b1 - (r + cur_x) * ln_tx;
@@ -232,7 +232,7 @@ bgnbd_loglik_sum(const BgNbd *p, const ClvCustomer *rows, size_t n, double *grad
 		sum += c->weight * (xterm + ll);
 		if (grad)
 		{
-			double		w3 = 1 - w4;
+			double w3 = 1 - w4;
 
 			g[0] += c->weight * (dx[0] - w3 * ln_T - w4 * ln_tx);
 			g[1] += c->weight * (dx[1] - (r + cur_x) * (w3 / (al + c->T) + (cur_x > 0 ? w4 / (al + c->t_x) : 0)));
@@ -250,10 +250,10 @@ static double
 bgnbd_objective_grad(const double *theta, double *grad, void *arg)
 {
 	const FitData *d = arg;
-	BgNbd		p = {exp(theta[0]), exp(theta[1]), exp(theta[2]), exp(theta[3])};
-	double		g[4],
-				params[4] = {p.r, p.alpha, p.a, p.b},
-				ll;
+	BgNbd		   p = {exp(theta[0]), exp(theta[1]), exp(theta[2]), exp(theta[3])};
+	double		   g[4],
+		params[4] = {p.r, p.alpha, p.a, p.b},
+		ll;
 
 	if (!(p.r > 0 && p.alpha > 0 && p.a > 0 && p.b > 0) || !isfinite(p.r + p.alpha + p.a + p.b))
 		return INFINITY;
@@ -267,7 +267,7 @@ bgnbd_objective_grad(const double *theta, double *grad, void *arg)
 static double
 bgnbd_objective(const double *theta, void *arg)
 {
-	double		grad[4];
+	double grad[4];
 
 	return bgnbd_objective_grad(theta, grad, arg);
 }
@@ -279,7 +279,7 @@ bgnbd_objective(const double *theta, void *arg)
 static NelderMeadResult
 minimize(bfgs_objective fg, nm_objective f, FitData *d, int n, double *theta)
 {
-	BfgsResult	q = bfgs(fg, d, data_tick, n, theta, FIT_GTOL, FIT_MAX_ITER);
+	BfgsResult		 q = bfgs(fg, d, data_tick, n, theta, FIT_GTOL, FIT_MAX_ITER);
 	NelderMeadResult r = {q.fmin, q.iterations, q.evaluations, q.converged};
 
 	if (!q.converged)
@@ -297,11 +297,11 @@ minimize(bfgs_objective fg, nm_objective f, FitData *d, int n, double *theta)
 ClvFit
 bgnbd_fit(ClvCustomer *rows, size_t n, nm_tick tick, void *tick_arg, BgNbd *out)
 {
-	ClvFit		fit = {0};
-	FitData		d = {rows, 0, 0, tick, tick_arg};
-	double		max_T = 0,
-				scale,
-				theta[4] = {0, 0, 0, 0};
+	ClvFit	fit = {0};
+	FitData d = {rows, 0, 0, tick, tick_arg};
+	double	max_T = 0,
+		   scale,
+		   theta[4] = {0, 0, 0, 0};
 
 	n = collapse(rows, n, sizeof(ClvCustomer), customer_cmp, offsetof(ClvCustomer, weight));
 	for (size_t i = 0; i < n; i++)
@@ -336,7 +336,7 @@ bgnbd_fit(ClvCustomer *rows, size_t n, nm_tick tick, void *tick_arg, BgNbd *out)
 double
 bgnbd_p_alive(const BgNbd *p, double x, double t_x, double T)
 {
-	double		ln_odds;
+	double ln_odds;
 
 	if (x == 0)
 		return 1.0;
@@ -347,9 +347,9 @@ bgnbd_p_alive(const BgNbd *p, double x, double t_x, double T)
 double
 hyp2f1(double a, double b, double c, double z, bool *ok)
 {
-	double		sum = 1,
-				term = 1,
-				pre = 1;
+	double sum = 1,
+		   term = 1,
+		   pre = 1;
 
 	*ok = true;
 	if (z == 0)
@@ -382,15 +382,15 @@ hyp2f1(double a, double b, double c, double z, bool *ok)
 double
 bgnbd_expected_purchases(const BgNbd *p, double x, double t_x, double T, double t, bool *ok)
 {
-	double		r = p->r,
-				al = p->alpha,
-				a = p->a,
-				b = p->b;
-	double		z = t / (al + T + t);
-	double		f = hyp2f1(r + x, b + x, a + b + x - 1, z, ok);
-	double		num = (a + b + x - 1) / (a - 1) *
-		(1 - exp((r + x) * (log(al + T) - log(al + T + t))) * f);
-	double		den = 1;
+	double r = p->r,
+		   al = p->alpha,
+		   a = p->a,
+		   b = p->b;
+	double z = t / (al + T + t);
+	double f = hyp2f1(r + x, b + x, a + b + x - 1, z, ok);
+	double num = (a + b + x - 1) / (a - 1) *
+				 (1 - exp((r + x) * (log(al + T) - log(al + T + t))) * f);
+	double den = 1;
 
 	if (t == 0)
 		return 0;
@@ -402,26 +402,26 @@ bgnbd_expected_purchases(const BgNbd *p, double x, double t_x, double T, double 
 double
 bgnbd_expected_purchases_new(const BgNbd *p, double t, bool *ok)
 {
-	double		z = t / (p->alpha + t);
-	double		f = hyp2f1(p->r, p->b, p->a + p->b - 1, z, ok);
+	double z = t / (p->alpha + t);
+	double f = hyp2f1(p->r, p->b, p->a + p->b - 1, z, ok);
 
 	if (t == 0)
 		return 0;
 	return (p->a + p->b - 1) / (p->a - 1) *
-		(1 - exp(p->r * (log(p->alpha) - log(p->alpha + t))) * f);
+		   (1 - exp(p->r * (log(p->alpha) - log(p->alpha + t))) * f);
 }
 
 double
 bgnbd_prob_purchases(const BgNbd *p, double t, int k)
 {
-	double		r = p->r,
-				al = p->alpha,
-				a = p->a,
-				b = p->b;
-	double		ln_q = log(al) - log(al + t);	/* ln(alpha / (alpha + t)) */
-	double		ln_s = log(t) - log(al + t);	/* ln(t / (alpha + t)) */
-	double		first,
-				second = 0;
+	double r = p->r,
+		   al = p->alpha,
+		   a = p->a,
+		   b = p->b;
+	double ln_q = log(al) - log(al + t); /* ln(alpha / (alpha + t)) */
+	double ln_s = log(t) - log(al + t);	 /* ln(t / (alpha + t)) */
+	double first,
+		second = 0;
 
 	if (t == 0)
 		return k == 0 ? 1.0 : 0.0;
@@ -429,7 +429,7 @@ bgnbd_prob_purchases(const BgNbd *p, double t, int k)
 				r * ln_q + k * ln_s);
 	if (k > 0)
 	{
-		double		partial = 0;
+		double partial = 0;
 
 		for (int j = 0; j < k; j++)
 			partial += exp(lgamma(r + j) - lgamma(r) - lgamma(j + 1.0) + r * ln_q + j * ln_s);
@@ -453,10 +453,10 @@ gamma_gamma_check_customer(double x, double m)
 double
 gamma_gamma_loglik(const GammaGamma *g, double x, double m)
 {
-	double		px = g->p * x;
+	double px = g->p * x;
 
 	return lgamma(px + g->q) - lgamma(px) - lgamma(g->q) + g->q * log(g->v) +
-		(px - 1) * log(m) + px * log(x) - (px + g->q) * log(g->v + x * m);
+		   (px - 1) * log(m) + px * log(x) - (px + g->q) * log(g->v + x * m);
 }
 
 /* Orders spend rows by (x, m). */
@@ -464,7 +464,7 @@ static int
 spend_cmp(const void *l, const void *r)
 {
 	const SpendCustomer *a = l,
-			   *b = r;
+						*b = r;
 
 	if (a->x != b->x)
 		return a->x < b->x ? -1 : 1;
@@ -477,10 +477,10 @@ spend_cmp(const void *l, const void *r)
 static double
 gamma_gamma_loglik_sum(const GammaGamma *gp, const SpendCustomer *rows, size_t n, double *grad)
 {
-	double		sum = 0,
-				g[3] = {0};
-	double		psi_q = grad ? digamma(gp->q) : 0,
-				ln_v = log(gp->v);
+	double sum = 0,
+		   g[3] = {0};
+	double psi_q = grad ? digamma(gp->q) : 0,
+		   ln_v = log(gp->v);
 
 	for (size_t i = 0; i < n; i++)
 	{
@@ -489,9 +489,9 @@ gamma_gamma_loglik_sum(const GammaGamma *gp, const SpendCustomer *rows, size_t n
 		sum += c->weight * gamma_gamma_loglik(gp, c->x, c->m);
 		if (grad)
 		{
-			double		px = gp->p * c->x,
-						psi_pxq = digamma(px + gp->q),
-						ln_vxm = log(gp->v + c->x * c->m);
+			double px = gp->p * c->x,
+				   psi_pxq = digamma(px + gp->q),
+				   ln_vxm = log(gp->v + c->x * c->m);
 
 			g[0] += c->weight * c->x * (psi_pxq - digamma(px) + log(c->m) + log(c->x) - ln_vxm);
 			g[1] += c->weight * (psi_pxq - psi_q + ln_v - ln_vxm);
@@ -508,10 +508,10 @@ static double
 gamma_gamma_objective_grad(const double *theta, double *grad, void *arg)
 {
 	const FitData *d = arg;
-	GammaGamma	gp = {exp(theta[0]), exp(theta[1]), exp(theta[2])};
-	double		g[3],
-				params[3] = {gp.p, gp.q, gp.v},
-				ll;
+	GammaGamma	   gp = {exp(theta[0]), exp(theta[1]), exp(theta[2])};
+	double		   g[3],
+		params[3] = {gp.p, gp.q, gp.v},
+		ll;
 
 	if (!(gp.p > 0 && gp.q > 0 && gp.v > 0) || !isfinite(gp.p + gp.q + gp.v))
 		return INFINITY;
@@ -525,7 +525,7 @@ gamma_gamma_objective_grad(const double *theta, double *grad, void *arg)
 static double
 gamma_gamma_objective(const double *theta, void *arg)
 {
-	double		grad[3];
+	double grad[3];
 
 	return gamma_gamma_objective_grad(theta, grad, arg);
 }
@@ -533,11 +533,11 @@ gamma_gamma_objective(const double *theta, void *arg)
 ClvFit
 gamma_gamma_fit(SpendCustomer *rows, size_t n, nm_tick tick, void *tick_arg, GammaGamma *out)
 {
-	ClvFit		fit = {0};
-	FitData		d = {rows, 0, 0, tick, tick_arg};
-	double		mean = 0,
-				scale,
-				theta[3] = {0, 0, 0};
+	ClvFit	fit = {0};
+	FitData d = {rows, 0, 0, tick, tick_arg};
+	double	mean = 0,
+		   scale,
+		   theta[3] = {0, 0, 0};
 
 	n = collapse(rows, n, sizeof(SpendCustomer), spend_cmp, offsetof(SpendCustomer, weight));
 	for (size_t i = 0; i < n; i++)
@@ -574,14 +574,14 @@ double
 clv_value(const BgNbd *bg, double x, double t_x, double T, double spend, int periods,
 		  double period, double rate, bool *ok)
 {
-	double		value = 0,
-				before = 0;
+	double value = 0,
+		   before = 0;
 
 	*ok = true;
 	for (int i = 1; i <= periods; i++)
 	{
-		bool		step_ok;
-		double		upto = bgnbd_expected_purchases(bg, x, t_x, T, i * period, &step_ok);
+		bool   step_ok;
+		double upto = bgnbd_expected_purchases(bg, x, t_x, T, i * period, &step_ok);
 
 		if (!step_ok)
 			*ok = false;

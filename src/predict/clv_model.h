@@ -16,43 +16,43 @@
 /* BG/NBD parameters: purchase rates ~ Gamma(r, alpha), drop-out ~ Beta(a, b). */
 typedef struct BgNbd
 {
-	double		r,
-				alpha,
-				a,
-				b;
+	double r,
+		alpha,
+		a,
+		b;
 } BgNbd;
 
 /* Gamma-Gamma parameters: spend per purchase ~ Gamma(p, nu), nu ~ Gamma(q, v). */
 typedef struct GammaGamma
 {
-	double		p,
-				q,
-				v;
+	double p,
+		q,
+		v;
 } GammaGamma;
 
 /* One customer (or `weight` identical customers): repeat purchases x, recency t_x, age T. */
 typedef struct ClvCustomer
 {
-	double		x,
-				t_x,
-				T,
-				weight;
+	double x,
+		t_x,
+		T,
+		weight;
 } ClvCustomer;
 
 /* One customer with purchases for the spend model: x purchases of mean amount m. */
 typedef struct SpendCustomer
 {
-	double		x,
-				m,
-				weight;
+	double x,
+		m,
+		weight;
 } SpendCustomer;
 
 /* How a fit went. */
 typedef struct ClvFit
 {
-	double		loglik;			/* at the fitted parameters, over the original data */
-	double		n;				/* customers (sum of weights) */
-	bool		identified;		/* the rescaled parameters stayed within 1e-8 .. 1e8 */
+	double			 loglik;	 /* at the fitted parameters, over the original data */
+	double			 n;			 /* customers (sum of weights) */
+	bool			 identified; /* the rescaled parameters stayed within 1e-8 .. 1e8 */
 	NelderMeadResult search;
 } ClvFit;
 

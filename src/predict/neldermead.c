@@ -13,7 +13,7 @@
 static double
 eval(nm_objective f, void *arg, const double *x, int *count)
 {
-	double		v = f(x, arg);
+	double v = f(x, arg);
 
 	(*count)++;
 	return isnan(v) ? INFINITY : v;
@@ -25,9 +25,9 @@ order(int n, double pts[][NM_MAX_DIM], double *val)
 {
 	for (int i = 1; i <= n; i++)
 	{
-		double		v = val[i];
-		double		p[NM_MAX_DIM];
-		int			j = i - 1;
+		double v = val[i];
+		double p[NM_MAX_DIM];
+		int	   j = i - 1;
 
 		memcpy(p, pts[i], sizeof(double) * n);
 		while (j >= 0 && val[j] > v)
@@ -54,8 +54,8 @@ static NelderMeadResult
 run(nm_objective f, void *arg, nm_tick tick, int n, double *x, double step, double ftol,
 	double xtol, int max_iter)
 {
-	double		pts[NM_MAX_DIM + 1][NM_MAX_DIM];
-	double		val[NM_MAX_DIM + 1];
+	double			 pts[NM_MAX_DIM + 1][NM_MAX_DIM];
+	double			 val[NM_MAX_DIM + 1];
 	NelderMeadResult r = {0};
 
 	for (int i = 0; i <= n; i++)
@@ -67,12 +67,12 @@ run(nm_objective f, void *arg, nm_tick tick, int n, double *x, double step, doub
 	}
 	for (r.iterations = 0; r.iterations < max_iter; r.iterations++)
 	{
-		double		c[NM_MAX_DIM],
-					xr[NM_MAX_DIM],
-					xe[NM_MAX_DIM],
-					xc[NM_MAX_DIM];
-		double		fr,
-					spread = 0;
+		double c[NM_MAX_DIM],
+			xr[NM_MAX_DIM],
+			xe[NM_MAX_DIM],
+			xc[NM_MAX_DIM];
+		double fr,
+			spread = 0;
 
 		if (tick)
 			tick(arg);
@@ -96,7 +96,7 @@ run(nm_objective f, void *arg, nm_tick tick, int n, double *x, double step, doub
 		fr = eval(f, arg, xr, &r.evaluations);
 		if (fr < val[0])
 		{
-			double		fe;
+			double fe;
 
 			along(n, c, pts[n], 2.0, xe);
 			fe = eval(f, arg, xe, &r.evaluations);
@@ -124,7 +124,7 @@ run(nm_objective f, void *arg, nm_tick tick, int n, double *x, double step, doub
 		else
 			along(n, c, pts[n], -0.5, xc);
 		{
-			double		fc = eval(f, arg, xc, &r.evaluations);
+			double fc = eval(f, arg, xc, &r.evaluations);
 
 			if (fc < fmin(fr, val[n]))
 			{

@@ -10,17 +10,17 @@
 #define NM_MAX_DIM 8
 
 /* The function minimized: returns f(x) for x[0..n-1]; may return INFINITY or NaN for "outside". */
-typedef double (*nm_objective) (const double *x, void *arg);
+typedef double (*nm_objective)(const double *x, void *arg);
 
 /* Called once per iteration, so that the caller can check for interrupts. */
-typedef void (*nm_tick) (void *arg);
+typedef void (*nm_tick)(void *arg);
 
 typedef struct NelderMeadResult
 {
-	double		fmin;			/* the smallest value found */
-	int			iterations;		/* iterations over all restarts */
-	int			evaluations;	/* objective evaluations */
-	bool		converged;		/* the simplex shrank below the tolerances */
+	double fmin;		/* the smallest value found */
+	int	   iterations;	/* iterations over all restarts */
+	int	   evaluations; /* objective evaluations */
+	bool   converged;	/* the simplex shrank below the tolerances */
 } NelderMeadResult;
 
 /*

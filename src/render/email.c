@@ -67,10 +67,29 @@ PG_FUNCTION_INFO_V1(personalize_render_emails);
 /* The columns of CONTEXT_QUERY, 1-based. */
 enum
 {
-	COL_PROFILE_ID = 1, COL_USER_ID, COL_EMAIL, COL_TRAITS, COL_CONSENT, COL_LAWFUL_BASIS,
-	COL_DO_NOT_SELL, COL_CONSENT_AT, COL_EVENT_COUNT, COL_FIRST_SEEN, COL_LAST_SEEN,
-	COL_CART, COL_PURCHASE_COUNT, COL_PURCHASE_TOTAL, COL_FIRST_PURCHASE, COL_LAST_PURCHASE,
-	COL_RFM_R, COL_RFM_F, COL_RFM_M, COL_RFM_SEGMENT, COL_ENGAGEMENT, COL_TOP_INTERESTS, COL_SEGMENTS
+	COL_PROFILE_ID = 1,
+	COL_USER_ID,
+	COL_EMAIL,
+	COL_TRAITS,
+	COL_CONSENT,
+	COL_LAWFUL_BASIS,
+	COL_DO_NOT_SELL,
+	COL_CONSENT_AT,
+	COL_EVENT_COUNT,
+	COL_FIRST_SEEN,
+	COL_LAST_SEEN,
+	COL_CART,
+	COL_PURCHASE_COUNT,
+	COL_PURCHASE_TOTAL,
+	COL_FIRST_PURCHASE,
+	COL_LAST_PURCHASE,
+	COL_RFM_R,
+	COL_RFM_F,
+	COL_RFM_M,
+	COL_RFM_SEGMENT,
+	COL_ENGAGEMENT,
+	COL_TOP_INTERESTS,
+	COL_SEGMENTS
 };
 
 static SPIPlanPtr context_plan = NULL;
@@ -83,7 +102,7 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 	if (*plan == NULL)
 	{
 		/* generic: a custom plan for each batch would plan the statement again on every call */
-		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+		SPIPlanPtr p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -97,7 +116,7 @@ keep_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types)
 static void
 push_key(JsonbParseState **ps, const char *key)
 {
-	JsonbValue	k;
+	JsonbValue k;
 
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
@@ -116,7 +135,7 @@ push_scalar(JsonbParseState **ps, JsonbValue *v, bool elem)
 static void
 push_null(JsonbParseState **ps)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	v.type = jbvNull;
 	push_scalar(ps, &v, false);
@@ -126,7 +145,7 @@ push_null(JsonbParseState **ps)
 static void
 push_string(JsonbParseState **ps, const char *s, int len, bool elem)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	v.type = jbvString;
 	v.val.string.val = (char *) s;
@@ -138,7 +157,7 @@ push_string(JsonbParseState **ps, const char *s, int len, bool elem)
 static void
 push_numeric(JsonbParseState **ps, Numeric n)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	v.type = jbvNumeric;
 	v.val.numeric = n;
@@ -149,7 +168,7 @@ push_numeric(JsonbParseState **ps, Numeric n)
 static void
 push_float8(JsonbParseState **ps, float8 x)
 {
-	char	   *s = float8out_internal(x);
+	char *s = float8out_internal(x);
 
 	if (isnan(x) || isinf(x))
 		push_string(ps, s, strlen(s), false);
@@ -163,10 +182,10 @@ push_float8(JsonbParseState **ps, float8 x)
 static void
 push_column(JsonbParseState **ps, HeapTuple tup, TupleDesc td, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, td, col, &isnull);
-	Oid			type = SPI_gettypeid(td, col);
-	JsonbValue	v;
+	bool	   isnull;
+	Datum	   d = SPI_getbinval(tup, td, col, &isnull);
+	Oid		   type = SPI_gettypeid(td, col);
+	JsonbValue v;
 
 	if (isnull)
 	{
@@ -176,12 +195,12 @@ push_column(JsonbParseState **ps, HeapTuple tup, TupleDesc td, int col)
 	switch (type)
 	{
 		case TEXTOID:
-			{
-				text	   *t = DatumGetTextPP(d);
+		{
+			text *t = DatumGetTextPP(d);
 
-				push_string(ps, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), false);
-				break;
-			}
+			push_string(ps, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), false);
+			break;
+		}
 		case BOOLOID:
 			v.type = jbvBool;
 			v.val.boolean = DatumGetBool(d);
@@ -200,48 +219,48 @@ push_column(JsonbParseState **ps, HeapTuple tup, TupleDesc td, int col)
 			push_float8(ps, DatumGetFloat8(d));
 			break;
 		case TIMESTAMPTZOID:
-			{
-				char	   *s = JsonEncodeDateTime(NULL, d, TIMESTAMPTZOID, NULL);
+		{
+			char *s = JsonEncodeDateTime(NULL, d, TIMESTAMPTZOID, NULL);
 
-				push_string(ps, s, strlen(s), false);
-				break;
-			}
+			push_string(ps, s, strlen(s), false);
+			break;
+		}
 		case JSONBOID:
-			{
-				Jsonb	   *j = DatumGetJsonbP(d);
+		{
+			Jsonb *j = DatumGetJsonbP(d);
 
-				v.type = jbvBinary;
-				v.val.binary.data = &j->root;
-				v.val.binary.len = VARSIZE(j) - VARHDRSZ;
-				pushJsonbValue(ps, WJB_VALUE, &v);
-				break;
-			}
+			v.type = jbvBinary;
+			v.val.binary.data = &j->root;
+			v.val.binary.len = VARSIZE(j) - VARHDRSZ;
+			pushJsonbValue(ps, WJB_VALUE, &v);
+			break;
+		}
 		case TEXTARRAYOID:
+		{
+			ArrayType *a = DatumGetArrayTypeP(d);
+			Datum	  *elems;
+			bool	  *nulls;
+			int		   n;
+
+			deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+			pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+			for (int i = 0; i < n; i++)
 			{
-				ArrayType  *a = DatumGetArrayTypeP(d);
-				Datum	   *elems;
-				bool	   *nulls;
-				int			n;
-
-				deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-				pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-				for (int i = 0; i < n; i++)
+				if (nulls[i])
 				{
-					if (nulls[i])
-					{
-						v.type = jbvNull;
-						push_scalar(ps, &v, true);
-					}
-					else
-					{
-						text	   *t = DatumGetTextPP(elems[i]);
-
-						push_string(ps, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
-					}
+					v.type = jbvNull;
+					push_scalar(ps, &v, true);
 				}
-				pushJsonbValue(ps, WJB_END_ARRAY, NULL);
-				break;
+				else
+				{
+					text *t = DatumGetTextPP(elems[i]);
+
+					push_string(ps, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), true);
+				}
 			}
+			pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+			break;
+		}
 		default:
 			elog(ERROR, "context column %d has unexpected type %u", col, type);
 	}
@@ -259,7 +278,7 @@ push_field(JsonbParseState **ps, const char *key, HeapTuple tup, TupleDesc td, i
 static void
 push_names(JsonbParseState **ps, HeapTuple tup, TupleDesc td, int col)
 {
-	bool		isnull;
+	bool isnull;
 
 	(void) SPI_getbinval(tup, td, col, &isnull);
 	if (!isnull)
@@ -275,7 +294,7 @@ push_names(JsonbParseState **ps, HeapTuple tup, TupleDesc td, int col)
 static bool
 column_is_null(HeapTuple tup, TupleDesc td, int col)
 {
-	bool		isnull;
+	bool isnull;
 
 	(void) SPI_getbinval(tup, td, col, &isnull);
 	return isnull;
@@ -287,8 +306,7 @@ report_no_profile(bool id_null, int64 id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NO_DATA_FOUND),
-			 id_null ? errmsg("profile <NULL> does not exist") :
-			 errmsg("profile " INT64_FORMAT " does not exist", id),
+			 id_null ? errmsg("profile <NULL> does not exist") : errmsg("profile " INT64_FORMAT " does not exist", id),
 			 errhint("Erased profiles are listed in personalize.erasure_log.")));
 }
 
@@ -300,9 +318,9 @@ static Jsonb *
 context_from_row(HeapTuple tup, TupleDesc td, TimestampTz as_of)
 {
 	JsonbParseState *ps = NULL;
-	JsonbValue *res;
-	bool		isnull;
-	Datum		last;
+	JsonbValue		*res;
+	bool			 isnull;
+	Datum			 last;
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	push_field(&ps, "profile_id", tup, td, COL_PROFILE_ID);
@@ -363,7 +381,7 @@ context_from_row(HeapTuple tup, TupleDesc td, TimestampTz as_of)
 	push_names(&ps, tup, td, COL_SEGMENTS);
 	push_key(&ps, "as_of");
 	{
-		char	   *s = JsonEncodeDateTime(NULL, TimestampTzGetDatum(as_of), TIMESTAMPTZOID, NULL);
+		char *s = JsonEncodeDateTime(NULL, TimestampTzGetDatum(as_of), TIMESTAMPTZOID, NULL);
 
 		push_string(&ps, s, strlen(s), false);
 	}
@@ -389,9 +407,9 @@ as_of_arg(FunctionCallInfo fcinfo, int argno)
 static SPITupleTable *
 fetch_contexts(ArrayType *ids, TimestampTz as_of)
 {
-	Oid			types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
-	Datum		args[2] = {PointerGetDatum(ids), TimestampTzGetDatum(as_of)};
-	int			rc;
+	Oid	  types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
+	Datum args[2] = {PointerGetDatum(ids), TimestampTzGetDatum(as_of)};
+	int	  rc;
 
 	rc = SPI_execute_plan(keep_plan(&context_plan, CONTEXT_QUERY, 2, types), args, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
@@ -412,9 +430,9 @@ context_of(SPITupleTable *tt, uint64 i, bool id_null, int64 id, TimestampTz as_o
 static ArrayType *
 id_array(FunctionCallInfo fcinfo, int argno)
 {
-	Datum		id = PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno);
-	bool		idnull = PG_ARGISNULL(argno);
-	int			dims[1] = {1}, lbs[1] = {1};
+	Datum id = PG_ARGISNULL(argno) ? (Datum) 0 : PG_GETARG_DATUM(argno);
+	bool  idnull = PG_ARGISNULL(argno);
+	int	  dims[1] = {1}, lbs[1] = {1};
 
 	return construct_md_array(&id, &idnull, 1, dims, lbs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }
@@ -425,11 +443,11 @@ id_array(FunctionCallInfo fcinfo, int argno)
 Datum
 personalize_context(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = as_of_arg(fcinfo, 1);
-	ArrayType  *ids = id_array(fcinfo, 0);
-	MemoryContext caller = CurrentMemoryContext;
+	TimestampTz	   as_of = as_of_arg(fcinfo, 1);
+	ArrayType	  *ids = id_array(fcinfo, 0);
+	MemoryContext  caller = CurrentMemoryContext;
 	SPITupleTable *tt;
-	Jsonb	   *result, *copy;
+	Jsonb		  *result, *copy;
 
 	SPI_connect();
 	tt = fetch_contexts(ids, as_of);
@@ -443,7 +461,7 @@ personalize_context(PG_FUNCTION_ARGS)
 /* A stored e-mail template: its three parts compiled (NULL where the part is NULL). */
 typedef struct EmailTemplate
 {
-	const liq_template *part[3];	/* subject, html, text */
+	const liq_template *part[3]; /* subject, html, text */
 } EmailTemplate;
 
 static const char email_parts[3] = {RENDER_PART_SUBJECT, RENDER_PART_HTML, RENDER_PART_TEXT};
@@ -452,15 +470,16 @@ static const char email_parts[3] = {RENDER_PART_SUBJECT, RENDER_PART_HTML, RENDE
 static void
 load_email_template(text *name, bool name_null, EmailTemplate *t)
 {
-	Oid			type = TEXTOID;
-	Datum		arg = PointerGetDatum(name);
-	int			rc;
+	Oid	  type = TEXTOID;
+	Datum arg = PointerGetDatum(name);
+	int	  rc;
 
 	if (!name_null)
 	{
 		rc = SPI_execute_plan(keep_plan(&template_plan,
 										"SELECT t.subject, t.html_body, t.text_body FROM personalize.templates t "
-										"WHERE t.name OPERATOR(pg_catalog.=) $1", 1, &type),
+										"WHERE t.name OPERATOR(pg_catalog.=) $1",
+										1, &type),
 							  &arg, NULL, true, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
@@ -472,13 +491,13 @@ load_email_template(text *name, bool name_null, EmailTemplate *t)
 				 errhint("Templates are rows of personalize.templates.")));
 	for (int i = 0; i < 3; i++)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		bool  isnull;
+		Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
 
 		t->part[i] = NULL;
 		if (!isnull)
 		{
-			text	   *src = DatumGetTextPP(d);
+			text *src = DatumGetTextPP(d);
 
 			t->part[i] = render_compile(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src), NULL);
 		}
@@ -493,8 +512,8 @@ static void
 render_one(RenderBatch *batch, const EmailTemplate *t, Jsonb *ctx, Jsonb *extra, TimestampTz as_of,
 		   bool strict, text **out)
 {
-	liq_arena  *ar = render_arena_new();
-	liq_value	c = render_jsonb_to_liq(ar, ctx);
+	liq_arena *ar = render_arena_new();
+	liq_value  c = render_jsonb_to_liq(ar, ctx);
 
 	if (extra != NULL)
 	{
@@ -513,7 +532,7 @@ render_one(RenderBatch *batch, const EmailTemplate *t, Jsonb *ctx, Jsonb *extra,
 static text *
 text_copy_to(MemoryContext cxt, text *t)
 {
-	text	   *c;
+	text *c;
 
 	if (t == NULL)
 		return NULL;
@@ -529,18 +548,18 @@ text_copy_to(MemoryContext cxt, text *t)
 Datum
 personalize_render_email(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = as_of_arg(fcinfo, 3);
-	bool		strict = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
-	Jsonb	   *extra = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	ArrayType  *ids = id_array(fcinfo, 1);
-	MemoryContext caller = CurrentMemoryContext;
-	TupleDesc	rtd;
-	EmailTemplate t;
+	TimestampTz	   as_of = as_of_arg(fcinfo, 3);
+	bool		   strict = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	Jsonb		  *extra = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	ArrayType	  *ids = id_array(fcinfo, 1);
+	MemoryContext  caller = CurrentMemoryContext;
+	TupleDesc	   rtd;
+	EmailTemplate  t;
 	SPITupleTable *tt;
-	Jsonb	   *ctx;
-	text	   *out[3];
-	Datum		values[3];
-	bool		nulls[3];
+	Jsonb		  *ctx;
+	text		  *out[3];
+	Datum		   values[3];
+	bool		   nulls[3];
 
 	if (get_call_result_type(fcinfo, NULL, &rtd) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -569,22 +588,22 @@ personalize_render_email(PG_FUNCTION_ARGS)
 Datum
 personalize_render_emails(PG_FUNCTION_ARGS)
 {
-	TimestampTz as_of = as_of_arg(fcinfo, 3);
-	bool		strict = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
+	TimestampTz	   as_of = as_of_arg(fcinfo, 3);
+	bool		   strict = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ArrayType  *ids;
-	Datum	   *id_values;
-	bool	   *id_nulls;
-	int			n_ids;
-	Datum	   *extras = NULL;
-	bool	   *extra_nulls = NULL;
-	int			n_extras = 0;
-	EmailTemplate t;
+	ArrayType	  *ids;
+	Datum		  *id_values;
+	bool		  *id_nulls;
+	int			   n_ids;
+	Datum		  *extras = NULL;
+	bool		  *extra_nulls = NULL;
+	int			   n_extras = 0;
+	EmailTemplate  t;
 	SPITupleTable *tt;
-	RenderBatch *batch;
-	MemoryContext batch_cxt, row_cxt, old;
-	ResourceOwner owner = CurrentResourceOwner;
-	text	  **out;
+	RenderBatch	  *batch;
+	MemoryContext  batch_cxt, row_cxt, old;
+	ResourceOwner  owner = CurrentResourceOwner;
+	text		 **out;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(1))
@@ -596,7 +615,7 @@ personalize_render_emails(PG_FUNCTION_ARGS)
 	deconstruct_array(ids, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &id_values, &id_nulls, &n_ids);
 	if (!PG_ARGISNULL(2))
 	{
-		ArrayType  *ex = PG_GETARG_ARRAYTYPE_P(2);
+		ArrayType *ex = PG_GETARG_ARRAYTYPE_P(2);
 
 		if (ARR_NDIM(ex) > 1)
 			ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -616,10 +635,10 @@ personalize_render_emails(PG_FUNCTION_ARGS)
 
 	for (uint64 i = 0; i < tt->numvals; i++)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
-		char	   *volatile error = NULL;
-		Jsonb	   *volatile extra = i < (uint64) n_extras && !extra_nulls[i] ? DatumGetJsonbP(extras[i]) : NULL;
+		Datum values[6];
+		bool  nulls[6] = {false, false, false, false, false, false};
+		char *volatile error = NULL;
+		Jsonb *volatile extra = i < (uint64) n_extras && !extra_nulls[i] ? DatumGetJsonbP(extras[i]) : NULL;
 		MemoryContext spi_cxt = CurrentMemoryContext;
 
 		CHECK_FOR_INTERRUPTS();
@@ -629,7 +648,7 @@ personalize_render_emails(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(row_cxt);
 		PG_TRY();
 		{
-			Jsonb	   *ctx = context_of(tt, i, id_nulls[i], id_nulls[i] ? 0 : DatumGetInt64(id_values[i]), as_of);
+			Jsonb *ctx = context_of(tt, i, id_nulls[i], id_nulls[i] ? 0 : DatumGetInt64(id_values[i]), as_of);
 
 			render_one(batch, &t, ctx, extra, as_of, strict, out);
 			ReleaseCurrentSubTransaction();
@@ -638,7 +657,7 @@ personalize_render_emails(PG_FUNCTION_ARGS)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
+			ErrorData *edata;
 
 			MemoryContextSwitchTo(row_cxt);
 			edata = CopyErrorData();

@@ -36,34 +36,34 @@ PG_FUNCTION_INFO_V1(personalize_liquid_check);
 PG_FUNCTION_INFO_V1(personalize_liquid_cache_stats);
 
 /* Settings (personalize.liquid_*). */
-static int	liquid_max_output = 16 * 1024 * 1024;	/* bytes */
-static int	liquid_max_iterations = 1000000;
-static int	liquid_max_depth = 100;
-static int	liquid_max_partial_depth = 16;
-static int	liquid_max_memory = 256 * 1024;	/* kB */
-static int	liquid_cache_entries = 256;
-static int	liquid_cache_memory = 64 * 1024;	/* kB */
+static int liquid_max_output = 16 * 1024 * 1024; /* bytes */
+static int liquid_max_iterations = 1000000;
+static int liquid_max_depth = 100;
+static int liquid_max_partial_depth = 16;
+static int liquid_max_memory = 256 * 1024; /* kB */
+static int liquid_cache_entries = 256;
+static int liquid_cache_memory = 64 * 1024; /* kB */
 
 /* One compiled template in the per-backend cache. */
 typedef struct CacheEntry
 {
-	uint64		key;			/* hash of source and compile options (the hash key) */
-	dlist_node	lru;			/* most recently used first */
-	char	   *src;			/* copy of the source, to rule out hash collisions */
-	Size		srclen;
-	int			depth;			/* max_nesting_depth it was compiled with */
-	MemoryContext cxt;			/* holds src and every byte of tmpl */
+	uint64		  key; /* hash of source and compile options (the hash key) */
+	dlist_node	  lru; /* most recently used first */
+	char		 *src; /* copy of the source, to rule out hash collisions */
+	Size		  srclen;
+	int			  depth; /* max_nesting_depth it was compiled with */
+	MemoryContext cxt;	 /* holds src and every byte of tmpl */
 	liq_template *tmpl;
-	Size		bytes;
-	uint64		used_in_call;	/* render call that last used it (never evicted during it) */
+	Size		  bytes;
+	uint64		  used_in_call; /* render call that last used it (never evicted during it) */
 } CacheEntry;
 
-static HTAB *cache = NULL;
+static HTAB			*cache = NULL;
 static MemoryContext cache_cxt = NULL;
-static dlist_head cache_lru = DLIST_STATIC_INIT(cache_lru);
-static Size cache_bytes = 0;
-static uint64 cache_hits = 0, cache_misses = 0, cache_evictions = 0;
-static uint64 render_call = 0;
+static dlist_head	 cache_lru = DLIST_STATIC_INIT(cache_lru);
+static Size			 cache_bytes = 0;
+static uint64		 cache_hits = 0, cache_misses = 0, cache_evictions = 0;
+static uint64		 render_call = 0;
 
 /* Which body of a stored partial a render reads. */
 typedef enum RenderPart
@@ -76,27 +76,27 @@ typedef enum RenderPart
 /* State of the partial loader for one render call. */
 typedef struct PartialLoader
 {
-	Jsonb	   *partials;		/* explicit name -> source object, or NULL: personalize.templates */
-	char		part;			/* RenderPart */
-	MemoryContext cxt;			/* the render's memory context */
-	const char *last_src;		/* source of the last partial load_template could not compile */
-	size_t		last_len;
-	struct RenderBatch *batch;	/* a batch's partial sources, read once (NULL: read every time) */
+	Jsonb			   *partials; /* explicit name -> source object, or NULL: personalize.templates */
+	char				part;	  /* RenderPart */
+	MemoryContext		cxt;	  /* the render's memory context */
+	const char		   *last_src; /* source of the last partial load_template could not compile */
+	size_t				last_len;
+	struct RenderBatch *batch; /* a batch's partial sources, read once (NULL: read every time) */
 } PartialLoader;
 
 /* A partial's source as a batch remembers it (or that it has none), by part and name. */
 typedef struct PartialMemo
 {
-	char		key[NAMEDATALEN * 2];	/* part, then the name (longer names are not memoized) */
-	bool		found;
-	char	   *src;
-	size_t		len;
+	char   key[NAMEDATALEN * 2]; /* part, then the name (longer names are not memoized) */
+	bool   found;
+	char  *src;
+	size_t len;
 } PartialMemo;
 
 /* A batch of renders (render_emails): the partials it read, in the batch's memory context. */
 struct RenderBatch
 {
-	HTAB	   *memo;
+	HTAB		 *memo;
 	MemoryContext cxt;
 };
 
@@ -131,16 +131,16 @@ liq_check_interrupts(void *ud)
 static const struct
 {
 	liq_error_kind kind;
-	int			sqlstate;
-	const char *label;			/* "liquid <label> at line ..." */
-}			liquid_errors[] =
-{
-	{LIQ_ERR_SYNTAX, ERRCODE_SYNTAX_ERROR, "syntax error"},
-	{LIQ_ERR_RENDER, ERRCODE_INVALID_PARAMETER_VALUE, "render error"},
-	{LIQ_ERR_LIMIT, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "limit exceeded"},
-	{LIQ_ERR_UNDEFINED_VARIABLE, ERRCODE_UNDEFINED_COLUMN, "strict mode error"},
-	{LIQ_ERR_UNDEFINED_FILTER, ERRCODE_UNDEFINED_FUNCTION, "strict mode error"},
-	{LIQ_ERR_RANGE, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "render error"},
+	int			   sqlstate;
+	const char	  *label; /* "liquid <label> at line ..." */
+} liquid_errors[] =
+	{
+		{LIQ_ERR_SYNTAX, ERRCODE_SYNTAX_ERROR, "syntax error"},
+		{LIQ_ERR_RENDER, ERRCODE_INVALID_PARAMETER_VALUE, "render error"},
+		{LIQ_ERR_LIMIT, ERRCODE_PROGRAM_LIMIT_EXCEEDED, "limit exceeded"},
+		{LIQ_ERR_UNDEFINED_VARIABLE, ERRCODE_UNDEFINED_COLUMN, "strict mode error"},
+		{LIQ_ERR_UNDEFINED_FILTER, ERRCODE_UNDEFINED_FUNCTION, "strict mode error"},
+		{LIQ_ERR_RANGE, ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "render error"},
 };
 
 /* Reports a Liquid error as a PostgreSQL error with the SQLSTATE of its kind; what names the source. */
@@ -163,15 +163,13 @@ report_liquid_error(const liq_error *err, const char *what)
 		msg[0] += 'a' - 'A';
 	ereport(ERROR,
 			(errcode(code),
-			 err->line > 0 ?
-			 errmsg("liquid %s at line %d, column %d: %s", kind, err->line, err->column, msg) :
-			 errmsg("liquid %s: %s", kind, msg),
+			 err->line > 0 ? errmsg("liquid %s at line %d, column %d: %s", kind, err->line, err->column, msg) : errmsg("liquid %s: %s", kind, msg),
 			 err->excerpt[0] ? errdetail("The template reads \"%s\" at that point.", err->excerpt) : 0,
-			 err->partial[0] ? errcontext("partial \"%s\"", err->partial) :
-			 what ? errcontext("%s", what) : 0,
-			 err->kind == LIQ_ERR_LIMIT ?
-			 errhint("The limits are the settings personalize.liquid_max_output, liquid_max_iterations, "
-					 "liquid_max_depth, liquid_max_partial_depth and liquid_max_memory.") : 0));
+			 err->partial[0] ? errcontext("partial \"%s\"", err->partial) : what ? errcontext("%s", what)
+																				 : 0,
+			 err->kind == LIQ_ERR_LIMIT ? errhint("The limits are the settings personalize.liquid_max_output, liquid_max_iterations, "
+												  "liquid_max_depth, liquid_max_partial_depth and liquid_max_memory.")
+										: 0));
 }
 
 /* Unlinks and frees one cache entry. */
@@ -196,7 +194,7 @@ cache_trim(void)
 		CacheEntry *e = dlist_container(CacheEntry, lru, dlist_tail_node(&cache_lru));
 
 		if (e->used_in_call == render_call)
-			break;				/* everything left is in use by this render */
+			break; /* everything left is in use by this render */
 		cache_evict(e);
 	}
 }
@@ -208,17 +206,17 @@ cache_trim(void)
 static const liq_template *
 compile_cached(const char *src, size_t len, liq_error *err)
 {
-	uint64		key;
-	CacheEntry *e;
-	bool		found;
-	MemoryContext cxt;
-	liq_allocator alloc;
+	uint64			 key;
+	CacheEntry		*e;
+	bool			 found;
+	MemoryContext	 cxt;
+	liq_allocator	 alloc;
 	liq_compile_opts co;
-	liq_template *tmpl;
+	liq_template	*tmpl;
 
 	if (cache == NULL)
 	{
-		HASHCTL		ctl;
+		HASHCTL ctl;
 
 		cache_cxt = AllocSetContextCreate(TopMemoryContext, "personalize liquid cache",
 										  ALLOCSET_SMALL_SIZES);
@@ -239,7 +237,7 @@ compile_cached(const char *src, size_t len, liq_error *err)
 			cache_hits++;
 			return e->tmpl;
 		}
-		cache_evict(e);			/* a 64-bit collision: the newer source wins */
+		cache_evict(e); /* a 64-bit collision: the newer source wins */
 	}
 	cache_misses++;
 
@@ -279,7 +277,7 @@ compile_cached(const char *src, size_t len, liq_error *err)
 static liq_value
 scalar_to_liq(JsonbValue *v)
 {
-	liq_value	out;
+	liq_value out;
 
 	switch (v->type)
 	{
@@ -288,16 +286,16 @@ scalar_to_liq(JsonbValue *v)
 		case jbvBool:
 			return liq_bool(v->val.boolean);
 		case jbvNumeric:
-			{
-				/* numeric keeps its scale: 3 is an integer, 3.0 a float, as in Liquid */
-				char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
-																	NumericGetDatum(v->val.numeric)));
+		{
+			/* numeric keeps its scale: 3 is an integer, 3.0 a float, as in Liquid */
+			char *s = DatumGetCString(DirectFunctionCall1(numeric_out,
+														  NumericGetDatum(v->val.numeric)));
 
-				if (!liq_number_from_text(s, strlen(s), &out))
-					out = liq_nil();
-				pfree(s);
-				return out;
-			}
+			if (!liq_number_from_text(s, strlen(s), &out))
+				out = liq_nil();
+			pfree(s);
+			return out;
+		}
 		default:
 			return liq_nil();
 	}
@@ -307,12 +305,12 @@ scalar_to_liq(JsonbValue *v)
 static liq_value
 container_to_liq(liq_arena *ar, JsonbContainer *c)
 {
-	JsonbIterator *it = JsonbIteratorInit(c);
-	JsonbValue	v;
+	JsonbIterator	  *it = JsonbIteratorInit(c);
+	JsonbValue		   v;
 	JsonbIteratorToken tok;
-	liq_value	res = liq_nil();
-	const char *key = NULL;
-	int			klen = 0;
+	liq_value		   res = liq_nil();
+	const char		  *key = NULL;
+	int				   klen = 0;
 
 	check_stack_depth();
 	tok = JsonbIteratorNext(&it, &v, true);
@@ -334,8 +332,8 @@ container_to_liq(liq_arena *ar, JsonbContainer *c)
 						errhint("Raise personalize.liquid_max_memory.")));
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		liq_value	item;
-		bool		ok = true;
+		liq_value item;
+		bool	  ok = true;
 
 		CHECK_FOR_INTERRUPTS();
 		if (tok == WJB_KEY)
@@ -362,18 +360,18 @@ container_to_liq(liq_arena *ar, JsonbContainer *c)
 /* One open object or array while a json context is converted. */
 typedef struct JsonFrame
 {
-	liq_value	container;
-	char	   *key;			/* the pending field name of an object */
+	liq_value container;
+	char	 *key; /* the pending field name of an object */
 } JsonFrame;
 
 /* State of the json (text, ordered) to Liquid conversion. */
 typedef struct JsonBuild
 {
-	liq_arena  *ar;
-	JsonFrame  *stack;
-	int			depth;
-	int			size;
-	liq_value	root;
+	liq_arena *ar;
+	JsonFrame *stack;
+	int		   depth;
+	int		   size;
+	liq_value  root;
 } JsonBuild;
 
 /* Fails the conversion when the arena is out of memory. */
@@ -389,7 +387,7 @@ json_oom(void)
 static void
 json_add(JsonBuild *b, liq_value v)
 {
-	JsonFrame  *f;
+	JsonFrame *f;
 
 	CHECK_FOR_INTERRUPTS();
 	if (b->depth == 0)
@@ -416,8 +414,7 @@ json_push(JsonBuild *b, liq_value container)
 	if (b->depth == b->size)
 	{
 		b->size = b->size ? b->size * 2 : 16;
-		b->stack = b->stack ? repalloc(b->stack, sizeof(JsonFrame) * b->size) :
-			palloc(sizeof(JsonFrame) * b->size);
+		b->stack = b->stack ? repalloc(b->stack, sizeof(JsonFrame) * b->size) : palloc(sizeof(JsonFrame) * b->size);
 	}
 	b->stack[b->depth].container = container;
 	b->stack[b->depth].key = NULL;
@@ -428,7 +425,7 @@ json_push(JsonBuild *b, liq_value container)
 static void
 json_object_start(void *state)
 {
-	JsonBuild  *b = state;
+	JsonBuild *b = state;
 
 	json_push(b, liq_object_new(b->ar, 8));
 }
@@ -437,7 +434,7 @@ json_object_start(void *state)
 static void
 json_array_start(void *state)
 {
-	JsonBuild  *b = state;
+	JsonBuild *b = state;
 
 	json_push(b, liq_array_new(b->ar, 8));
 }
@@ -446,7 +443,7 @@ json_array_start(void *state)
 static void
 json_container_end(void *state)
 {
-	JsonBuild  *b = state;
+	JsonBuild *b = state;
 
 	b->depth--;
 	json_add(b, b->stack[b->depth].container);
@@ -456,7 +453,7 @@ json_container_end(void *state)
 static void
 json_field_start(void *state, char *fname, bool isnull)
 {
-	JsonBuild  *b = state;
+	JsonBuild *b = state;
 
 	b->stack[b->depth - 1].key = fname;
 }
@@ -465,8 +462,8 @@ json_field_start(void *state, char *fname, bool isnull)
 static void
 json_scalar(void *state, char *token, JsonTokenType tokentype)
 {
-	JsonBuild  *b = state;
-	liq_value	v = liq_nil();
+	JsonBuild *b = state;
+	liq_value  v = liq_nil();
 
 	switch (tokentype)
 	{
@@ -493,8 +490,8 @@ json_scalar(void *state, char *token, JsonTokenType tokentype)
 static liq_value
 json_to_liq(liq_arena *ar, text *json)
 {
-	JsonBuild	b;
-	JsonSemAction sem;
+	JsonBuild		b;
+	JsonSemAction	sem;
 	JsonLexContext *lex = makeJsonLexContext(json, true);
 
 	memset(&b, 0, sizeof(b));
@@ -518,7 +515,7 @@ partial_source(PartialLoader *pl, const char *name, size_t name_len, const char 
 {
 	if (pl->partials)
 	{
-		JsonbValue	k, *v;
+		JsonbValue k, *v;
 
 		if (!JB_ROOT_IS_OBJECT(pl->partials))
 			return false;
@@ -534,16 +531,16 @@ partial_source(PartialLoader *pl, const char *name, size_t name_len, const char 
 	}
 	else
 	{
-		Datum		arg;
-		bool		found = false;
+		Datum		  arg;
+		bool		  found = false;
 		MemoryContext old;
-		int			rc;
-		PartialMemo *memo = NULL;
+		int			  rc;
+		PartialMemo	 *memo = NULL;
 
 		if (pl->batch && name_len < NAMEDATALEN * 2 - 2)
 		{
-			char		key[NAMEDATALEN * 2];
-			bool		hit;
+			char key[NAMEDATALEN * 2];
+			bool hit;
 
 			memset(key, 0, sizeof(key));
 			key[0] = pl->part == PART_HTML ? PART_HTML : PART_TEXT;
@@ -560,9 +557,10 @@ partial_source(PartialLoader *pl, const char *name, size_t name_len, const char 
 		SPI_connect();
 		if (partial_plan == NULL)
 		{
-			Oid			argtype = TEXTOID;
-			SPIPlanPtr	p = SPI_prepare("SELECT t.html_body, t.text_body, t.subject FROM personalize.templates t "
-										"WHERE t.name OPERATOR(pg_catalog.=) $1", 1, &argtype);
+			Oid		   argtype = TEXTOID;
+			SPIPlanPtr p = SPI_prepare("SELECT t.html_body, t.text_body, t.subject FROM personalize.templates t "
+									   "WHERE t.name OPERATOR(pg_catalog.=) $1",
+									   1, &argtype);
 
 			if (p == NULL)
 				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -576,8 +574,8 @@ partial_source(PartialLoader *pl, const char *name, size_t name_len, const char 
 		if (SPI_processed == 1)
 		{
 			/* a text or subject render reads the partial's text body, else its HTML body */
-			bool		isnull = true;
-			Datum		d = (Datum) 0;
+			bool  isnull = true;
+			Datum d = (Datum) 0;
 
 			if (pl->part != PART_HTML)
 				d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -585,7 +583,7 @@ partial_source(PartialLoader *pl, const char *name, size_t name_len, const char 
 				d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			if (!isnull)
 			{
-				text	   *t;
+				text *t;
 
 				old = MemoryContextSwitchTo(memo ? pl->batch->cxt : pl->cxt);
 				t = DatumGetTextPCopy(d);
@@ -611,9 +609,9 @@ static bool
 load_template(void *ud, const char *name, size_t name_len, const liq_template **tmpl)
 {
 	PartialLoader *pl = ud;
-	const char *src;
-	size_t		len;
-	liq_error	err;
+	const char	  *src;
+	size_t		   len;
+	liq_error	   err;
 
 	pl->last_src = NULL;
 	if (!partial_source(pl, name, name_len, &src, &len))
@@ -646,7 +644,7 @@ load_partial(void *ud, const char *name, size_t name_len, const char **src, size
 static liq_arena *
 arena_new(liq_allocator *alloc, MemoryContext cxt)
 {
-	liq_arena  *ar;
+	liq_arena *ar;
 
 	alloc->alloc = liq_palloc;
 	alloc->free = liq_pfree;
@@ -665,14 +663,14 @@ static text *
 render_with(const liq_template *tmpl, liq_value ctx, bool strict, TimestampTz as_of, Jsonb *partials,
 			char part, bool autoescape, RenderBatch *batch, bool ctx_in_partials)
 {
-	MemoryContext cxt, old;
-	liq_allocator alloc;
+	MemoryContext	cxt, old;
+	liq_allocator	alloc;
 	liq_render_opts ro;
-	PartialLoader pl;
-	liq_error	err;
-	char	   *out;
-	size_t		out_len;
-	text	   *result;
+	PartialLoader	pl;
+	liq_error		err;
+	char		   *out;
+	size_t			out_len;
+	text		   *result;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "personalize render", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
@@ -700,10 +698,10 @@ render_with(const liq_template *tmpl, liq_value ctx, bool strict, TimestampTz as
 	ro.load_partial = load_partial;
 	ro.partial_ud = &pl;
 	if (ctx_in_partials)
-		ro.static_env = ctx;	/* the e-mail's context is Shopify's static environment: {% render %} sees it */
+		ro.static_env = ctx; /* the e-mail's context is Shopify's static environment: {% render %} sees it */
 	/* time is an argument: as_of, in unix seconds, is what 'now' and 'today' mean to date */
 	ro.now = (int64_t) (as_of / USECS_PER_SEC) +
-		(int64_t) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+			 (int64_t) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 	ro.tz_offset = 0;
 
 	if (liq_render(tmpl, ctx, &ro, &out, &out_len, &err) != 0)
@@ -721,18 +719,18 @@ render_with(const liq_template *tmpl, liq_value ctx, bool strict, TimestampTz as
 static Datum
 render_common(FunctionCallInfo fcinfo, bool ctx_is_json)
 {
-	text	   *tsrc;
-	bool		strict = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
-	TimestampTz as_of = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_TIMESTAMPTZ(3) : GetCurrentTransactionStartTimestamp();
-	bool		autoescape = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
-	Jsonb	   *partials = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_JSONB_P(4) : NULL;
-	char		part = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_CHAR(6) : PART_HTML;
-	MemoryContext cxt, old;
-	liq_allocator alloc;
+	text			   *tsrc;
+	bool				strict = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	TimestampTz			as_of = PG_NARGS() > 3 && !PG_ARGISNULL(3) ? PG_GETARG_TIMESTAMPTZ(3) : GetCurrentTransactionStartTimestamp();
+	bool				autoescape = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	Jsonb			   *partials = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? PG_GETARG_JSONB_P(4) : NULL;
+	char				part = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_CHAR(6) : PART_HTML;
+	MemoryContext		cxt, old;
+	liq_allocator		alloc;
 	const liq_template *tmpl;
-	liq_arena  *ar;
-	liq_value	ctx = liq_nil();
-	text	   *result;
+	liq_arena		   *ar;
+	liq_value			ctx = liq_nil();
+	text			   *result;
 
 	personalize_check_as_of(as_of);
 	if (PG_ARGISNULL(0))
@@ -764,7 +762,7 @@ render_common(FunctionCallInfo fcinfo, bool ctx_is_json)
 const liq_template *
 render_compile(const char *src, size_t len, const char *what)
 {
-	liq_error	err;
+	liq_error			err;
 	const liq_template *tmpl = compile_cached(src, len, &err);
 
 	if (tmpl == NULL)
@@ -776,7 +774,7 @@ render_compile(const char *src, size_t len, const char *what)
 liq_value
 render_jsonb_to_liq(liq_arena *ar, Jsonb *j)
 {
-	liq_value	v = liq_nil();
+	liq_value v = liq_nil();
 
 	if (JB_ROOT_IS_SCALAR(j))
 		v.type = LIQ_STRING;
@@ -789,15 +787,15 @@ render_jsonb_to_liq(liq_arena *ar, Jsonb *j)
 void
 render_jsonb_merge(liq_arena *ar, liq_value obj, Jsonb *extra)
 {
-	JsonbIterator *it = JsonbIteratorInit(&extra->root);
-	JsonbValue	v;
+	JsonbIterator	  *it = JsonbIteratorInit(&extra->root);
+	JsonbValue		   v;
 	JsonbIteratorToken tok;
-	const char *key = NULL;
-	int			klen = 0;
+	const char		  *key = NULL;
+	int				   klen = 0;
 
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		liq_value	item;
+		liq_value item;
 
 		if (tok == WJB_KEY)
 		{
@@ -827,9 +825,9 @@ RenderBatch *
 render_batch_begin(void)
 {
 	RenderBatch *b = palloc(sizeof(RenderBatch));
-	HASHCTL		ctl;
+	HASHCTL		 ctl;
 
-	render_call++;				/* the batch's templates stay cached until it ends */
+	render_call++; /* the batch's templates stay cached until it ends */
 	b->cxt = CurrentMemoryContext;
 	ctl.keysize = NAMEDATALEN * 2;
 	ctl.entrysize = sizeof(PartialMemo);
@@ -871,7 +869,7 @@ personalize_render_json(PG_FUNCTION_ARGS)
 Datum
 personalize_liquid_check(PG_FUNCTION_ARGS)
 {
-	text	   *src;
+	text *src;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_VOID();
@@ -885,9 +883,9 @@ personalize_liquid_check(PG_FUNCTION_ARGS)
 Datum
 personalize_liquid_cache_stats(PG_FUNCTION_ARGS)
 {
-	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
+	TupleDesc tupdesc;
+	Datum	  values[5];
+	bool	  nulls[5] = {false, false, false, false, false};
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -913,7 +911,7 @@ render_init(void)
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_max_depth",
 							"Deepest nesting of blocks and expressions in a Liquid template.", NULL,
-							&liquid_max_depth, 100, 1, 1000,	/* the engine recurses per level: 1000 stay well within max_stack_depth */
+							&liquid_max_depth, 100, 1, 1000, /* the engine recurses per level: 1000 stay well within max_stack_depth */
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("personalize.liquid_max_partial_depth",
 							"Deepest nesting of render and include partials in a Liquid render.", NULL,

@@ -13,8 +13,8 @@
 #include "render/liquid/liquid.h"
 
 /* Which body of a stored partial a render reads: an HTML render is also autoescaped. */
-#define RENDER_PART_HTML	'h'
-#define RENDER_PART_TEXT	't'
+#define RENDER_PART_HTML 'h'
+#define RENDER_PART_TEXT 't'
 #define RENDER_PART_SUBJECT 's'
 
 typedef struct RenderBatch RenderBatch;

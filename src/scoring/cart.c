@@ -31,27 +31,27 @@ PG_FUNCTION_INFO_V1(personalize_cart_updated_at);
 /* One cart event of the log. */
 typedef struct CartOp
 {
-	int64		at;				/* occurred_at */
-	int64		id;				/* event_id */
-	bool		add;			/* Product Added, else Product Removed */
-	JsonbValue	props;			/* its properties (jbvBinary) */
+	int64	   at;	  /* occurred_at */
+	int64	   id;	  /* event_id */
+	bool	   add;	  /* Product Added, else Product Removed */
+	JsonbValue props; /* its properties (jbvBinary) */
 } CartOp;
 
 /* A cart log in memory. */
 typedef struct CartLog
 {
-	bool		has_order;
-	int64		ordered_at;
-	CartOp	   *ops;
-	int			n;
-	int			cap;
+	bool	has_order;
+	int64	ordered_at;
+	CartOp *ops;
+	int		n;
+	int		cap;
 } CartLog;
 
 /* The value of an object's key, or NULL. */
 static JsonbValue *
 get_key(JsonbContainer *c, const char *key)
 {
-	JsonbValue	k;
+	JsonbValue k;
 
 	if (!JsonContainerIsObject(c))
 		return NULL;
@@ -102,7 +102,7 @@ log_read(Jsonb *j, CartLog *log)
 	v = get_key(&j->root, "ops");
 	if (v && v->type == jbvBinary)
 	{
-		int			n = JsonContainerSize(v->val.binary.data);
+		int n = JsonContainerSize(v->val.binary.data);
 
 		for (int i = 0; i < n; i++)
 		{
@@ -125,14 +125,15 @@ op_cmp(const void *a, const void *b)
 
 	if (x->at != y->at)
 		return x->at < y->at ? -1 : 1;
-	return x->id < y->id ? -1 : x->id > y->id ? 1 : 0;
+	return x->id < y->id ? -1 : x->id > y->id ? 1
+											  : 0;
 }
 
 /* Pushes a numeric value. */
 static void
 push_num(JsonbParseState **ps, JsonbIteratorToken tok, Numeric n)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	v.type = jbvNumeric;
 	v.val.numeric = n;
@@ -143,7 +144,7 @@ push_num(JsonbParseState **ps, JsonbIteratorToken tok, Numeric n)
 static void
 push_str(JsonbParseState **ps, JsonbIteratorToken tok, const char *s)
 {
-	JsonbValue	v;
+	JsonbValue v;
 
 	v.type = jbvString;
 	v.val.string.val = (char *) s;
@@ -156,7 +157,7 @@ static Jsonb *
 log_write(CartLog *log)
 {
 	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	JsonbValue		*res;
 
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	push_str(&ps, WJB_KEY, "ordered_at");
@@ -164,7 +165,7 @@ log_write(CartLog *log)
 		push_num(&ps, WJB_VALUE, int64_to_numeric(log->ordered_at));
 	else
 	{
-		JsonbValue	nul;
+		JsonbValue nul;
 
 		nul.type = jbvNull;
 		pushJsonbValue(&ps, WJB_VALUE, &nul);
@@ -212,7 +213,7 @@ prop_text(JsonbContainer *props, const char *key)
 static char *
 cart_key(JsonbContainer *props)
 {
-	char	   *k = prop_text(props, "product_id");
+	char *k = prop_text(props, "product_id");
 
 	if (k == NULL)
 		k = prop_text(props, "sku");
@@ -237,10 +238,10 @@ prop_number(JsonbContainer *props, const char *key)
 Datum
 personalize_cart_log_add(PG_FUNCTION_ARGS)
 {
-	CartLog		log;
-	Datum	   *ev, *pr, *at, *id;
-	bool	   *evn, *prn, *atn, *idn;
-	int			n, n2, n3, n4, keep = 0;
+	CartLog log;
+	Datum  *ev, *pr, *at, *id;
+	bool   *evn, *prn, *atn, *idn;
+	int		n, n2, n3, n4, keep = 0;
 
 	log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
@@ -254,10 +255,10 @@ personalize_cart_log_add(PG_FUNCTION_ARGS)
 						errmsg("the event arrays of a cart fold must have the same length")));
 	for (int i = 0; i < n; i++)
 	{
-		text	   *name;
-		char	   *s;
-		Jsonb	   *props;
-		JsonbValue	pv;
+		text	  *name;
+		char	  *s;
+		Jsonb	  *props;
+		JsonbValue pv;
 
 		CHECK_FOR_INTERRUPTS();
 		if (evn[i] || prn[i] || atn[i] || idn[i])
@@ -277,7 +278,7 @@ personalize_cart_log_add(PG_FUNCTION_ARGS)
 			continue;
 		props = DatumGetJsonbP(pr[i]);
 		if (cart_key(&props->root) == NULL)
-			continue;			/* no line to change, and not an update of the cart */
+			continue; /* no line to change, and not an update of the cart */
 		pv.type = jbvBinary;
 		pv.val.binary.data = &props->root;
 		pv.val.binary.len = VARSIZE(props) - VARHDRSZ;
@@ -303,7 +304,7 @@ personalize_cart_log_add(PG_FUNCTION_ARGS)
 typedef struct CartLine
 {
 	char	   *key;
-	JsonbValue *props;			/* the latest Product Added's properties */
+	JsonbValue *props; /* the latest Product Added's properties */
 	Numeric		qty;
 	bool		live;
 } CartLine;
@@ -322,11 +323,11 @@ line_find(CartLine *lines, int n, const char *key)
 static void
 push_line(JsonbParseState **ps, CartLine *l)
 {
-	JsonbParseState *lp = NULL;
-	JsonbIterator *it = JsonbIteratorInit(l->props->val.binary.data);
-	JsonbValue	v, *res;
+	JsonbParseState	  *lp = NULL;
+	JsonbIterator	  *it = JsonbIteratorInit(l->props->val.binary.data);
+	JsonbValue		   v, *res;
 	JsonbIteratorToken tok;
-	Jsonb	   *line;
+	Jsonb			  *line;
 
 	res = NULL;
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -349,22 +350,22 @@ push_line(JsonbParseState **ps, CartLine *l)
 Datum
 personalize_cart_of(PG_FUNCTION_ARGS)
 {
-	CartLog		log;
-	CartLine   *lines;
-	int			nl = 0;
-	Numeric		count = int64_to_numeric(0), total = int64_to_numeric(0);
+	CartLog			 log;
+	CartLine		*lines;
+	int				 nl = 0;
+	Numeric			 count = int64_to_numeric(0), total = int64_to_numeric(0);
 	JsonbParseState *ps = NULL;
-	JsonbValue *res;
+	JsonbValue		*res;
 
 	log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
 	lines = palloc0(sizeof(CartLine) * (log.n + 1));
 	for (int i = 0; i < log.n; i++)
 	{
-		CartOp	   *op = &log.ops[i];
+		CartOp		   *op = &log.ops[i];
 		JsonbContainer *props = op->props.val.binary.data;
-		char	   *key = cart_key(props);
-		Numeric		q = prop_number(props, "quantity");
-		int			l;
+		char		   *key = cart_key(props);
+		Numeric			q = prop_number(props, "quantity");
+		int				l;
 
 		CHECK_FOR_INTERRUPTS();
 		if (key == NULL)
@@ -372,7 +373,7 @@ personalize_cart_of(PG_FUNCTION_ARGS)
 		l = line_find(lines, nl, key);
 		if (op->add)
 		{
-			Numeric		add = q ? q : int64_to_numeric(1);
+			Numeric add = q ? q : int64_to_numeric(1);
 
 			if (l < 0)
 			{
@@ -387,15 +388,15 @@ personalize_cart_of(PG_FUNCTION_ARGS)
 		}
 		else if (l >= 0)
 		{
-			Numeric		left = q ? DatumGetNumeric(DirectFunctionCall2(numeric_sub, NumericGetDatum(lines[l].qty),
-																	   NumericGetDatum(q)))
-				: int64_to_numeric(0);
+			Numeric left = q ? DatumGetNumeric(DirectFunctionCall2(numeric_sub, NumericGetDatum(lines[l].qty),
+																   NumericGetDatum(q)))
+							 : int64_to_numeric(0);
 
 			if (DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(left),
 												 NumericGetDatum(int64_to_numeric(0)))))
 				lines[l].qty = left;
 			else
-				lines[l].live = false;	/* a later add starts a new line at the end */
+				lines[l].live = false; /* a later add starts a new line at the end */
 		}
 	}
 
@@ -404,7 +405,7 @@ personalize_cart_of(PG_FUNCTION_ARGS)
 	pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < nl; i++)
 	{
-		Numeric		price;
+		Numeric price;
 
 		if (!lines[i].live)
 			continue;
@@ -430,7 +431,7 @@ personalize_cart_of(PG_FUNCTION_ARGS)
 Datum
 personalize_cart_updated_at(PG_FUNCTION_ARGS)
 {
-	CartLog		log;
+	CartLog log;
 
 	log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
 	if (log.n == 0)

@@ -37,25 +37,24 @@ PG_FUNCTION_INFO_V1(personalize_reset_ignored_rows);
 PG_FUNCTION_INFO_V1(personalize_decay_sum);
 
 /* personalize.half_life, in seconds: the half-life of the live engagement and interest scores. */
-int			personalize_half_life_s = 14 * 86400;
+int personalize_half_life_s = 14 * 86400;
 
 static int64 ignored_totals[AGG_NAGGS][IGNORED_NREASONS];
 
 static const char *const agg_names[AGG_NAGGS] = {"engagement", "rfm_agg"};
 static const char *const reason_names[IGNORED_NREASONS] = {
-	"null", "infinite occurred_at", "after as_of", "negative amount", "NaN or infinite amount"
-};
+	"null", "infinite occurred_at", "after as_of", "negative amount", "NaN or infinite amount"};
 
 /* The running state of engagement() and _engagement_state(). */
 typedef struct EngagementState
 {
-	double		score;			/* sum of weight * 2^(-(ref - t) / half_life) */
-	double		half_life;		/* microseconds */
-	TimestampTz ref;			/* the time score is valued at */
-	int64		rows;			/* rows folded in */
+	double		score;	   /* sum of weight * 2^(-(ref - t) / half_life) */
+	double		half_life; /* microseconds */
+	TimestampTz ref;	   /* the time score is valued at */
+	int64		rows;	   /* rows folded in */
 	int64		ignored[IGNORED_NREASONS];
-	bool		has_ref;		/* ref is set (fixed: from the first row; else: a row was folded) */
-	bool		fixed;			/* ref is the as_of argument (engagement), else the latest event */
+	bool		has_ref; /* ref is set (fixed: from the first row; else: a row was folded) */
+	bool		fixed;	 /* ref is the as_of argument (engagement), else the latest event */
 } EngagementState;
 
 /* Defines the half-life setting; called from _PG_init. */
@@ -81,8 +80,8 @@ scoring_note_ignored(ScoringAgg agg, const int64 *counts)
 double
 scoring_half_life_usecs(Interval *half_life)
 {
-	double		us = (double) half_life->time + (double) half_life->day * USECS_PER_DAY +
-		(double) half_life->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	double us = (double) half_life->time + (double) half_life->day * USECS_PER_DAY +
+				(double) half_life->month * DAYS_PER_MONTH * USECS_PER_DAY;
 
 	if (!(us > 0))
 		ereport(ERROR,
@@ -143,7 +142,7 @@ personalize_decay(PG_FUNCTION_ARGS)
 Datum
 personalize_half_life(PG_FUNCTION_ARGS)
 {
-	Interval   *result = palloc0(sizeof(Interval));
+	Interval *result = palloc0(sizeof(Interval));
 
 	result->day = personalize_half_life_s / 86400;
 	result->time = (int64) (personalize_half_life_s % 86400) * USECS_PER_SEC;
@@ -154,7 +153,7 @@ personalize_half_life(PG_FUNCTION_ARGS)
 static EngagementState *
 engagement_state(FunctionCallInfo fcinfo, bool fixed)
 {
-	MemoryContext aggcontext;
+	MemoryContext	 aggcontext;
 	EngagementState *state;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
@@ -268,7 +267,7 @@ personalize_engagement_state_trans(PG_FUNCTION_ARGS)
 Datum
 personalize_engagement_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcontext;
+	MemoryContext	 aggcontext;
 	EngagementState *a = PG_ARGISNULL(0) ? NULL : (EngagementState *) PG_GETARG_POINTER(0);
 	EngagementState *b = PG_ARGISNULL(1) ? NULL : (EngagementState *) PG_GETARG_POINTER(1);
 
@@ -303,7 +302,7 @@ personalize_engagement_combine(PG_FUNCTION_ARGS)
 		TimestampTz ref = Max(a->ref, b->ref);
 
 		a->score = decay_by(a->score, a->ref, ref, a->half_life) +
-			decay_by(b->score, b->ref, ref, a->half_life);
+				   decay_by(b->score, b->ref, ref, a->half_life);
 		a->ref = ref;
 	}
 	a->rows += b->rows;
@@ -317,7 +316,7 @@ Datum
 personalize_engagement_serialize(PG_FUNCTION_ARGS)
 {
 	EngagementState *state = (EngagementState *) PG_GETARG_POINTER(0);
-	bytea	   *result;
+	bytea			*result;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "engagement serialize called in non-aggregate context");
@@ -331,7 +330,7 @@ personalize_engagement_serialize(PG_FUNCTION_ARGS)
 Datum
 personalize_engagement_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *data = PG_GETARG_BYTEA_PP(0);
+	bytea			*data = PG_GETARG_BYTEA_PP(0);
 	EngagementState *state;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
@@ -364,9 +363,9 @@ Datum
 personalize_engagement_state_final(PG_FUNCTION_ARGS)
 {
 	EngagementState *state = PG_ARGISNULL(0) ? NULL : (EngagementState *) PG_GETARG_POINTER(0);
-	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	TupleDesc		 tupdesc;
+	Datum			 values[2];
+	bool			 nulls[2] = {false, false};
 
 	if (state == NULL || !state->has_ref)
 		PG_RETURN_NULL();
@@ -389,8 +388,8 @@ personalize_ignored_rows(PG_FUNCTION_ARGS)
 	for (int a = 0; a < AGG_NAGGS; a++)
 		for (int r = 0; r < IGNORED_NREASONS; r++)
 		{
-			Datum		values[3];
-			bool		nulls[3] = {false, false, false};
+			Datum values[3];
+			bool  nulls[3] = {false, false, false};
 
 			if (ignored_totals[a][r] == 0)
 				continue;
@@ -420,14 +419,14 @@ Datum
 personalize_decay_sum(PG_FUNCTION_ARGS)
 {
 	HeapTupleHeader add;
-	bool		isnull1,
-				isnull2;
-	Datum		add_score,
-				add_at;
+	bool			isnull1,
+		isnull2;
+	Datum add_score,
+		add_at;
 	double		h;
 	float8		score;
 	TimestampTz at,
-				ref;
+		ref;
 
 	if (PG_ARGISNULL(2))
 	{

@@ -40,9 +40,9 @@ PG_FUNCTION_INFO_V1(personalize_usable_amount);
 /* The fixed-size part of the state, serialized as is. */
 typedef struct RfmHeader
 {
-	int64		frequency;		/* purchases counted */
-	TimestampTz first;			/* earliest counted purchase */
-	TimestampTz last;			/* latest counted purchase */
+	int64		frequency; /* purchases counted */
+	TimestampTz first;	   /* earliest counted purchase */
+	TimestampTz last;	   /* latest counted purchase */
 	TimestampTz as_of;
 	int64		ignored[IGNORED_NREASONS];
 	bool		has_as_of;
@@ -52,8 +52,8 @@ typedef struct RfmHeader
 /* The running state of rfm_agg: the header and the built-in numeric sum state. */
 typedef struct RfmState
 {
-	RfmHeader	h;
-	Datum		sum;			/* NumericAggState *, owned by the built-in sum(numeric) */
+	RfmHeader h;
+	Datum	  sum; /* NumericAggState *, owned by the built-in sum(numeric) */
 } RfmState;
 
 /* Calls a built-in numeric aggregate support function in this aggregate's context. */
@@ -62,7 +62,7 @@ call_numeric_agg(FunctionCallInfo outer, PGFunction fn, Datum a0, bool null0, Da
 				 bool *isnull)
 {
 	LOCAL_FCINFO(f, 2);
-	Datum		result;
+	Datum result;
 
 	InitFunctionCallInfoData(*f, NULL, 2, InvalidOid, outer->context, NULL);
 	f->args[0].value = a0;
@@ -95,10 +95,10 @@ Datum
 personalize_rfm_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	RfmState   *state;
-	TimestampTz t;
-	Numeric		amount;
-	bool		isnull;
+	RfmState	 *state;
+	TimestampTz	  t;
+	Numeric		  amount;
+	bool		  isnull;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "rfm_agg transition called in non-aggregate context");
@@ -157,9 +157,9 @@ Datum
 personalize_rfm_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcontext;
-	RfmState   *a = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
-	RfmState   *b = PG_ARGISNULL(1) ? NULL : (RfmState *) PG_GETARG_POINTER(1);
-	bool		isnull;
+	RfmState	 *a = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
+	RfmState	 *b = PG_ARGISNULL(1) ? NULL : (RfmState *) PG_GETARG_POINTER(1);
+	bool		  isnull;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
 		elog(ERROR, "rfm_agg combine called in non-aggregate context");
@@ -203,9 +203,9 @@ personalize_rfm_combine(PG_FUNCTION_ARGS)
 Datum
 personalize_rfm_serialize(PG_FUNCTION_ARGS)
 {
-	RfmState   *state = (RfmState *) PG_GETARG_POINTER(0);
+	RfmState	  *state = (RfmState *) PG_GETARG_POINTER(0);
 	StringInfoData buf;
-	bool		isnull;
+	bool		   isnull;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "rfm_agg serialize called in non-aggregate context");
@@ -213,9 +213,9 @@ personalize_rfm_serialize(PG_FUNCTION_ARGS)
 	pq_sendbytes(&buf, (const char *) &state->h, sizeof(RfmHeader));
 	if (state->h.has_sum)
 	{
-		bytea	   *sum = DatumGetByteaPP(call_numeric_agg(fcinfo, numeric_avg_serialize,
-														   state->sum, false, (Datum) 0, true,
-														   &isnull));
+		bytea *sum = DatumGetByteaPP(call_numeric_agg(fcinfo, numeric_avg_serialize,
+													  state->sum, false, (Datum) 0, true,
+													  &isnull));
 
 		pq_sendbytes(&buf, VARDATA_ANY(sum), VARSIZE_ANY_EXHDR(sum));
 	}
@@ -226,10 +226,10 @@ personalize_rfm_serialize(PG_FUNCTION_ARGS)
 Datum
 personalize_rfm_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *data = PG_GETARG_BYTEA_PP(0);
-	size_t		len = VARSIZE_ANY_EXHDR(data);
-	RfmState   *state;
-	bool		isnull;
+	bytea	 *data = PG_GETARG_BYTEA_PP(0);
+	size_t	  len = VARSIZE_ANY_EXHDR(data);
+	RfmState *state;
+	bool	  isnull;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "rfm_agg deserialize called in non-aggregate context");
@@ -248,8 +248,8 @@ personalize_rfm_deserialize(PG_FUNCTION_ARGS)
 				 errdetail("The header and the length of the sum state disagree.")));
 	if (state->h.has_sum)
 	{
-		size_t		n = len - sizeof(RfmHeader);
-		bytea	   *sum = palloc(VARHDRSZ + n);
+		size_t n = len - sizeof(RfmHeader);
+		bytea *sum = palloc(VARHDRSZ + n);
 
 		SET_VARSIZE(sum, VARHDRSZ + n);
 		memcpy(VARDATA(sum), VARDATA_ANY(data) + sizeof(RfmHeader), n);
@@ -263,12 +263,12 @@ personalize_rfm_deserialize(PG_FUNCTION_ARGS)
 Datum
 personalize_rfm_final(PG_FUNCTION_ARGS)
 {
-	RfmState   *state = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
-	TupleDesc	tupdesc;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
-	int64		ignored = 0;
-	bool		isnull = true;
+	RfmState *state = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
+	TupleDesc tupdesc;
+	Datum	  values[6];
+	bool	  nulls[6] = {false, false, false, false, false, false};
+	int64	  ignored = 0;
+	bool	  isnull = true;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "rfm_agg must return a composite type");
@@ -307,11 +307,11 @@ personalize_rfm_final(PG_FUNCTION_ARGS)
 Datum
 personalize_purchase_amount(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *props = PG_GETARG_JSONB_P(0);
-	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(1);
-	Datum	   *elems;
-	bool	   *enulls;
-	int			n;
+	Jsonb	  *props = PG_GETARG_JSONB_P(0);
+	ArrayType *keys = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	  *elems;
+	bool	  *enulls;
+	int		   n;
 
 	if (!JB_ROOT_IS_OBJECT(props))
 		PG_RETURN_NULL();
@@ -338,22 +338,22 @@ personalize_purchase_amount(PG_FUNCTION_ARGS)
 /* Breakpoints of the last call of rfm_score, kept in fn_extra: queries pass the same array per row. */
 typedef struct BreaksCache
 {
-	Size		len;			/* bytes of the array they came from */
-	int			n;
-	double	   *values;
-	char	   *raw;			/* a copy of that array, to recognize it */
+	Size	len; /* bytes of the array they came from */
+	int		n;
+	double *values;
+	char   *raw; /* a copy of that array, to recognize it */
 } BreaksCache;
 
 /* The breakpoints of an array, deconstructed once per distinct array per call site. */
 static BreaksCache *
 breaks_of(FunctionCallInfo fcinfo, ArrayType *breaks)
 {
-	BreaksCache *cache = (BreaksCache *) fcinfo->flinfo->fn_extra;
-	Size		len = VARSIZE(breaks);
+	BreaksCache	 *cache = (BreaksCache *) fcinfo->flinfo->fn_extra;
+	Size		  len = VARSIZE(breaks);
 	MemoryContext old;
-	Datum	   *elems;
-	bool	   *enulls;
-	int			n;
+	Datum		 *elems;
+	bool		 *enulls;
+	int			  n;
 
 	if (cache != NULL && cache->len == len && memcmp(cache->raw, breaks, len) == 0)
 		return cache;
@@ -399,10 +399,10 @@ breaks_of(FunctionCallInfo fcinfo, ArrayType *breaks)
 Datum
 personalize_rfm_score(PG_FUNCTION_ARGS)
 {
-	float8		value = PG_GETARG_FLOAT8(0);
-	bool		reverse = PG_GETARG_BOOL(2);
+	float8		 value = PG_GETARG_FLOAT8(0);
+	bool		 reverse = PG_GETARG_BOOL(2);
 	BreaksCache *breaks;
-	int			below = 0;
+	int			 below = 0;
 
 	if (isnan(value))
 		ereport(ERROR,
@@ -434,7 +434,7 @@ personalize_recency_days(PG_FUNCTION_ARGS)
 Datum
 personalize_usable_amount(PG_FUNCTION_ARGS)
 {
-	Numeric		a = PG_GETARG_NUMERIC(0);
+	Numeric a = PG_GETARG_NUMERIC(0);
 
 	if (numeric_is_nan(a) || numeric_is_inf(a) ||
 		DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(a), NumericGetDatum(numeric_zero()))))

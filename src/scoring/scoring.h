@@ -12,11 +12,11 @@
 /* Why an aggregate input row was left out. */
 typedef enum ScoringIgnored
 {
-	IGNORED_NULL,				/* NULL timestamp, weight or amount */
-	IGNORED_INFINITE_TIME,		/* occurred_at is infinity or -infinity */
-	IGNORED_FUTURE,				/* occurred_at after as_of */
-	IGNORED_NEGATIVE_AMOUNT,	/* amount below zero */
-	IGNORED_NAN_AMOUNT,			/* amount NaN or +-Infinity */
+	IGNORED_NULL,			 /* NULL timestamp, weight or amount */
+	IGNORED_INFINITE_TIME,	 /* occurred_at is infinity or -infinity */
+	IGNORED_FUTURE,			 /* occurred_at after as_of */
+	IGNORED_NEGATIVE_AMOUNT, /* amount below zero */
+	IGNORED_NAN_AMOUNT,		 /* amount NaN or +-Infinity */
 	IGNORED_NREASONS
 } ScoringIgnored;
 

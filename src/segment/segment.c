@@ -49,15 +49,15 @@ PG_FUNCTION_INFO_V1(personalize_days_to_anniversary);
 /* What a compilation has gathered so far. */
 typedef struct RuleCompiler
 {
-	List	   *events;			/* event names read (char *) */
-	List	   *fields;			/* profile fields read (char *) */
-	List	   *segments;		/* other segments read (char *) */
-	List	   *rechecks;		/* SQL expressions, each a time the answer may change */
-	StringInfoData joins;		/* FROM items the predicate and rechecks refer to */
-	int			n_joins;
-	int			nodes;
-	bool		live;			/* restrict the event and member scans to the profiles $2 */
-	bool		as_of_fields;	/* reads a field that stored events stamped after $1 change */
+	List		  *events;	 /* event names read (char *) */
+	List		  *fields;	 /* profile fields read (char *) */
+	List		  *segments; /* other segments read (char *) */
+	List		  *rechecks; /* SQL expressions, each a time the answer may change */
+	StringInfoData joins;	 /* FROM items the predicate and rechecks refer to */
+	int			   n_joins;
+	int			   nodes;
+	bool		   live;		 /* restrict the event and member scans to the profiles $2 */
+	bool		   as_of_fields; /* reads a field that stored events stamped after $1 change */
 } RuleCompiler;
 
 /* The longest "within" or "ago" a rule may use: longer ones leave the range of timestamps. */
@@ -71,9 +71,9 @@ typedef struct RuleCompiler
 typedef struct FieldSpec
 {
 	const char *name;
-	char		kind;			/* 'n' number, 't' timestamp, 's' text, 'b' boolean */
-	const char *group;			/* the change it belongs to, for the dependency index */
-	bool		as_of;			/* folded from events: evaluated as of $1 (see AS_OF_SOURCE) */
+	char		kind;  /* 'n' number, 't' timestamp, 's' text, 'b' boolean */
+	const char *group; /* the change it belongs to, for the dependency index */
+	bool		as_of; /* folded from events: evaluated as of $1 (see AS_OF_SOURCE) */
 } FieldSpec;
 
 static const FieldSpec field_specs[] = {
@@ -95,8 +95,7 @@ static const FieldSpec field_specs[] = {
 	{"rfm_f", 'n', "rfm", false},
 	{"rfm_m", 'n', "rfm", false},
 	{"rfm_segment", 's', "rfm", false},
-	{NULL, 0, NULL, false}
-};
+	{NULL, 0, NULL, false}};
 
 /*
  * The fields folded from events, as they stood at $1: for a profile holding events stamped
@@ -172,14 +171,14 @@ is_array(JsonbValue *v)
 static void
 check_keys(JsonbValue *obj, const char *path, const char *const *allowed)
 {
-	JsonbIterator *it = JsonbIteratorInit(obj->val.binary.data);
-	JsonbValue	k;
+	JsonbIterator	  *it = JsonbIteratorInit(obj->val.binary.data);
+	JsonbValue		   k;
 	JsonbIteratorToken tok;
 
 	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
 	{
-		char	   *key;
-		int			i;
+		char		  *key;
+		int			   i;
 		StringInfoData expected;
 
 		if (tok != WJB_KEY)
@@ -213,8 +212,8 @@ string_at(JsonbValue *v, const char *path, const char *what)
 static int64
 count_at(JsonbValue *v, const char *path)
 {
-	Numeric		n;
-	int64		r;
+	Numeric n;
+	int64	r;
 
 	if (v == NULL || v->type != jbvNumeric)
 		bad_rule(path, "a non-negative whole number");
@@ -235,7 +234,7 @@ count_at(JsonbValue *v, const char *path)
 static char *
 jsonb_literal(JsonbValue *v)
 {
-	Jsonb	   *j = JsonbValueToJsonb(v);
+	Jsonb *j = JsonbValueToJsonb(v);
 
 	return psprintf("%s::jsonb", quote_literal_cstr(JsonbToCString(NULL, &j->root, VARSIZE(j))));
 }
@@ -249,8 +248,8 @@ parse_or_refuse(PGFunction input, const char *s, const char *path, const char *e
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	Datum		result = (Datum) 0;
-	bool		ok = true;
+	Datum		  result = (Datum) 0;
+	bool		  ok = true;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
@@ -285,8 +284,8 @@ interval_at(JsonbValue *v, const char *path)
 	Interval	longest = {.month = MAX_RULE_INTERVAL_YEARS * MONTHS_PER_YEAR};
 	Datum		iv = parse_or_refuse(interval_in, s, path, expected);
 
-	Interval   *i;
-	int64		t;
+	Interval *i;
+	int64	  t;
 
 	if (DatumGetBool(DirectFunctionCall2(interval_le, iv, IntervalPGetDatum(&zero))) ||
 		DatumGetBool(DirectFunctionCall2(interval_gt, iv, IntervalPGetDatum(&longest))))
@@ -304,9 +303,9 @@ static char *
 timestamp_literal(TimestampTz t)
 {
 	struct pg_tm tm;
-	fsec_t		fsec;
+	fsec_t		 fsec;
 
-	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)	/* UTC */
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0) /* UTC */
 		elog(ERROR, "timestamp out of range");
 	return psprintf("'%04d-%02d-%02d %02d:%02d:%02d.%06d+00'::timestamptz", tm.tm_year, tm.tm_mon,
 					tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
@@ -319,11 +318,11 @@ timestamp_literal(TimestampTz t)
 static TimestampTz
 timestamp_at(JsonbValue *v, const char *path)
 {
-	const char *expected = "a timestamp such as \"2026-01-31 00:00+00\"";
-	char	   *s = string_at(v, path, expected);
-	TimestampTz t = DatumGetTimestampTz(parse_or_refuse(timestamptz_in, s, path, expected));
+	const char	*expected = "a timestamp such as \"2026-01-31 00:00+00\"";
+	char		*s = string_at(v, path, expected);
+	TimestampTz	 t = DatumGetTimestampTz(parse_or_refuse(timestamptz_in, s, path, expected));
 	struct pg_tm tm;
-	fsec_t		fsec;
+	fsec_t		 fsec;
 
 	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 ||
 		tm.tm_year < 1 || tm.tm_year > 9999)
@@ -335,9 +334,9 @@ timestamp_at(JsonbValue *v, const char *path)
 static List *
 add_name(List *list, const char *name)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
-	foreach(lc, list)
+	foreach (lc, list)
 		if (strcmp(lfirst(lc), name) == 0)
 			return list;
 	return lappend(list, pstrdup(name));
@@ -353,9 +352,9 @@ path_literal(JsonbValue *v, const char *path)
 	appendStringInfoString(&buf, "ARRAY[");
 	if (v && v->type == jbvString)
 	{
-		char	   *s = string_at(v, path, "a trait name or path such as \"address.city\"");
-		char	   *tok, *save = NULL;
-		bool		first = true;
+		char *s = string_at(v, path, "a trait name or path such as \"address.city\"");
+		char *tok, *save = NULL;
+		bool  first = true;
 
 		for (tok = strtok_r(s, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
 		{
@@ -367,10 +366,10 @@ path_literal(JsonbValue *v, const char *path)
 	}
 	else if (is_array(v))
 	{
-		JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
-		JsonbValue	e;
+		JsonbIterator	  *it = JsonbIteratorInit(v->val.binary.data);
+		JsonbValue		   e;
 		JsonbIteratorToken tok;
-		int			n = 0;
+		int				   n = 0;
 
 		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 			if (tok == WJB_ELEM)
@@ -413,7 +412,7 @@ json_comparison(const char *x, const char *op, JsonbValue *value, const char *pa
 
 	if (strcmp(op, "exists") == 0)
 	{
-		bool		want = value == NULL || (value->type == jbvBool && value->val.boolean);
+		bool want = value == NULL || (value->type == jbvBool && value->val.boolean);
 
 		if (value && value->type != jbvBool)
 			bad_rule(vpath, "true or false");
@@ -439,10 +438,10 @@ json_comparison(const char *x, const char *op, JsonbValue *value, const char *pa
 	}
 	if (strcmp(op, "in") == 0)
 	{
-		JsonbIterator *it;
-		JsonbValue	e;
+		JsonbIterator	  *it;
+		JsonbValue		   e;
 		JsonbIteratorToken tok;
-		int			n = 0;
+		int				   n = 0;
 
 		if (!is_array(value))
 			bad_rule(vpath, "an array of values");
@@ -474,7 +473,7 @@ json_comparison(const char *x, const char *op, JsonbValue *value, const char *pa
 		return psprintf("coalesce(CASE WHEN jsonb_typeof(%s) = 'string' THEN starts_with(%s #>> '{}', %s) END, false)",
 						x, x, quote_literal_cstr(string_at(value, vpath, "a string")));
 	bad_rule(psprintf("%s.op", path), "one of eq, ne, lt, lte, gt, gte, in, contains, exists, starts_with");
-	return NULL;				/* keep the compiler quiet */
+	return NULL; /* keep the compiler quiet */
 }
 
 /* The operator name of a comparison node (default eq). */
@@ -491,7 +490,7 @@ static char *
 compile_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
 	static const char *const keys[] = {"trait", "op", "value", NULL};
-	char	   *x;
+	char					*x;
 
 	check_keys(node, path, keys);
 	x = psprintf("(p.traits #> %s)", path_literal(key_of(node, "trait"), psprintf("%s.trait", path)));
@@ -546,10 +545,10 @@ static char *
 compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
 	static const char *const keys[] = {"field", "op", "value", NULL};
-	char	   *name, *op, *x, *vpath = psprintf("%s.value", path);
-	JsonbValue *value = key_of(node, "value");
-	const FieldSpec *f;
-	const char *sqlop = NULL;
+	char					*name, *op, *x, *vpath = psprintf("%s.value", path);
+	JsonbValue				*value = key_of(node, "value");
+	const FieldSpec			*f;
+	const char				*sqlop = NULL;
 
 	check_keys(node, path, keys);
 	name = string_at(key_of(node, "field"), psprintf("%s.field", path), "a profile field name");
@@ -579,13 +578,13 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 	else if ((sqlop = threshold_op(op)) == NULL && strcmp(op, "in") != 0)
 		bad_rule(psprintf("%s.op", path), "one of eq, ne, lt, lte, gt, gte, in, exists for a profile field");
 
-	if (sqlop == NULL)			/* in: compared by the field's type, never as text */
+	if (sqlop == NULL) /* in: compared by the field's type, never as text */
 	{
-		StringInfoData buf;
-		JsonbIterator *it;
-		JsonbValue	e;
+		StringInfoData	   buf;
+		JsonbIterator	  *it;
+		JsonbValue		   e;
 		JsonbIteratorToken tok;
-		int			n = 0;
+		int				   n = 0;
 
 		if (!is_array(value))
 			bad_rule(vpath, "an array of values");
@@ -609,7 +608,7 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 	if (f->kind == 't' && is_object(value) && key_of(value, "ago"))
 	{
 		static const char *const ago_keys[] = {"ago", NULL};
-		char	   *iv, *t0;
+		char					*iv, *t0;
 
 		check_keys(value, vpath, ago_keys);
 		iv = interval_at(key_of(value, "ago"), psprintf("%s.ago", vpath));
@@ -625,11 +624,11 @@ static char *
 event_filters(JsonbValue *where, const char *path)
 {
 	static const char *const keys[] = {"property", "op", "value", NULL};
-	StringInfoData buf;
-	JsonbIterator *it;
-	JsonbValue	f;
-	JsonbIteratorToken tok;
-	int			i = 0;
+	StringInfoData			 buf;
+	JsonbIterator			*it;
+	JsonbValue				 f;
+	JsonbIteratorToken		 tok;
+	int						 i = 0;
 
 	initStringInfo(&buf);
 	if (where == NULL)
@@ -639,7 +638,7 @@ event_filters(JsonbValue *where, const char *path)
 	it = JsonbIteratorInit(where->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &f, true)) != WJB_DONE)
 	{
-		char	   *fpath;
+		char *fpath;
 
 		if (tok != WJB_ELEM)
 			continue;
@@ -667,10 +666,10 @@ static char *
 compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
 	static const char *const keys[] = {"event", "min", "max", "exactly", "within", "between", "where", NULL};
-	char	   *name, *filters, *window = "", *count, *alias, *iv = NULL;
-	JsonbValue *within = key_of(node, "within"), *between = key_of(node, "between");
-	JsonbValue *vmin = key_of(node, "min"), *vmax = key_of(node, "max"), *vexact = key_of(node, "exactly");
-	int64		lo = 1, hi = -1;
+	char					*name, *filters, *window = "", *count, *alias, *iv = NULL;
+	JsonbValue				*within = key_of(node, "within"), *between = key_of(node, "between");
+	JsonbValue				*vmin = key_of(node, "min"), *vmax = key_of(node, "max"), *vexact = key_of(node, "exactly");
+	int64					 lo = 1, hi = -1;
 
 	check_keys(node, path, keys);
 	name = string_at(key_of(node, "event"), psprintf("%s.event", path), "an event name");
@@ -699,11 +698,11 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 		window = psprintf(" AND e.occurred_at + %s > $1", (iv = interval_at(within, psprintf("%s.within", path))));
 	else if (between)
 	{
-		JsonbIterator *it;
-		JsonbValue	e;
+		JsonbIterator	  *it;
+		JsonbValue		   e;
 		JsonbIteratorToken tok;
-		TimestampTz bounds[2];
-		int			n = 0;
+		TimestampTz		   bounds[2];
+		int				   n = 0;
 
 		if (!is_array(between))
 			bad_rule(psprintf("%s.between", path), "an array of two timestamps [from, to)");
@@ -756,7 +755,7 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 static char *
 compile_segment_ref(RuleCompiler *rc, const char *name)
 {
-	char	   *alias = psprintf("sg%d", ++rc->n_joins);
+	char *alias = psprintf("sg%d", ++rc->n_joins);
 
 	appendStringInfo(&rc->joins,
 					 " LEFT JOIN (SELECT e.profile_id FROM personalize.segment_members e"
@@ -770,11 +769,11 @@ compile_segment_ref(RuleCompiler *rc, const char *name)
 static char *
 compile_list(RuleCompiler *rc, JsonbValue *list, const char *path, const char *joiner, int depth)
 {
-	StringInfoData buf;
-	JsonbIterator *it;
-	JsonbValue	e;
+	StringInfoData	   buf;
+	JsonbIterator	  *it;
+	JsonbValue		   e;
 	JsonbIteratorToken tok;
-	int			i = 0;
+	int				   i = 0;
 
 	if (!is_array(list))
 		bad_rule(path, "an array of rules");
@@ -799,8 +798,8 @@ compile_list(RuleCompiler *rc, JsonbValue *list, const char *path, const char *j
 static char *
 compile_bucket(JsonbValue *spec, const char *path)
 {
-	char	   *salt;
-	int64		from, to;
+	char *salt;
+	int64 from, to;
 
 	static const char *const keys[] = {"salt", "from", "to", NULL};
 
@@ -821,8 +820,8 @@ static char *
 compile_date_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
 	static const char *const keys[] = {"date_trait", "within_next", NULL};
-	char	   *x;
-	int64		days;
+	char					*x;
+	int64					 days;
 
 	check_keys(node, path, keys);
 	x = psprintf("personalize.days_to_anniversary(p.traits #>> %s, $1)",
@@ -835,7 +834,8 @@ compile_date_trait(RuleCompiler *rc, JsonbValue *node, const char *path)
 	/* the answer can only change at the next UTC midnight */
 	rc->rechecks = lappend(rc->rechecks,
 						   psprintf("CASE WHEN %s IS NOT NULL THEN (date_trunc('day', $1 AT TIME ZONE 'UTC') "
-									"+ interval '1 day') AT TIME ZONE 'UTC' END", x));
+									"+ interval '1 day') AT TIME ZONE 'UTC' END",
+									x));
 	return psprintf("coalesce(%s <= %lld, false)", x, (long long) days);
 }
 
@@ -851,9 +851,9 @@ static char *
 compile_engagement(RuleCompiler *rc, JsonbValue *spec, const char *path)
 {
 	static const char *const keys[] = {"op", "value", NULL};
-	char	   *op, *v;
-	const char *sqlop;
-	JsonbValue *value;
+	char					*op, *v;
+	const char				*sqlop;
+	JsonbValue				*value;
 
 	if (!is_object(spec))
 		bad_rule(path, "an object {\"op\": \"gt\", \"value\": 10}");
@@ -877,12 +877,14 @@ compile_engagement(RuleCompiler *rc, JsonbValue *spec, const char *path)
 						   psprintf("CASE WHEN p.engagement_as_of > $1 THEN personalize._engagement_recheck(p.profile_id, $1, %s) "
 									"WHEN p.engagement > %s AND %s > 0 AND p.engagement_as_of + personalize.half_life() "
 									"* (ln(p.engagement / %s) / ln(2)) > $1 THEN p.engagement_as_of + personalize.half_life() "
-									"* (ln(p.engagement / %s) / ln(2)) + '1 microsecond'::interval END", v, v, v, v, v));
+									"* (ln(p.engagement / %s) / ln(2)) + '1 microsecond'::interval END",
+									v, v, v, v, v));
 	return psprintf("coalesce(CASE WHEN p.engagement_as_of IS NULL THEN 0::float8 "
 					"WHEN p.engagement_as_of > $1 THEN personalize._engagement_from_events(p.profile_id, $1) "
 					"ELSE p.engagement * power(2::float8, "
 					"greatest(-1000, extract(epoch FROM p.engagement_as_of - $1) / "
-					"extract(epoch FROM personalize.half_life()))::float8) END %s %s, false)", sqlop, v);
+					"extract(epoch FROM personalize.half_life()))::float8) END %s %s, false)",
+					sqlop, v);
 }
 
 /*
@@ -894,8 +896,8 @@ static char *
 compile_interest(RuleCompiler *rc, JsonbValue *node, const char *path)
 {
 	static const char *const keys[] = {"interest", "top", NULL};
-	char	   *category;
-	int64		top;
+	char					*category;
+	int64					 top;
 
 	check_keys(node, path, keys);
 	category = string_at(key_of(node, "interest"), psprintf("%s.interest", path), "a category name");
@@ -913,25 +915,27 @@ compile_interest(RuleCompiler *rc, JsonbValue *node, const char *path)
 /* The node kinds a rule is made of: the key that names each, and the keys it may carry. */
 typedef struct NodeKind
 {
-	const char *key;
+	const char		  *key;
 	const char *const *keys;
 } NodeKind;
 
-#define KEYS(...) ((const char *const[]) {__VA_ARGS__, NULL})
+#define KEYS(...) ((const char *const[]){__VA_ARGS__, NULL})
 static const NodeKind node_kinds[] = {
-	{"all", KEYS("all")}, {"any", KEYS("any")}, {"not", KEYS("not")},
-	{"trait", NULL}, {"field", NULL}, {"event", NULL},	/* their compilers check their keys */
-	{"consent", KEYS("consent")}, {"segment", KEYS("segment")}, {"bucket", KEYS("bucket")},
-	{"date_trait", NULL}, {"engagement", KEYS("engagement")}, {"interest", NULL},
-	{NULL, NULL}
-};
+	{"all", KEYS("all")}, {"any", KEYS("any")}, {"not", KEYS("not")}, {"trait", NULL}, {"field", NULL}, {"event", NULL}, /* their compilers check their keys */
+	{"consent", KEYS("consent")},
+	{"segment", KEYS("segment")},
+	{"bucket", KEYS("bucket")},
+	{"date_trait", NULL},
+	{"engagement", KEYS("engagement")},
+	{"interest", NULL},
+	{NULL, NULL}};
 
 /* Compiles one rule node into a SQL boolean expression. */
 static char *
 compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 {
 	const NodeKind *k;
-	JsonbValue *v;
+	JsonbValue	   *v;
 
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
@@ -945,7 +949,7 @@ compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 		;
 	if (k->key == NULL)
 		bad_rule(path, "a rule with one of the keys all, any, not, trait, field, event, consent, segment, "
-				 "bucket, date_trait, engagement, interest");
+					   "bucket, date_trait, engagement, interest");
 	if (k->keys)
 		check_keys(node, path, k->keys);
 	v = key_of(node, k->key);
@@ -963,7 +967,7 @@ compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 		return compile_event(rc, node, path);
 	if (strcmp(k->key, "consent") == 0)
 	{
-		char	   *c = string_at(v, psprintf("%s.consent", path), "subscribed, unsubscribed or unknown");
+		char *c = string_at(v, psprintf("%s.consent", path), "subscribed, unsubscribed or unknown");
 
 		if (strcmp(c, "subscribed") != 0 && strcmp(c, "unsubscribed") != 0 && strcmp(c, "unknown") != 0)
 			bad_rule(psprintf("%s.consent", path), "subscribed, unsubscribed or unknown");
@@ -972,7 +976,7 @@ compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 	}
 	if (strcmp(k->key, "segment") == 0)
 	{
-		char	   *s = string_at(v, psprintf("%s.segment", path), "a segment name");
+		char *s = string_at(v, psprintf("%s.segment", path), "a segment name");
 
 		rc->segments = add_name(rc->segments, s);
 		return compile_segment_ref(rc, s);
@@ -998,7 +1002,7 @@ compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth)
 static char *
 build_statement(const char *predicate, const char *recheck, const char *joins, bool as_of_fields, bool live)
 {
-	const char *ids = live ? " AND %s.profile_id = ANY ($2)" : "";
+	const char	  *ids = live ? " AND %s.profile_id = ANY ($2)" : "";
 	StringInfoData buf;
 
 	initStringInfo(&buf);
@@ -1066,11 +1070,11 @@ build_statement(const char *predicate, const char *recheck, const char *joins, b
 static char *
 compile_form(Jsonb *rule, bool live, SegmentCompiled *out)
 {
-	RuleCompiler rc = {0};
-	JsonbValue	root;
-	char	   *pred;
+	RuleCompiler   rc = {0};
+	JsonbValue	   root;
+	char		  *pred;
 	StringInfoData recheck;
-	ListCell   *lc;
+	ListCell	  *lc;
 
 	if (JB_ROOT_IS_SCALAR(rule))
 		bad_rule("$", "a rule object such as {\"all\": [...]}");
@@ -1084,7 +1088,7 @@ compile_form(Jsonb *rule, bool live, SegmentCompiled *out)
 		rc.rechecks = lappend(rc.rechecks, "(CASE WHEN p.last_seen_at > $1 THEN asof.next_at END)");
 
 	initStringInfo(&recheck);
-	foreach(lc, rc.rechecks)
+	foreach (lc, rc.rechecks)
 		appendStringInfo(&recheck, "%s%s", foreach_current_index(lc) ? ", " : "LEAST(", (char *) lfirst(lc));
 	if (rc.rechecks != NIL)
 		appendStringInfoChar(&recheck, ')');
@@ -1107,7 +1111,7 @@ segment_compile(Jsonb *rule, SegmentCompiled *out)
 void
 segment_compile_sql(const char *where_clause, SegmentCompiled *out)
 {
-	char	   *pred = psprintf("(%s)", where_clause);
+	char *pred = psprintf("(%s)", where_clause);
 
 	memset(out, 0, sizeof(*out));
 	out->live = build_statement(pred, NULL, "", false, true);
@@ -1118,11 +1122,11 @@ segment_compile_sql(const char *where_clause, SegmentCompiled *out)
 static Datum
 names_array(List *names)
 {
-	Datum	   *d = palloc(sizeof(Datum) * (list_length(names) + 1));
-	ListCell   *lc;
-	int			i = 0;
+	Datum	 *d = palloc(sizeof(Datum) * (list_length(names) + 1));
+	ListCell *lc;
+	int		  i = 0;
 
-	foreach(lc, names)
+	foreach (lc, names)
 		d[i++] = CStringGetTextDatum(lfirst(lc));
 	return PointerGetDatum(construct_array(d, i, TEXTOID, -1, false, TYPALIGN_INT));
 }
@@ -1147,9 +1151,9 @@ Datum
 personalize_segment_compile(PG_FUNCTION_ARGS)
 {
 	SegmentCompiled c;
-	TupleDesc	desc;
-	Datum		values[6];
-	bool		nulls[6] = {false, false, false, false, false, false};
+	TupleDesc		desc;
+	Datum			values[6];
+	bool			nulls[6] = {false, false, false, false, false, false};
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "_segment_compile must return a composite");
@@ -1172,12 +1176,13 @@ personalize_segment_fields(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (const FieldSpec *f = field_specs; f->name; f++)
 	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		Datum values[4];
+		bool  nulls[4] = {false, false, false, false};
 
 		values[0] = CStringGetTextDatum(f->name);
-		values[1] = CStringGetTextDatum(f->kind == 'n' ? "number" : f->kind == 't' ? "timestamp" :
-										f->kind == 's' ? "text" : "boolean");
+		values[1] = CStringGetTextDatum(f->kind == 'n' ? "number" : f->kind == 't' ? "timestamp"
+																: f->kind == 's'   ? "text"
+																				   : "boolean");
 		values[2] = CStringGetTextDatum(f->group);
 		values[3] = BoolGetDatum(f->as_of);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -1192,11 +1197,11 @@ personalize_segment_fields(PG_FUNCTION_ARGS)
 Datum
 personalize_bucket(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
-	text	   *salt = PG_GETARG_TEXT_PP(1);
-	char	   *msg = psprintf("%.*s:" INT64_FORMAT, (int) VARSIZE_ANY_EXHDR(salt), VARDATA_ANY(salt), id);
-	char		hex[65];
-	uint64		v = 0;
+	int64  id = PG_GETARG_INT64(0);
+	text  *salt = PG_GETARG_TEXT_PP(1);
+	char  *msg = psprintf("%.*s:" INT64_FORMAT, (int) VARSIZE_ANY_EXHDR(salt), VARDATA_ANY(salt), id);
+	char   hex[65];
+	uint64 v = 0;
 
 	sha256_hex(msg, strlen(msg), hex);
 	for (int i = 0; i < 16; i++)
@@ -1212,12 +1217,12 @@ personalize_bucket(PG_FUNCTION_ARGS)
 Datum
 personalize_days_to_anniversary(PG_FUNCTION_ARGS)
 {
-	text	   *t = PG_GETARG_TEXT_PP(0);
-	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(1);
-	const char *s = VARDATA_ANY(t);
-	int			y, m, d, today, year, dd, next;
+	text		*t = PG_GETARG_TEXT_PP(0);
+	TimestampTz	 as_of = PG_GETARG_TIMESTAMPTZ(1);
+	const char	*s = VARDATA_ANY(t);
+	int			 y, m, d, today, year, dd, next;
 	struct pg_tm tm;
-	fsec_t		fsec;
+	fsec_t		 fsec;
 
 	if (VARSIZE_ANY_EXHDR(t) != 10 || s[4] != '-' || s[7] != '-' || TIMESTAMP_NOT_FINITE(as_of))
 		PG_RETURN_NULL();
@@ -1229,7 +1234,7 @@ personalize_days_to_anniversary(PG_FUNCTION_ARGS)
 	d = atoi(pnstrdup(s + 8, 2));
 	if (m < 1 || m > 12 || d < 1 || d > day_tab[isleap(y)][m - 1])
 		PG_RETURN_NULL();
-	if (timestamp2tm(as_of, NULL, &tm, &fsec, NULL, NULL) != 0)	/* UTC */
+	if (timestamp2tm(as_of, NULL, &tm, &fsec, NULL, NULL) != 0) /* UTC */
 		PG_RETURN_NULL();
 	today = date2j(tm.tm_year, tm.tm_mon, tm.tm_mday);
 	for (year = tm.tm_year;; year++)

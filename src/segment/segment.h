@@ -13,12 +13,12 @@
 /* A compiled rule: both statement forms and what the rule reads. */
 typedef struct SegmentCompiled
 {
-	char	   *live;			/* the statement for the profiles in $2 */
-	char	   *full;			/* the statement for every profile */
-	bool		time_dependent; /* the answer may change with time alone (a recheck) */
-	List	   *events;			/* event names read (char *) */
-	List	   *fields;			/* profile field groups read (char *) */
-	List	   *segments;		/* other segments read (char *) */
+	char *live;			  /* the statement for the profiles in $2 */
+	char *full;			  /* the statement for every profile */
+	bool  time_dependent; /* the answer may change with time alone (a recheck) */
+	List *events;		  /* event names read (char *) */
+	List *fields;		  /* profile field groups read (char *) */
+	List *segments;		  /* other segments read (char *) */
 } SegmentCompiled;
 
 /* Compiles a rule, refusing a bad node with its JSON path (SQLSTATE 22023). */

@@ -34,24 +34,24 @@ PG_FUNCTION_INFO_V1(personalize_segment_cache_stats);
 /* The compiled statements of one rule (or SQL condition), under the hash of its source. */
 typedef struct CachedStatement
 {
-	uint64		hash;
-	char	   *source;			/* 'r' or 's' followed by the rule's bytes or the condition */
-	Size		source_len;
-	char	   *live;
-	char	   *full;
-	SPIPlanPtr	live_plan;		/* kept, prepared on first use */
-	int			in_use;			/* running evaluations using live_plan */
+	uint64	   hash;
+	char	  *source; /* 'r' or 's' followed by the rule's bytes or the condition */
+	Size	   source_len;
+	char	  *live;
+	char	  *full;
+	SPIPlanPtr live_plan; /* kept, prepared on first use */
+	int		   in_use;	  /* running evaluations using live_plan */
 } CachedStatement;
 
-static HTAB *statements = NULL;
+static HTAB			*statements = NULL;
 static MemoryContext statements_cxt = NULL;
-static uint64 evictions = 0;
+static uint64		 evictions = 0;
 
 /* Creates the empty cache. */
 static void
 statements_init(void)
 {
-	HASHCTL		ctl;
+	HASHCTL ctl;
 
 	if (statements_cxt == NULL)
 		statements_cxt = AllocSetContextCreate(TopMemoryContext, "personalize segment statements",
@@ -67,7 +67,7 @@ statements_init(void)
 static void
 statements_evict(void)
 {
-	HASH_SEQ_STATUS scan;
+	HASH_SEQ_STATUS	 scan;
 	CachedStatement *s;
 
 	hash_seq_init(&scan, statements);
@@ -93,12 +93,12 @@ statements_evict(void)
 static CachedStatement *
 statement_for(char kind, const char *bytes, Size len, Jsonb *rule, CachedStatement *transient)
 {
-	Size		source_len = len + 1;
-	char	   *source = palloc(source_len);
-	uint64		hash;
+	Size			 source_len = len + 1;
+	char			*source = palloc(source_len);
+	uint64			 hash;
 	CachedStatement *s;
-	SegmentCompiled c;
-	bool		found;
+	SegmentCompiled	 c;
+	bool			 found;
 
 	source[0] = kind;
 	memcpy(source + 1, bytes, len);
@@ -141,15 +141,15 @@ statement_for(char kind, const char *bytes, Size len, Jsonb *rule, CachedStateme
 Datum
 personalize_segment_run(PG_FUNCTION_ARGS)
 {
-	static Oid	argtypes[4] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, TEXTOID};
+	static Oid		argtypes[4] = {TIMESTAMPTZOID, INT8ARRAYOID, INT4OID, TEXTOID};
 	CachedStatement transient, *s;
-	Datum		args[4];
-	char		nulls[4];
-	TupleDesc	desc;
-	HeapTuple	result;
-	bool		live = !PG_ARGISNULL(3);
-	bool		kept;
-	int			rc;
+	Datum			args[4];
+	char			nulls[4];
+	TupleDesc		desc;
+	HeapTuple		result;
+	bool			live = !PG_ARGISNULL(3);
+	bool			kept;
+	int				rc;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(4) || PG_ARGISNULL(5) || (PG_ARGISNULL(1) == PG_ARGISNULL(2)))
 		elog(ERROR, "_segment_run needs a segment, one of a rule or a condition, a time and a cause");
@@ -157,13 +157,13 @@ personalize_segment_run(PG_FUNCTION_ARGS)
 		elog(ERROR, "_segment_run must return a composite");
 	if (!PG_ARGISNULL(1))
 	{
-		Jsonb	   *rule = PG_GETARG_JSONB_P(1);
+		Jsonb *rule = PG_GETARG_JSONB_P(1);
 
 		s = statement_for('r', (const char *) rule, VARSIZE(rule), rule, &transient);
 	}
 	else
 	{
-		text	   *clause = PG_GETARG_TEXT_PP(2);
+		text *clause = PG_GETARG_TEXT_PP(2);
 
 		s = statement_for('s', VARDATA_ANY(clause), VARSIZE_ANY_EXHDR(clause), NULL, &transient);
 	}
@@ -174,14 +174,14 @@ personalize_segment_run(PG_FUNCTION_ARGS)
 	for (int i = 0; i < 4; i++)
 		nulls[i] = (i == 1 && !live) ? 'n' : ' ';
 	kept = live && s != &transient &&
-		ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(3)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(3))) <= MAX_IDS_FOR_KEPT_PLAN;
+		   ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(3)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(3))) <= MAX_IDS_FOR_KEPT_PLAN;
 
 	SPI_connect();
 	if (kept)
 	{
 		if (s->live_plan == NULL)
 		{
-			SPIPlanPtr	plan = SPI_prepare_cursor(s->live, 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
+			SPIPlanPtr plan = SPI_prepare_cursor(s->live, 4, argtypes, CURSOR_OPT_GENERIC_PLAN);
 
 			if (plan == NULL)
 				elog(ERROR, "could not prepare a segment statement: %s", SPI_result_code_string(SPI_result));
@@ -205,7 +205,7 @@ personalize_segment_run(PG_FUNCTION_ARGS)
 		rc = SPI_execute_with_args(live ? s->live : s->full, 4, argtypes, args, nulls, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1 || SPI_tuptable->tupdesc->natts != desc->natts)
 		elog(ERROR, "a segment statement must return one row of (entered, exited, changed)");
-	result = SPI_copytuple(SPI_tuptable->vals[0]);	/* in the caller's context */
+	result = SPI_copytuple(SPI_tuptable->vals[0]); /* in the caller's context */
 	SPI_finish();
 	PG_RETURN_DATUM(heap_copy_tuple_as_datum(result, BlessTupleDesc(desc)));
 }
@@ -214,16 +214,16 @@ personalize_segment_run(PG_FUNCTION_ARGS)
 Datum
 personalize_segment_cache_stats(PG_FUNCTION_ARGS)
 {
-	TupleDesc	desc;
-	Datum		values[3];
-	bool		nulls[3] = {false, false, false};
-	int64		in_use = 0;
+	TupleDesc desc;
+	Datum	  values[3];
+	bool	  nulls[3] = {false, false, false};
+	int64	  in_use = 0;
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "_segment_cache_stats must return a composite");
 	if (statements)
 	{
-		HASH_SEQ_STATUS scan;
+		HASH_SEQ_STATUS	 scan;
 		CachedStatement *s;
 
 		hash_seq_init(&scan, statements);

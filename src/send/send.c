@@ -21,10 +21,10 @@ PG_FUNCTION_INFO_V1(personalize_timezone_or);
 Datum
 personalize_hmac_sha256(PG_FUNCTION_ARGS)
 {
-	bytea	   *key = PG_GETARG_BYTEA_PP(0);
-	text	   *message = PG_GETARG_TEXT_PP(1);
+	bytea		*key = PG_GETARG_BYTEA_PP(0);
+	text		*message = PG_GETARG_TEXT_PP(1);
 	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
-	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	bytea		*result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 
 	if (VARSIZE_ANY_EXHDR(key) < 16)
 		ereport(ERROR,
@@ -49,12 +49,12 @@ personalize_hmac_sha256(PG_FUNCTION_ARGS)
 Datum
 personalize_bytes_equal(PG_FUNCTION_ARGS)
 {
-	bytea	   *a = PG_GETARG_BYTEA_PP(0);
-	bytea	   *b = PG_GETARG_BYTEA_PP(1);
-	size_t		len = VARSIZE_ANY_EXHDR(a);
+	bytea		*a = PG_GETARG_BYTEA_PP(0);
+	bytea		*b = PG_GETARG_BYTEA_PP(1);
+	size_t		 len = VARSIZE_ANY_EXHDR(a);
 	const uint8 *pa = (const uint8 *) VARDATA_ANY(a);
 	const uint8 *pb = (const uint8 *) VARDATA_ANY(b);
-	uint8		diff = 0;
+	uint8		 diff = 0;
 
 	if (len != VARSIZE_ANY_EXHDR(b))
 		PG_RETURN_BOOL(false);
@@ -67,8 +67,8 @@ personalize_bytes_equal(PG_FUNCTION_ARGS)
 Datum
 personalize_random_bytes(PG_FUNCTION_ARGS)
 {
-	int32		n = PG_GETARG_INT32(0);
-	bytea	   *result;
+	int32  n = PG_GETARG_INT32(0);
+	bytea *result;
 
 	if (n < 1 || n > 1024)
 		ereport(ERROR,
@@ -88,20 +88,20 @@ personalize_random_bytes(PG_FUNCTION_ARGS)
 #define TZ_CACHE_SIZE 16
 static struct
 {
-	char		name[TZ_STRLEN_MAX + 1];
-	bool		valid;
-}			tz_cache[TZ_CACHE_SIZE];
-static int	tz_cache_used = 0;
-static int	tz_cache_next = 0;
+	char name[TZ_STRLEN_MAX + 1];
+	bool valid;
+} tz_cache[TZ_CACHE_SIZE];
+static int tz_cache_used = 0;
+static int tz_cache_next = 0;
 
 /* True when the name is a time zone of the server's database (IANA name such as Europe/Berlin). */
 static bool
 valid_timezone(text *name)
 {
-	size_t		len = VARSIZE_ANY_EXHDR(name);
-	char		cname[TZ_STRLEN_MAX + 1];
-	pg_tz	   *tz;
-	bool		valid;
+	size_t len = VARSIZE_ANY_EXHDR(name);
+	char   cname[TZ_STRLEN_MAX + 1];
+	pg_tz *tz;
+	bool   valid;
 
 	if (len == 0 || len > TZ_STRLEN_MAX)
 		return false;

@@ -7,19 +7,21 @@
 #define LIQ_ARENA_H
 #include "liquid.h"
 
-typedef struct liq_chunk {
-    struct liq_chunk *next;
-    size_t size;
-    size_t used;
-    /* data follows, 16-byte aligned */
+typedef struct liq_chunk
+{
+	struct liq_chunk *next;
+	size_t			  size;
+	size_t			  used;
+	/* data follows, 16-byte aligned */
 } liq_chunk;
 
-struct liq_arena {
-    liq_allocator a;
-    liq_chunk *head;
-    size_t total;   /* bytes obtained from the allocator */
-    size_t limit;   /* 0 = unlimited */
-    bool over;      /* set once an allocation failed (OOM or limit) */
+struct liq_arena
+{
+	liq_allocator a;
+	liq_chunk	 *head;
+	size_t		  total; /* bytes obtained from the allocator */
+	size_t		  limit; /* 0 = unlimited */
+	bool		  over;	 /* set once an allocation failed (OOM or limit) */
 };
 
 /* Allocate raw bytes from the underlying allocator (not the arena). */

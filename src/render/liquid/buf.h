@@ -6,12 +6,13 @@
 #define LIQ_BUF_H
 #include "arena.h"
 
-typedef struct liq_buf {
-    liq_arena *ar;
-    char *data;
-    size_t len, cap;
-    size_t max;     /* hard cap on len (0 = 1 GiB) */
-    bool failed;    /* OOM or cap exceeded: further appends are ignored */
+typedef struct liq_buf
+{
+	liq_arena *ar;
+	char	  *data;
+	size_t	   len, cap;
+	size_t	   max;	   /* hard cap on len (0 = 1 GiB) */
+	bool	   failed; /* OOM or cap exceeded: further appends are ignored */
 } liq_buf;
 
 /* Initialise an empty buffer allocating from ar, capped at max bytes. */

@@ -11,12 +11,18 @@
 
 /* A Liquid numeric operand: an int64, an exact decimal m*10^e, or a double
  * (used when the decimal form overflows, or for inf/nan). */
-typedef struct liq_num {
-    enum { LIQ_NUM_INT, LIQ_NUM_DEC, LIQ_NUM_DBL } kind;
-    int64_t i;
-    __int128 m;
-    int e;
-    double d;
+typedef struct liq_num
+{
+	enum
+	{
+		LIQ_NUM_INT,
+		LIQ_NUM_DEC,
+		LIQ_NUM_DBL
+	} kind;
+	int64_t	 i;
+	__int128 m;
+	int		 e;
+	double	 d;
 } liq_num;
 
 /* Format v like Ruby Float#to_s into buf (>= LIQ_NUMBUF); returns length. */
@@ -38,7 +44,14 @@ liq_value liq_num_value(liq_num n);
 /* Double approximation of a liq_num. */
 double liq_num_to_double(liq_num n);
 
-typedef enum { LIQ_OP_ADD, LIQ_OP_SUB, LIQ_OP_MUL, LIQ_OP_DIV, LIQ_OP_MOD } liq_arith_op;
+typedef enum
+{
+	LIQ_OP_ADD,
+	LIQ_OP_SUB,
+	LIQ_OP_MUL,
+	LIQ_OP_DIV,
+	LIQ_OP_MOD
+} liq_arith_op;
 /* Apply an arithmetic filter op; returns false on integer division by zero. */
 bool liq_num_arith(liq_num a, liq_num b, liq_arith_op op, liq_num *res);
 /* Round half away from zero to `digits` decimals (Ruby BigDecimal#round). */

@@ -8,36 +8,41 @@
 #include "liquid.h"
 #include "buf.h"
 
-struct liq_array {
-    liq_value *items;
-    size_t len, cap;
+struct liq_array
+{
+	liq_value *items;
+	size_t	   len, cap;
 };
 
-typedef struct liq_kv {
-    const char *key;
-    uint32_t klen;
-    uint32_t hash;
-    liq_value val;
+typedef struct liq_kv
+{
+	const char *key;
+	uint32_t	klen;
+	uint32_t	hash;
+	liq_value	val;
 } liq_kv;
 
-struct liq_object {
-    liq_kv *items;
-    size_t len, cap;
-    int32_t *index;     /* open-addressing table of item positions, or NULL */
-    size_t icap;        /* power of two */
+struct liq_object
+{
+	liq_kv	*items;
+	size_t	 len, cap;
+	int32_t *index; /* open-addressing table of item positions, or NULL */
+	size_t	 icap;	/* power of two */
 };
 
-struct liq_range {
-    int64_t lo, hi;
+struct liq_range
+{
+	int64_t lo, hi;
 };
 
 /* forloop / tablerowloop state exposed as a drop. */
-typedef struct liq_loop {
-    int64_t index0, length;
-    int64_t cols;           /* tablerow: columns (0 = all in one row) */
-    bool tablerow;
-    liq_value name;         /* forloop.name */
-    const struct liq_loop *parent;
+typedef struct liq_loop
+{
+	int64_t				   index0, length;
+	int64_t				   cols; /* tablerow: columns (0 = all in one row) */
+	bool				   tablerow;
+	liq_value			   name; /* forloop.name */
+	const struct liq_loop *parent;
 } liq_loop;
 
 /* Hash a key (FNV-1a). */
