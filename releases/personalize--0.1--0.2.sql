@@ -1180,6 +1180,8 @@ BEGIN
                                           personalize.half_life()),
            as_of = greatest(i.as_of, excluded.as_of);
     DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
+    -- queued sends, send history, decisions and suppressions follow the person (src/send/profile_data.sql)
+    PERFORM personalize._merge_sends(keep, drop, as_of);
     DELETE FROM personalize.profiles WHERE profile_id = drop;
     WITH gone AS (DELETE FROM personalize.segment_members m WHERE m.profile_id = drop RETURNING m.segment_id)
     INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
@@ -1363,6 +1365,7 @@ DECLARE
     n_events bigint;
     n_identities bigint;
     n_rejected bigint;
+    n_sends bigint;
     ids text[];
 BEGIN
     PERFORM personalize._check_as_of(as_of);
@@ -1394,9 +1397,11 @@ BEGIN
     DELETE FROM personalize.segment_members m WHERE m.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_log l WHERE l.profile_id = forget.profile_id;
+    -- the outbox and its history (a send's extra may hold personal data), decisions, suppressions
+    n_sends := personalize._forget_sends(forget.profile_id);
     DELETE FROM personalize.profiles p WHERE p.profile_id = forget.profile_id;
     INSERT INTO personalize.erasure_log VALUES (forget.profile_id, as_of, n_events, n_identities, n_rejected,
-                                                session_user);
+                                                session_user, n_sends);
     PERFORM personalize._invalidate('personalize.identities'::regclass);
     RETURN n_events;
 END
@@ -1638,3 +1643,46 @@ BEGIN
 END
 $$;
 -- ---- end of security
+
+-- ---- privacy (issue 12): forget() erases a profile's sends, decisions, suppressions and holdouts
+-- (src/send/profile_data.sql, created after this script's hand-written part), export_profile()
+-- exports them, merge_profiles() moves them; erasure_log counts the sends erased. forget and
+-- merge_profiles are replaced in the security section above (one copy each, from src/).
+ALTER TABLE personalize.erasure_log ADD COLUMN sends_deleted bigint NOT NULL DEFAULT 0;
+COMMENT ON FUNCTION personalize.forget(bigint, timestamptz) IS
+'Right to erasure: deletes the profile, its identities, consent history, events, quarantined events and sends; logs the fact';
+
+CREATE OR REPLACE FUNCTION personalize.export_profile(profile_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    SELECT jsonb_build_object(
+        'profile', to_jsonb(p),
+        'identities', coalesce((SELECT jsonb_agg(jsonb_build_object('kind', i.kind, 'value', i.value,
+                                                                    'created_at', i.created_at)
+                                                 ORDER BY i.kind, i.value)
+                                  FROM personalize.identities i WHERE i.profile_id = p.profile_id), '[]'),
+        'consent_history', coalesce((SELECT jsonb_agg(to_jsonb(c) - 'profile_id' ORDER BY c.changed_at, c.logged_at)
+                                       FROM personalize.consent_log c WHERE c.profile_id = p.profile_id), '[]'),
+        'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'profile_id' ORDER BY e.occurred_at, e.event_id)
+                              FROM personalize.events e WHERE e.profile_id = p.profile_id), '[]'),
+        'interests', coalesce((SELECT jsonb_agg(to_jsonb(x) - 'profile_id' ORDER BY x.category)
+                                 FROM personalize.profile_interests x WHERE x.profile_id = p.profile_id), '[]'),
+        'merges', coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.merge_id)
+                              FROM personalize.merge_log m WHERE m.kept_profile = p.profile_id), '[]'))
+           || personalize._export_sends(p.profile_id)
+      INTO result
+      FROM personalize.profiles p
+     WHERE p.profile_id = export_profile.profile_id;
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'profile % does not exist', export_profile.profile_id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN result;
+END
+$$;
+-- ---- end of privacy

@@ -12,6 +12,7 @@ CREATE TABLE personalize.experiment_holdouts (
     held_at      timestamptz NOT NULL,
     PRIMARY KEY (campaign_id, campaign_run, profile_id)
 );
+CREATE INDEX experiment_holdouts_profile_idx ON personalize.experiment_holdouts (profile_id);
 COMMENT ON TABLE personalize.experiment_holdouts IS
 'Profiles of a campaign run that its experiment held out (no e-mail), so the holdout can be measured';
 SELECT pg_catalog.pg_extension_config_dump('personalize.experiment_holdouts', '');

@@ -94,6 +94,8 @@ BEGIN
                                           personalize.half_life()),
            as_of = greatest(i.as_of, excluded.as_of);
     DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
+    -- queued sends, send history, decisions and suppressions follow the person (src/send/profile_data.sql)
+    PERFORM personalize._merge_sends(keep, drop, as_of);
     DELETE FROM personalize.profiles WHERE profile_id = drop;
     WITH gone AS (DELETE FROM personalize.segment_members m WHERE m.profile_id = drop RETURNING m.segment_id)
     INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)

@@ -6,7 +6,8 @@ CREATE TABLE personalize.erasure_log (
     events_deleted      bigint NOT NULL,
     identities_deleted  bigint NOT NULL,
     rejected_deleted    bigint NOT NULL,
-    requested_by        text NOT NULL
+    requested_by        text NOT NULL,
+    sends_deleted       bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE personalize.erasure_log IS 'That an erasure happened, with counts; nothing about the person';
 
@@ -20,6 +21,7 @@ DECLARE
     n_events bigint;
     n_identities bigint;
     n_rejected bigint;
+    n_sends bigint;
     ids text[];
 BEGIN
     PERFORM personalize._check_as_of(as_of);
@@ -51,15 +53,17 @@ BEGIN
     DELETE FROM personalize.segment_members m WHERE m.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_log l WHERE l.profile_id = forget.profile_id;
+    -- the outbox and its history (a send's extra may hold personal data), decisions, suppressions
+    n_sends := personalize._forget_sends(forget.profile_id);
     DELETE FROM personalize.profiles p WHERE p.profile_id = forget.profile_id;
     INSERT INTO personalize.erasure_log VALUES (forget.profile_id, as_of, n_events, n_identities, n_rejected,
-                                                session_user);
+                                                session_user, n_sends);
     PERFORM personalize._invalidate('personalize.identities'::regclass);
     RETURN n_events;
 END
 $$;
 COMMENT ON FUNCTION personalize.forget(bigint, timestamptz) IS
-'Right to erasure: deletes the profile, its identities, consent history, events and quarantined events; logs the fact';
+'Right to erasure: deletes the profile, its identities, consent history, events, quarantined events and sends; logs the fact';
 
 CREATE FUNCTION personalize.export_profile(profile_id bigint)
 RETURNS jsonb
@@ -84,6 +88,7 @@ BEGIN
                                  FROM personalize.profile_interests x WHERE x.profile_id = p.profile_id), '[]'),
         'merges', coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.merge_id)
                               FROM personalize.merge_log m WHERE m.kept_profile = p.profile_id), '[]'))
+           || personalize._export_sends(p.profile_id)
       INTO result
       FROM personalize.profiles p
      WHERE p.profile_id = export_profile.profile_id;

@@ -109,6 +109,8 @@ CREATE TABLE personalize.send_history (
 CREATE TABLE personalize.send_history_default PARTITION OF personalize.send_history DEFAULT;
 CREATE INDEX send_history_send_idx ON personalize.send_history (send_id);
 CREATE INDEX send_history_profile_idx ON personalize.send_history (profile_id, finished_at) WHERE status = 'sent';
+-- every finished send of a profile, whatever its status: forget and merge_profiles find them here
+CREATE INDEX send_history_of_profile_idx ON personalize.send_history (profile_id);
 CREATE INDEX send_history_campaign_idx ON personalize.send_history (campaign_id, campaign_run) WHERE campaign_id IS NOT NULL;
 COMMENT ON TABLE personalize.send_history IS
 'Finished sends, partitioned by UTC month of finished_at (sent_at for sent ones)';

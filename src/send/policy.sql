@@ -37,6 +37,7 @@ CREATE TABLE personalize.send_decisions (
     decided_at   timestamptz NOT NULL
 );
 CREATE INDEX send_decisions_send_idx ON personalize.send_decisions (send_id);
+CREATE INDEX send_decisions_profile_idx ON personalize.send_decisions (profile_id);
 CREATE INDEX send_decisions_campaign_idx ON personalize.send_decisions (campaign_id) WHERE campaign_id IS NOT NULL;
 COMMENT ON TABLE personalize.send_decisions IS
 'Every policy decision other than send, at enqueue or at claim, with its reason';
