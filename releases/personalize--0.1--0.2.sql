@@ -1685,4 +1685,7 @@ BEGIN
     RETURN result;
 END
 $$;
+
+-- identify() looks a new user_id up in profiles: without an index each call scanned the table
+CREATE INDEX profiles_user_id_idx ON personalize.profiles (user_id) WHERE user_id IS NOT NULL;
 -- ---- end of privacy

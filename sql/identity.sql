@@ -89,4 +89,20 @@ SELECT personalize.merge_profiles(1, 999999);
 SELECT personalize.merge_profiles(NULL, 1);
 SELECT count(*) AS no_profile_for_x FROM personalize.identities WHERE value = 'x';
 
+-- identify() of a new user on a big store looks its user_id up in profiles through
+-- profiles_user_id_idx and never scans the table (this backend's statistics counters)
+INSERT INTO personalize.profiles (user_id) SELECT 'bulk-' || g FROM generate_series(1, 20000) g;
+ANALYZE personalize.profiles;
+EXPLAIN (COSTS OFF) SELECT profile_id FROM personalize.profiles WHERE user_id = 'bulk-7';
+SELECT pg_stat_force_next_flush();
+SELECT t.seq_scan AS seq_before, i.idx_scan AS idx_before
+  FROM pg_stat_user_tables t, pg_stat_user_indexes i
+ WHERE t.relid = 'personalize.profiles'::regclass AND i.indexrelid = 'personalize.profiles_user_id_idx'::regclass \gset
+SELECT personalize.identify('brand-new', '{"plan": "free"}', NULL, '2026-03-01') AS brand_new \gset
+SELECT pg_stat_force_next_flush();
+SELECT t.seq_scan - :seq_before AS profile_seq_scans, i.idx_scan - :idx_before > 0 AS user_id_index_used,
+       personalize.resolve_identity('user_id', 'brand-new') = :brand_new AS identified
+  FROM pg_stat_user_tables t, pg_stat_user_indexes i
+ WHERE t.relid = 'personalize.profiles'::regclass AND i.indexrelid = 'personalize.profiles_user_id_idx'::regclass;
+
 DROP EXTENSION personalize;

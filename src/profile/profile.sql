@@ -22,6 +22,8 @@ CREATE TABLE personalize.profiles (
     updated_at     timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
 );
 CREATE INDEX profiles_email_hash_idx ON personalize.profiles (email_hash) WHERE email_hash IS NOT NULL;
+-- identify() looks a new user_id up here (a stale profile of the same user_id is removed)
+CREATE INDEX profiles_user_id_idx ON personalize.profiles (user_id) WHERE user_id IS NOT NULL;
 COMMENT ON TABLE personalize.profiles IS 'One unified profile per customer';
 
 CREATE TABLE personalize.identities (
