@@ -79,7 +79,7 @@ CREATE TABLE personalize.sends (
     variant              text,
     kind                 text NOT NULL CHECK (kind IN ('marketing', 'transactional')),
     priority             integer NOT NULL DEFAULT 0,
-    idempotency_key      text COLLATE "C" NOT NULL UNIQUE,
+    idempotency_key      text COLLATE "C" NOT NULL,   -- unique: send_keys holds every key
     status               text NOT NULL CHECK (status IN ('queued', 'leased')),
     attempts             integer NOT NULL DEFAULT 0,
     available_at         timestamptz NOT NULL,

@@ -47,8 +47,12 @@ SELECT pg_catalog.pg_extension_config_dump('personalize.frequency_caps', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.send_decisions', '');
 
 -- The policy for a set of candidate messages (parallel arrays, one element per message):
--- the decision for each, in the documented order of the rules. send_ids are the queued sends
--- being claimed (NULL at enqueue): other due sends of the same profiles then compete by priority.
+-- the decision for each (ord is its place in the arrays, rows come in no particular order), in
+-- the documented order of the rules. send_ids are the queued sends being claimed (NULL at
+-- enqueue): other due sends of the same profiles then compete by priority. Every rule is a join
+-- over the whole set: the profiles and suppressions joined once, quiet hours computed once per
+-- time zone, caps counted by one grouped scan of the window and ranked only where a profile can
+-- reach one.
 CREATE FUNCTION personalize._policy(profile_ids bigint[], kinds text[], campaign_ids integer[],
                                     priorities integer[], send_ids bigint[], as_of timestamptz)
 RETURNS TABLE (ord bigint, profile_id bigint, decision text, not_before timestamptz, reason text)
@@ -60,21 +64,33 @@ AS $$
 DECLARE
     cfg personalize.send_settings;
     any_caps boolean := EXISTS (SELECT FROM personalize.frequency_caps);
+    claiming boolean := send_ids IS NOT NULL;
 BEGIN
     SELECT * INTO cfg FROM personalize.send_settings;
     RETURN QUERY
     WITH cand AS MATERIALIZED (
-        SELECT c.ord, c.profile_id, c.kind, c.campaign_id, coalesce(c.priority, 0) AS priority, c.send_id
-          FROM unnest(profile_ids, kinds, campaign_ids, priorities, send_ids)
-               WITH ORDINALITY AS c(profile_id, kind, campaign_id, priority, send_id, ord)
+        SELECT c.ord, c.profile_id, c.kind, c.campaign_id, coalesce(c.priority, 0) AS priority
+          FROM unnest(profile_ids, kinds, campaign_ids, priorities)
+               WITH ORDINALITY AS c(profile_id, kind, campaign_id, priority, ord)
     ), facts AS MATERIALIZED (
         SELECT c.*, p.profile_id IS NOT NULL AS known, p.email, p.email_consent,
-               personalize._timezone_or(p.traits ->> 'timezone', cfg.default_timezone) AS tz,
+               CASE WHEN cfg.quiet_start IS NOT NULL AND c.kind = ANY (cfg.quiet_kinds)
+                    THEN personalize._timezone_or(p.traits ->> 'timezone', cfg.default_timezone) END AS tz,
                EXISTS (SELECT FROM personalize.suppressions x WHERE x.profile_id = c.profile_id) AS suppressed,
                coalesce(k.holdout_percent, 0) AS holdout_percent, coalesce(k.drop_when_capped, false) AS drop_when_capped
           FROM cand c
           LEFT JOIN personalize.profiles p ON p.profile_id = c.profile_id
           LEFT JOIN personalize.campaigns k ON k.campaign_id = c.campaign_id
+    ), quiet AS MATERIALIZED (
+        -- per time zone: when the quiet window that as_of falls in ends (no row outside one)
+        SELECT z.tz,
+               ((l.d + CASE WHEN cfg.quiet_start > cfg.quiet_end AND l.t >= cfg.quiet_start THEN 1 ELSE 0 END)
+                + cfg.quiet_end) AT TIME ZONE z.tz AS quiet_until
+          FROM (SELECT DISTINCT f.tz FROM facts f WHERE f.tz IS NOT NULL) z,
+               LATERAL (SELECT (as_of AT TIME ZONE z.tz)::time AS t, (as_of AT TIME ZONE z.tz)::date AS d) l
+         WHERE CASE WHEN cfg.quiet_start < cfg.quiet_end
+                    THEN l.t >= cfg.quiet_start AND l.t < cfg.quiet_end
+                    ELSE l.t >= cfg.quiet_start OR l.t < cfg.quiet_end END
     ), counted AS MATERIALIZED (
         -- per cap and profile: the sends sent in the window, plus those leased right now
         SELECT x.cap_id, x.profile_id, sum(x.n) AS n
@@ -83,29 +99,39 @@ BEGIN
                   JOIN personalize.send_history h
                     ON h.status = 'sent' AND h.kind = ANY (fc.kinds)
                    AND h.finished_at > as_of - fc.window_length AND h.finished_at <= as_of
-                 WHERE any_caps AND h.profile_id IN (SELECT c.profile_id FROM cand c)
+                 WHERE any_caps AND h.profile_id = ANY (profile_ids)
                  GROUP BY 1, 2
                 UNION ALL
                 SELECT fc.cap_id, s.profile_id, count(*)
                   FROM personalize.frequency_caps fc
                   JOIN personalize.sends s ON s.status = 'leased' AND s.kind = ANY (fc.kinds)
-                 WHERE any_caps AND s.profile_id IN (SELECT c.profile_id FROM cand c)
+                 WHERE any_caps AND s.profile_id = ANY (profile_ids)
                    AND NOT s.send_id = ANY (coalesce(send_ids, '{}'))
                  GROUP BY 1, 2) x
          GROUP BY 1, 2
+    ), contested AS MATERIALIZED (
+        -- the profiles a cap can hold back: with sends counted in a window, with more than one
+        -- candidate, or (at claim) with other due sends; a lone candidate of any other profile
+        -- ranks first under every cap, and no cap allows fewer than one
+        SELECT k.profile_id FROM counted k
+         UNION
+        SELECT c.profile_id FROM cand c WHERE any_caps GROUP BY c.profile_id HAVING count(*) > 1 OR claiming
+    ), held AS MATERIALIZED (
+        -- the candidates of those profiles that a cap applies to (few, as a rule)
+        SELECT f.* FROM contested t JOIN facts f ON f.profile_id = t.profile_id
+         WHERE f.known AND NOT f.suppressed AND f.email IS NOT NULL
     ), cap_rank AS MATERIALIZED (
         -- per candidate and applicable cap: sends counted in the window (n) and the candidate's
         -- place among the due messages of that profile the cap covers (r)
         SELECT f.ord, fc.cap_id, fc.max_sends, fc.window_length, f.profile_id, coalesce(k.n, 0) AS n,
                row_number() OVER (PARTITION BY f.profile_id, fc.cap_id ORDER BY f.priority DESC, f.ord)
-             + CASE WHEN send_ids IS NULL THEN 0 ELSE
+             + CASE WHEN NOT claiming THEN 0 ELSE
                    (SELECT count(*) FROM personalize.sends s
                      WHERE s.profile_id = f.profile_id AND s.status = 'queued' AND s.available_at <= as_of
                        AND s.kind = ANY (fc.kinds) AND s.priority > f.priority
                        AND NOT s.send_id = ANY (coalesce(send_ids, '{}'))) END AS r
-          FROM facts f JOIN personalize.frequency_caps fc ON f.kind = ANY (fc.kinds)
+          FROM held f JOIN personalize.frequency_caps fc ON f.kind = ANY (fc.kinds)
           LEFT JOIN counted k ON k.cap_id = fc.cap_id AND k.profile_id = f.profile_id
-         WHERE any_caps AND f.known AND NOT f.suppressed AND f.email IS NOT NULL
     ), capped AS MATERIALIZED (
         -- a blocked message may go when the (n + r - max)-th oldest counted send leaves the window
         SELECT c.ord,
@@ -134,14 +160,7 @@ BEGIN
                q.quiet_until
           FROM facts f
           LEFT JOIN capped cp ON cp.ord = f.ord
-          LEFT JOIN LATERAL (
-              SELECT CASE WHEN CASE WHEN cfg.quiet_start < cfg.quiet_end
-                                    THEN l.t >= cfg.quiet_start AND l.t < cfg.quiet_end
-                                    ELSE l.t >= cfg.quiet_start OR l.t < cfg.quiet_end END
-                          THEN ((l.d + CASE WHEN cfg.quiet_start > cfg.quiet_end AND l.t >= cfg.quiet_start THEN 1 ELSE 0 END)
-                                + cfg.quiet_end) AT TIME ZONE f.tz END AS quiet_until
-                FROM (SELECT (as_of AT TIME ZONE f.tz)::time AS t, (as_of AT TIME ZONE f.tz)::date AS d) l
-               WHERE cfg.quiet_start IS NOT NULL AND f.kind = ANY (cfg.quiet_kinds)) q ON true
+          LEFT JOIN quiet q ON q.tz = f.tz
     )
     SELECT j.ord, j.profile_id,
            CASE WHEN j.reason IS NULL THEN 'send'
@@ -151,12 +170,11 @@ BEGIN
            CASE WHEN j.reason = 'frequency_cap' AND NOT j.drop_when_capped THEN j.free_at
                 WHEN j.reason = 'quiet_hours' THEN j.quiet_until END,
            j.reason
-      FROM judged j
-     ORDER BY j.ord;
+      FROM judged j;
 END
 $$;
 COMMENT ON FUNCTION personalize._policy(bigint[], text[], integer[], integer[], bigint[], timestamptz) IS
-'The send policy over a set of messages (parallel arrays): decision, not_before and reason for each, in input order';
+'The send policy over a set of messages (parallel arrays): decision, not_before and reason for each, with its place in the arrays (ord)';
 
 -- Checks the arguments every public policy entry point shares.
 CREATE FUNCTION personalize._policy_args(kind text, campaign text, as_of timestamptz)
@@ -199,7 +217,8 @@ BEGIN
     RETURN QUERY
     SELECT p.profile_id, p.decision, p.not_before, p.reason
       FROM personalize._policy(profile_ids, array_fill(kind, ARRAY[n]), array_fill(id, ARRAY[n]),
-                               NULL, NULL, as_of) p;
+                               NULL, NULL, as_of) p
+     ORDER BY p.ord;
 END
 $$;
 COMMENT ON FUNCTION personalize.send_policies(bigint[], text, text, timestamptz) IS

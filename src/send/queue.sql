@@ -28,18 +28,21 @@ BEGIN
         SELECT * FROM personalize._policy(profile_ids, array_fill(kind, ARRAY[n]), array_fill(campaign_id, ARRAY[n]),
                                           array_fill(priority, ARRAY[n]), NULL, as_of)
     ), firsts AS MATERIALIZED (
-        SELECT DISTINCT ON (i.key COLLATE "C") i.*, p.decision, p.not_before, p.reason
+        -- the first message of each key, in key order
+        SELECT DISTINCT ON (i.key COLLATE "C") i.*, p.decision, p.not_before, p.reason,
+               greatest(coalesce(i.send_at, as_of), p.not_before) AS available_at
           FROM input i JOIN pol p USING (ord)
          ORDER BY i.key COLLATE "C", i.ord
+    ), numbered AS MATERIALIZED (
+        SELECT f.*, nextval('personalize.send_id_seq') AS send_id FROM firsts f
     ), claimed AS (
-        -- keys in byte order, so that concurrent launches never deadlock
+        -- keys in byte order, so that concurrent enqueues never deadlock
         INSERT INTO personalize.send_keys (idempotency_key, send_id)
-        SELECT f.key, nextval('personalize.send_id_seq') FROM firsts f ORDER BY f.key COLLATE "C"
+        SELECT f.key, f.send_id FROM numbered f ORDER BY f.key COLLATE "C"
             ON CONFLICT (idempotency_key) DO NOTHING
-        RETURNING idempotency_key, send_id
+        RETURNING send_id
     ), fresh AS MATERIALIZED (
-        SELECT c.send_id, f.*, greatest(coalesce(f.send_at, as_of), f.not_before) AS available_at
-          FROM claimed c JOIN firsts f ON f.key = c.idempotency_key
+        SELECT f.* FROM numbered f WHERE f.send_id IN (SELECT c.send_id FROM claimed c)
     ), into_queue AS (
         INSERT INTO personalize.sends (send_id, profile_id, campaign_id, campaign_run, template, template_version,
                                        variant, kind, priority, idempotency_key, status, available_at, created_at, extra)
