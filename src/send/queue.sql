@@ -142,6 +142,20 @@ $$;
 COMMENT ON FUNCTION personalize.send_backoff(bigint, integer) IS
 'Delay before retry number attempt + 1: least(backoff_max, backoff_base * 2^(attempt-1)) * (0.5 + bucket(send_id, ''retry:<attempt>'') / 20000)';
 
+-- Takes, without waiting, the transaction-scoped advisory lock by which claims serialize on a
+-- profile with capped sends; false if another transaction holds it. The key pair is 'psnd'
+-- (0x70736e64) xor the id's high 32 bits, and its low 32 bits (as a signed integer).
+CREATE FUNCTION personalize._claim_lock(profile_id bigint)
+RETURNS boolean
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.pg_try_advisory_xact_lock(1886613092 # (profile_id >> 32)::integer,
+                                                ((profile_id & 4294967295) - 2147483648)::integer)
+$$;
+COMMENT ON FUNCTION personalize._claim_lock(bigint) IS
+'Tries the advisory lock a claim holds per profile with a capped send; false when another claim holds it';
+
 CREATE FUNCTION personalize.claim_sends(worker text, max integer DEFAULT 100, lease interval DEFAULT '5 min',
                                         as_of timestamptz DEFAULT now())
 RETURNS TABLE (send_id bigint, attempt integer, to_address text, from_address text, reply_to text,
@@ -155,6 +169,7 @@ AS $$
 DECLARE
     cfg personalize.send_settings;
     locked bigint[];
+    busy bigint[];
     pids bigint[];
     kinds text[];
     camps integer[];
@@ -180,6 +195,14 @@ BEGIN
         RAISE EXCEPTION 'lease must be positive and at most one day' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM personalize._check_as_of(as_of);
+    -- the per-profile cap lock below works because the policy then reads what the previous
+    -- holder committed; a repeatable-read snapshot taken before that commit would not see it
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'claim_sends cannot run in a repeatable read transaction'
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = 'Its snapshot could miss the leases of a claim that committed since, and pass a frequency cap twice.',
+                  HINT = 'Claim in read committed (the default) or serializable.';
+    END IF;
     SELECT * INTO cfg FROM personalize.send_settings;
 
     -- Lock what is due, most urgent first; sends other claimers hold are skipped.
@@ -200,6 +223,29 @@ BEGIN
            array_agg(s.send_id ORDER BY u.ord)
       INTO pids, kinds, camps, prios, locked
       FROM personalize.sends s JOIN unnest(locked) WITH ORDINALITY u(id, ord) ON s.send_id = u.id;
+
+    -- Two claims holding different sends of one profile would each see only the other's
+    -- committed leases, and both could pass a cap. So a claim takes, without waiting, a
+    -- transaction-scoped lock per profile with a capped send in its batch (in profile_id order);
+    -- the sends of a profile that another claim holds stay queued for a later claim, which then
+    -- counts that claim's leases. No claim ever waits for another: no deadlock.
+    IF EXISTS (SELECT FROM personalize.frequency_caps) THEN
+        SELECT array_agg(b.pid) INTO busy
+          FROM (SELECT DISTINCT u.pid FROM unnest(pids, kinds) AS u(pid, kind)
+                 WHERE EXISTS (SELECT FROM personalize.frequency_caps fc WHERE u.kind = ANY (fc.kinds))
+                 ORDER BY u.pid) b
+         WHERE NOT personalize._claim_lock(b.pid);
+        IF busy IS NOT NULL THEN
+            SELECT array_agg(u.pid ORDER BY u.ord), array_agg(u.kind ORDER BY u.ord), array_agg(u.camp ORDER BY u.ord),
+                   array_agg(u.prio ORDER BY u.ord), array_agg(u.id ORDER BY u.ord)
+              INTO pids, kinds, camps, prios, locked
+              FROM unnest(pids, kinds, camps, prios, locked) WITH ORDINALITY AS u(pid, kind, camp, prio, id, ord)
+             WHERE NOT u.pid = ANY (busy);
+            IF locked IS NULL THEN
+                RETURN;
+            END IF;
+        END IF;
+    END IF;
     SELECT array_agg(locked[p.ord]) FILTER (WHERE p.decision = 'send'),
            array_agg(locked[p.ord]) FILTER (WHERE p.decision <> 'send'),
            array_agg(p.decision) FILTER (WHERE p.decision <> 'send'),
