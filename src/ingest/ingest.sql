@@ -14,7 +14,11 @@ CREATE TABLE personalize.events (
     received_at   timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
 ) PARTITION BY RANGE (occurred_at);
 CREATE TABLE personalize.events_default PARTITION OF personalize.events DEFAULT;
-CREATE INDEX events_profile_idx ON personalize.events (profile_id, occurred_at);
+-- The index lives on each partition, not on the parent: the default partition carries it, and
+-- maintain() copies it to each monthly partition (LIKE ... INCLUDING INDEXES). An index on the
+-- parent, a member of the extension, would be created again by pg_restore's ATTACH of each
+-- monthly partition, before the dump's own CREATE INDEX of it fails (docs/limits.md).
+CREATE INDEX events_default_profile_id_occurred_at_idx ON personalize.events_default (profile_id, occurred_at);
 COMMENT ON TABLE personalize.events IS
 'Every accepted event, partitioned by UTC month; INSERT and COPY take the same path as track()';
 

@@ -33,7 +33,8 @@ BEGIN
         part := format('events_y%sm%s', to_char(lo AT TIME ZONE 'UTC', 'YYYY'), to_char(lo AT TIME ZONE 'UTC', 'MM'));
         CONTINUE WHEN to_regclass(format('personalize.%I', part)) IS NOT NULL OR hi <= cutoff;
         -- Rows that waited in the default partition move into the new one before it is attached.
-        EXECUTE format('CREATE TABLE personalize.%I (LIKE personalize.events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
+        -- the indexes of the default partition are those of every partition (src/ingest/ingest.sql)
+        EXECUTE format('CREATE TABLE personalize.%I (LIKE personalize.events_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)', part);
         EXECUTE format('WITH moved AS (DELETE FROM personalize.events_default WHERE occurred_at >= %L AND occurred_at < %L RETURNING *)
                         INSERT INTO personalize.%I SELECT * FROM moved', lo, hi, part);
         EXECUTE format('ALTER TABLE personalize.events ATTACH PARTITION personalize.%I FOR VALUES FROM (%L) TO (%L)',

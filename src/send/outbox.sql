@@ -107,11 +107,15 @@ CREATE TABLE personalize.send_history (
     CHECK (status IN ('sent', 'failed', 'dead', 'suppressed', 'cancelled'))
 ) PARTITION BY RANGE (finished_at);
 CREATE TABLE personalize.send_history_default PARTITION OF personalize.send_history DEFAULT;
-CREATE INDEX send_history_send_idx ON personalize.send_history (send_id);
-CREATE INDEX send_history_profile_idx ON personalize.send_history (profile_id, finished_at) WHERE status = 'sent';
+-- The indexes live on each partition, as those of events do (src/ingest/ingest.sql): the default
+-- partition carries them and _send_history_partitions copies them to each monthly partition.
+CREATE INDEX send_history_default_send_id_idx ON personalize.send_history_default (send_id);
+CREATE INDEX send_history_default_profile_id_finished_at_idx ON personalize.send_history_default (profile_id, finished_at)
+    WHERE status = 'sent';
 -- every finished send of a profile, whatever its status: forget and merge_profiles find them here
-CREATE INDEX send_history_of_profile_idx ON personalize.send_history (profile_id);
-CREATE INDEX send_history_campaign_idx ON personalize.send_history (campaign_id, campaign_run) WHERE campaign_id IS NOT NULL;
+CREATE INDEX send_history_default_profile_id_idx ON personalize.send_history_default (profile_id);
+CREATE INDEX send_history_default_campaign_id_campaign_run_idx ON personalize.send_history_default (campaign_id, campaign_run)
+    WHERE campaign_id IS NOT NULL;
 COMMENT ON TABLE personalize.send_history IS
 'Finished sends, partitioned by UTC month of finished_at (sent_at for sent ones)';
 
@@ -146,7 +150,7 @@ BEGIN
         CONTINUE WHEN to_regclass(format('personalize.%I', part)) IS NOT NULL;
         -- no send may finish into the default partition between the move and the attach
         LOCK TABLE personalize.send_history_default IN ACCESS EXCLUSIVE MODE;
-        EXECUTE format('CREATE TABLE personalize.%I (LIKE personalize.send_history INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part);
+        EXECUTE format('CREATE TABLE personalize.%I (LIKE personalize.send_history_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)', part);
         EXECUTE format('WITH moved AS (DELETE FROM personalize.send_history_default WHERE finished_at >= %L AND finished_at < %L RETURNING *)
                         INSERT INTO personalize.%I SELECT * FROM moved', lo, hi, part);
         EXECUTE format('ALTER TABLE personalize.send_history ATTACH PARTITION personalize.%I FOR VALUES FROM (%L) TO (%L)',
