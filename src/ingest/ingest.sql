@@ -161,6 +161,71 @@ BEGIN
 END
 $$;
 
+-- The profiles that take over a statement's events whose profile was removed while the statement
+-- waited for its lock (a merge_profiles or forget that committed in between): the profile the
+-- removed one was merged into (following merge_log to the one that still exists); after an
+-- erasure, the profile one of the events' identities now resolves to, else a new profile with
+-- those identities, as for an event arriving after the erasure (docs/profiles-and-privacy.md).
+-- Moves the events, and identities this statement attached, onto the survivor. The identities
+-- are given as (owner, kind, value): owner is the removed profile the events were stored with.
+CREATE FUNCTION personalize._rehome_vanished(vanished bigint[], owners bigint[], kinds text[], vals text[],
+                                             OUT redirect_from bigint[], OUT redirect_to bigint[],
+                                             OUT new_profiles bigint[])
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    gone bigint;
+    survivor bigint;
+    fresh bigint;
+    uid text;
+BEGIN
+    redirect_from := '{}';
+    redirect_to := '{}';
+    new_profiles := '{}';
+    FOREACH gone IN ARRAY vanished LOOP
+        -- merged: the kept profile, or the one it was merged into later (each drop is logged once)
+        WITH RECURSIVE chain(profile_id, depth) AS (
+            SELECT gone, 0
+            UNION ALL
+            SELECT m.kept_profile, c.depth + 1
+              FROM chain c JOIN personalize.merge_log m ON m.dropped_profile = c.profile_id
+             WHERE c.depth < 1000
+        )
+        SELECT c.profile_id INTO survivor FROM chain c JOIN personalize.profiles p USING (profile_id)
+         ORDER BY c.depth DESC LIMIT 1;
+        IF survivor IS NULL THEN
+            -- erased (or merged into a profile erased since): a new profile claims the events' ids,
+            -- unless another one (created after the erasure, maybe concurrently) already holds one
+            SELECT min(x.value) INTO uid FROM unnest(owners, kinds, vals) AS x(owner, kind, value)
+             WHERE x.owner = gone AND x.kind = 'user_id';
+            INSERT INTO personalize.profiles (user_id) VALUES (uid) RETURNING profile_id INTO fresh;
+            INSERT INTO personalize.identities (kind, value, profile_id)
+            SELECT DISTINCT x.kind, x.value, fresh FROM unnest(owners, kinds, vals) AS x(owner, kind, value)
+             WHERE x.owner = gone ORDER BY 1, 2
+                ON CONFLICT (kind, value) DO NOTHING;
+            SELECT i.profile_id INTO survivor
+              FROM unnest(owners, kinds, vals) AS x(owner, kind, value)
+              JOIN personalize.identities i USING (kind, value)
+              JOIN personalize.profiles p ON p.profile_id = i.profile_id
+             WHERE x.owner = gone
+             ORDER BY i.profile_id = fresh, x.kind DESC, x.value LIMIT 1;
+            IF survivor IS NULL OR survivor = fresh THEN
+                survivor := fresh;
+                new_profiles := new_profiles || fresh;
+            ELSE
+                UPDATE personalize.identities SET profile_id = survivor WHERE profile_id = fresh;
+                DELETE FROM personalize.profiles WHERE profile_id = fresh;
+            END IF;
+        END IF;
+        UPDATE personalize.events SET profile_id = survivor WHERE profile_id = gone;
+        UPDATE personalize.identities SET profile_id = survivor WHERE profile_id = gone;
+        redirect_from := redirect_from || gone;
+        redirect_to := redirect_to || survivor;
+    END LOOP;
+END
+$$;
+
 -- AFTER INSERT FOR EACH STATEMENT: stores quarantined rows, settles identities, drops
 -- duplicates (message_id seen before, in this statement or any other), and updates each
 -- touched profile once, locking profiles in profile_id order. The row trigger already dropped
@@ -190,6 +255,17 @@ DECLARE
     names text[];
     consent_changed boolean;
     st personalize.scoring_settings;
+    redirect_from bigint[];
+    redirect_to bigint[];
+    new_profiles bigint[];
+    redo bigint[];          -- NULL: every accepted event; else the events still to fold (event_ids)
+    vanished bigint[];
+    all_vanished bigint[] := '{}';
+    counted_ids bigint[];
+    owners bigint[];
+    kinds text[];
+    vals text[];
+    rehomed record;
 BEGIN
     -- The one settings row, as a variable: joined, its unknown row count inflates every estimate.
     SELECT * INTO st FROM personalize.scoring_settings;
@@ -260,6 +336,13 @@ BEGIN
          WHERE k.message_id = d.message_id;
     END IF;
 
+    redirect_from := settled.redirect_from;
+    redirect_to := settled.redirect_to;
+    new_profiles := settled.new_profiles;
+    -- Folds the accepted events into their profiles. A profile that a merge_profiles or forget
+    -- removed while this statement waited for its lock is not locked (nor anything written for it):
+    -- its events go to the profile that survives it (_rehome_vanished), and are folded in again.
+    LOOP
     -- The accepted events, each with what scoring takes from its properties (src/scoring.sql,
     -- src/interest.sql), so that the properties themselves are read once.
     WITH accepted AS MATERIALIZED (
@@ -273,28 +356,30 @@ BEGIN
                CASE WHEN e.event IN ('Product Added', 'Product Removed', 'Order Completed')
                     THEN e.properties END AS cart_properties
           FROM new_events e
-          LEFT JOIN unnest(settled.redirect_from, settled.redirect_to) AS r(from_id, to_id)
+          LEFT JOIN unnest(redirect_from, redirect_to) AS r(from_id, to_id)
                  ON r.from_id = e.profile_id
           LEFT JOIN personalize.scoring_events w ON w.event = e.event
          WHERE NOT EXISTS (SELECT FROM unnest(dropped) AS d(event_id) WHERE d.event_id = e.event_id)
+           AND (redo IS NULL OR e.event_id IN (SELECT unnest(redo)))
     ), consent AS (
         SELECT DISTINCT ON (profile_id) profile_id, occurred_at,
                CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END AS state
           FROM accepted
          WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
          ORDER BY profile_id, occurred_at DESC, event_id DESC
-    ), consent_logged AS (
-        INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
-        SELECT profile_id, occurred_at,
-               CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END, 'event: ' || event
-          FROM accepted
-         WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
     ), touched AS (
         SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at
           FROM accepted GROUP BY profile_id
     ), locked AS MATERIALIZED (
         SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
          ORDER BY p.profile_id FOR UPDATE OF p
+    ), consent_logged AS (
+        INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
+        SELECT profile_id, occurred_at,
+               CASE event WHEN 'Subscribed' THEN 'subscribed' ELSE 'unsubscribed' END, 'event: ' || event
+          FROM accepted
+         WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
+           AND profile_id IN (SELECT profile_id FROM locked)
     -- ---- scoring (src/scoring.sql, src/interest.sql): purchases, engagement, interests
     ), scored AS (
         SELECT c.profile_id, c.occurred_at, c.engagement_weight, c.interest_weight, c.purchase, c.amount, c.category
@@ -359,22 +444,53 @@ BEGIN
      WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
     RETURNING p.profile_id
     )
-    -- what segments need to know (only gathered when there are segments)
+    -- what segments need to know (only gathered when there are segments), and the profiles removed
     SELECT CASE WHEN live THEN (SELECT array_agg(profile_id) FROM counted) END,
-           CASE WHEN live THEN (SELECT array_agg(DISTINCT event) FROM accepted) END,
-           CASE WHEN live THEN EXISTS (SELECT FROM consent) END
-      INTO ids, names, consent_changed;
+           coalesce(names, CASE WHEN live THEN (SELECT array_agg(DISTINCT event) FROM accepted) END),
+           coalesce(consent_changed, CASE WHEN live THEN EXISTS (SELECT FROM consent) END),
+           (SELECT array_agg(t.profile_id ORDER BY t.profile_id) FROM touched t
+             WHERE t.profile_id NOT IN (SELECT profile_id FROM locked))
+      INTO counted_ids, names, consent_changed, vanished;
+    ids := coalesce(ids || counted_ids, counted_ids);
+    EXIT WHEN vanished IS NULL;
+
+    -- The events of the removed profiles, folded again once they have a profile to go to.
+    SELECT array_agg(e.event_id) INTO redo
+      FROM new_events e
+      LEFT JOIN unnest(redirect_from, redirect_to) AS r(from_id, to_id) ON r.from_id = e.profile_id
+     WHERE coalesce(r.to_id, e.profile_id) = ANY (vanished)
+       AND NOT EXISTS (SELECT FROM unnest(dropped) AS d(event_id) WHERE d.event_id = e.event_id);
+    SELECT array_agg(x.owner), array_agg(x.kind), array_agg(x.value) INTO owners, kinds, vals
+      FROM new_events e
+      LEFT JOIN unnest(redirect_from, redirect_to) AS r(from_id, to_id) ON r.from_id = e.profile_id
+     CROSS JOIN LATERAL (VALUES (coalesce(r.to_id, e.profile_id), 'user_id', e.user_id),
+                                (coalesce(r.to_id, e.profile_id), 'anonymous_id', e.anonymous_id)) x(owner, kind, value)
+     WHERE x.owner = ANY (vanished) AND x.value IS NOT NULL
+       AND e.event_id IN (SELECT unnest(redo));
+    IF vanished && all_vanished THEN   -- each pass needs another removal committed meanwhile
+        RAISE EXCEPTION 'profile % was found removed twice in one statement', vanished
+            USING ERRCODE = 'internal_error';
+    END IF;
+    all_vanished := all_vanished || vanished;
+    rehomed := personalize._rehome_vanished(vanished, owners, kinds, vals);
+    SELECT coalesce(array_agg(coalesce(h.to_id, t.to_id) ORDER BY t.n), '{}') INTO redirect_to
+      FROM unnest(redirect_to) WITH ORDINALITY AS t(to_id, n)
+      LEFT JOIN unnest(rehomed.redirect_from, rehomed.redirect_to) AS h(from_id, to_id) ON h.from_id = t.to_id;
+    redirect_from := redirect_from || rehomed.redirect_from;
+    redirect_to := redirect_to || rehomed.redirect_to;
+    new_profiles := new_profiles || rehomed.new_profiles;
+    END LOOP;
 
     IF live THEN
         PERFORM personalize._segments_live(ids, names,
-            CASE WHEN cardinality(settled.redirect_from) > 0 THEN '{*}'::text[]
+            CASE WHEN cardinality(redirect_from) > 0 THEN '{*}'::text[]
                  ELSE ARRAY['event_count', 'first_seen_at', 'last_seen_at', 'purchases', 'engagement', 'interests']
                       || CASE WHEN consent_changed THEN '{consent}'::text[] ELSE '{}' END END,
-            'ingest'::text, settled.new_profiles);
+            'ingest'::text, new_profiles);
     END IF;
 
     PERFORM personalize._ingest_end(n_rows - cardinality(dropped), cardinality(dropped)::bigint,
-                                    cardinality(settled.redirect_from) > 0);
+                                    cardinality(redirect_from) > 0);
     RETURN NULL;
 END
 $$;

@@ -174,24 +174,36 @@ BEGIN
         hash := personalize.email_hash(email_norm);
     END IF;
 
-    pid := personalize.resolve_identity('user_id'::text, identify.user_id);
-    anon_pid := personalize.resolve_identity('anonymous_id'::text, identify.anonymous_id);
-    IF pid IS NULL THEN
-        -- A known anonymous visitor, or a profile known only by e-mail, becomes this user.
-        pid := coalesce(
-            (SELECT p.profile_id FROM personalize.profiles p WHERE p.profile_id = anon_pid AND p.user_id IS NULL),
-            (SELECT p.profile_id FROM personalize.profiles p
-              WHERE p.profile_id = personalize.resolve_identity('email_hash'::text, hash) AND p.user_id IS NULL));
+    -- The profile is locked once found: a merge_profiles or forget that removes it and commits
+    -- while this call waits for the lock sends it back to resolve the user_id anew (to the kept
+    -- profile, or to none after an erasure), so that nothing is written to a removed profile.
+    LOOP
+        pid := personalize.resolve_identity('user_id'::text, identify.user_id);
+        anon_pid := personalize.resolve_identity('anonymous_id'::text, identify.anonymous_id);
         IF pid IS NULL THEN
-            INSERT INTO personalize.profiles (user_id, created_at) VALUES (identify.user_id, as_of)
-            RETURNING profile_id INTO pid;
-            created := true;
+            -- A known anonymous visitor, or a profile known only by e-mail, becomes this user.
+            pid := coalesce(
+                (SELECT p.profile_id FROM personalize.profiles p WHERE p.profile_id = anon_pid AND p.user_id IS NULL
+                    FOR UPDATE),
+                (SELECT p.profile_id FROM personalize.profiles p
+                  WHERE p.profile_id = personalize.resolve_identity('email_hash'::text, hash) AND p.user_id IS NULL
+                    FOR UPDATE));
+            IF pid IS NULL THEN
+                INSERT INTO personalize.profiles (user_id, created_at) VALUES (identify.user_id, as_of)
+                RETURNING profile_id INTO pid;
+                created := true;
+            END IF;
+            pid := personalize._claim_identity('user_id'::text, identify.user_id, pid);
+            UPDATE personalize.profiles p SET user_id = identify.user_id WHERE p.profile_id = pid AND p.user_id IS NULL;
+            DELETE FROM personalize.profiles p WHERE p.profile_id <> pid AND p.user_id = identify.user_id
+               AND NOT EXISTS (SELECT FROM personalize.identities i WHERE i.profile_id = p.profile_id);
         END IF;
-        pid := personalize._claim_identity('user_id'::text, identify.user_id, pid);
-        UPDATE personalize.profiles p SET user_id = identify.user_id WHERE p.profile_id = pid AND p.user_id IS NULL;
-        DELETE FROM personalize.profiles p WHERE p.profile_id <> pid AND p.user_id = identify.user_id
-           AND NOT EXISTS (SELECT FROM personalize.identities i WHERE i.profile_id = p.profile_id);
-    END IF;
+        PERFORM FROM personalize.profiles p WHERE p.profile_id = pid FOR UPDATE;
+        EXIT WHEN FOUND;
+        -- what still names the removed profile (nothing after a committed merge or erasure; an
+        -- identity left by a bug otherwise) goes, so that the loop ends
+        DELETE FROM personalize.identities i WHERE i.profile_id = pid;
+    END LOOP;
     IF identify.anonymous_id IS NOT NULL THEN
         anon_pid := personalize._claim_identity('anonymous_id'::text, identify.anonymous_id, pid);
         IF anon_pid <> pid AND EXISTS (SELECT FROM personalize.profiles p
@@ -228,9 +240,16 @@ DECLARE
 BEGIN
     PERFORM personalize._check_id('previous_id'::text, alias.previous_id);
     PERFORM personalize._check_as_of(as_of);
-    pid := personalize.identify(alias.user_id, '{}'::jsonb, NULL::text, as_of);
-    prev := coalesce(personalize.resolve_identity('user_id'::text, alias.previous_id),
-                     personalize.resolve_identity('anonymous_id'::text, alias.previous_id));
+    pid := personalize.identify(alias.user_id, '{}'::jsonb, NULL::text, as_of);   -- locks pid
+    -- previous_id's profile, locked; resolved anew if a merge or erasure removed it meanwhile
+    LOOP
+        prev := coalesce(personalize.resolve_identity('user_id'::text, alias.previous_id),
+                         personalize.resolve_identity('anonymous_id'::text, alias.previous_id));
+        EXIT WHEN prev IS NULL OR prev = pid;
+        PERFORM FROM personalize.profiles p WHERE p.profile_id = prev FOR UPDATE;
+        EXIT WHEN FOUND;
+        DELETE FROM personalize.identities i WHERE i.profile_id = prev;   -- as in identify()
+    END LOOP;
     IF prev IS NULL THEN
         -- An id never seen: whether it was anonymous or a former user id, events under it are
         -- this user's from now on.

@@ -46,6 +46,7 @@ CREATE TABLE personalize.merge_log (
     merged_at       timestamptz NOT NULL
 );
 CREATE INDEX merge_log_kept_idx ON personalize.merge_log (kept_profile);
+CREATE INDEX merge_log_dropped_idx ON personalize.merge_log (dropped_profile);   -- ingest follows merges forward
 COMMENT ON TABLE personalize.merge_log IS 'Every profile merge: ids and counts only, no personal data';
 
 SELECT pg_catalog.pg_extension_config_dump('personalize.profiles', '');
