@@ -1854,3 +1854,55 @@ BEGIN
 END
 $$;
 -- ---- end of livefold
+
+-- ---- experiments (issue 16): tick() also takes the experiments' due decisions, experiment_tick
+-- (created with the experiment modules below; PL/pgSQL resolves it when tick runs).
+CREATE OR REPLACE FUNCTION personalize.tick(as_of timestamptz DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    seg personalize.segments;
+    ids bigint[];
+    r record;
+    changed text[] := '{}';
+    changed_ids bigint[] := '{}';
+    summary jsonb := '[]';
+    total bigint := 0;
+BEGIN
+    as_of := coalesce(as_of, personalize._clock());
+    PERFORM personalize._check_as_of(as_of);
+    FOR seg IN SELECT * FROM personalize.segments WHERE kind = 'rule' ORDER BY eval_order, segment_id LOOP
+        SELECT array_agg(profile_id) INTO ids FROM (
+            SELECT m.profile_id FROM personalize.segment_members m
+             WHERE m.segment_id = seg.segment_id AND m.recheck_at <= as_of
+            UNION
+            SELECT sp.profile_id FROM personalize.segment_pending sp
+             WHERE sp.segment_id = seg.segment_id AND sp.recheck_at <= as_of
+            UNION
+            -- profiles whose membership of a segment this one reads changed in this tick
+            SELECT unnest(changed_ids) WHERE seg.reads_segments && changed) due;
+        CONTINUE WHEN ids IS NULL;
+        r := personalize._segment_apply(seg, ids, as_of, 'tick', true);
+        IF r.entered + r.exited > 0 THEN
+            changed := changed || seg.name;
+            changed_ids := changed_ids || r.changed;
+            total := total + r.entered + r.exited;
+            summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
+        END IF;
+    END LOOP;
+    UPDATE personalize.segments s SET evaluated_at = as_of
+     WHERE s.kind = 'rule' AND (s.evaluated_at IS NULL OR s.evaluated_at < as_of);
+    PERFORM personalize._segments_notify(summary, 'tick');
+    -- the outbox's share of the clock (src/send/queue.sql)
+    PERFORM personalize._sends_tick(as_of);
+    -- experiments' share: test-then-roll-out decisions that are due (src/experiment/launch.sql)
+    PERFORM personalize.experiment_tick(as_of);
+    RETURN total;
+END
+$$;
+COMMENT ON FUNCTION personalize.tick(timestamptz) IS
+'Re-evaluates the memberships whose answer may have changed with time by as_of, then the outbox''s leases and due sends, then the experiments'' due decisions; pg_cron calls it every minute';
+-- ---- end of experiments

@@ -18,6 +18,9 @@ SELECT coalesce(a.variant, '-') AS assigned, coalesce(s.variant, '(no send)') AS
   LEFT JOIN personalize.experiment_holdouts h ON h.profile_id = m.profile_id
  GROUP BY 1, 2, 3, 4 ORDER BY 1, 2;
 SELECT variant, extra FROM personalize.sends_all WHERE campaign_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1;
+-- the subject-line variant replaces the template's subject (neither template mentions it)
+SELECT s.variant, c.subject, count(*) FROM fixture_claimed c JOIN personalize.sends_all s USING (send_id)
+ GROUP BY 1, 2 ORDER BY 1;
 
 -- the views against plain joins and count(DISTINCT), with the last touch found per order by a
 -- correlated subquery (the latest human open or click of a campaign send at or before the order)
@@ -71,6 +74,143 @@ SELECT (SELECT (sum(sent), sum(unique_opens), sum(unique_clicks), sum(conversion
 -- the 20 orders on 25 March are 15 days after their profiles' last touch at most: none attributed
 SELECT count(*) AS "late orders attributed" FROM personalize.send_outcomes WHERE revenue >= 999;
 
+-- incremental equals full: the outcomes ingest kept equal those recomputed from all events
+CREATE TEMP TABLE kept_feedback AS SELECT * FROM personalize.send_feedback;
+CREATE TEMP TABLE kept_touches AS SELECT * FROM personalize.send_touches;
+CREATE TEMP TABLE kept_orders AS SELECT * FROM personalize.order_touches;
+CREATE FUNCTION pg_temp.outcomes_differ() RETURNS TABLE (feedback bigint, touches bigint, orders bigint) LANGUAGE sql AS $$
+    SELECT (SELECT count(*) FROM ((TABLE kept_feedback EXCEPT TABLE personalize.send_feedback)
+                                  UNION ALL (TABLE personalize.send_feedback EXCEPT TABLE kept_feedback)) d),
+           (SELECT count(*) FROM ((TABLE kept_touches EXCEPT TABLE personalize.send_touches)
+                                  UNION ALL (TABLE personalize.send_touches EXCEPT TABLE kept_touches)) d),
+           (SELECT count(*) FROM ((TABLE kept_orders EXCEPT TABLE personalize.order_touches)
+                                  UNION ALL (TABLE personalize.order_touches EXCEPT TABLE kept_orders)) d) $$;
+SELECT * FROM personalize.rebuild_send_outcomes();
+SELECT * FROM pg_temp.outcomes_differ();
+
+-- events out of order: a profile's order arrives before the click that preceded it; a copy of
+-- that click (same message_id, another time) is dropped by ingest and changes nothing; then an
+-- anonymous profile with an order is merged into it: each time the kept state equals the full
+-- recomputation
+SELECT s.send_id AS late_send, p.user_id AS late_user, s.profile_id AS late_profile
+  FROM personalize.sends_all s JOIN personalize.profiles p USING (profile_id)
+ WHERE s.campaign_id IS NOT NULL AND s.status = 'sent'
+   AND NOT EXISTS (SELECT FROM personalize.send_touches t WHERE t.profile_id = s.profile_id)
+ ORDER BY s.send_id LIMIT 1 \gset
+INSERT INTO personalize.events (user_id, event, properties, occurred_at, message_id) VALUES
+  (:'late_user', 'Order Completed', '{"order_id": "late-1", "revenue": 55}', '2026-03-11 12:00', 'late:order');
+SELECT touch_send_id IS NULL AS "no touch yet", revenue FROM personalize.order_touches WHERE message_id = 'late:order';
+INSERT INTO personalize.events (user_id, event, properties, occurred_at, message_id) VALUES
+  (:'late_user', 'Email Clicked', jsonb_build_object('send_id', :late_send), '2026-03-11 11:00', 'late:click');
+INSERT INTO personalize.events (user_id, event, properties, occurred_at, message_id) VALUES
+  (:'late_user', 'Email Clicked', jsonb_build_object('send_id', :late_send), '2026-03-11 11:30', 'late:click');
+SELECT touch_send_id = :late_send AS "the late click has it", touch_at FROM personalize.order_touches WHERE message_id = 'late:order';
+SELECT clicked_at FROM personalize.send_feedback WHERE send_id = :late_send;
+SELECT conversions, revenue FROM personalize.send_outcomes WHERE send_id = :late_send;
+DELETE FROM kept_feedback; INSERT INTO kept_feedback SELECT * FROM personalize.send_feedback;
+DELETE FROM kept_touches; INSERT INTO kept_touches SELECT * FROM personalize.send_touches;
+DELETE FROM kept_orders; INSERT INTO kept_orders SELECT * FROM personalize.order_touches;
+SELECT * FROM personalize.rebuild_send_outcomes();
+SELECT * FROM pg_temp.outcomes_differ();
+-- an anonymous visitor orders; merged into the late profile, the order takes its latest touch
+INSERT INTO personalize.events (anonymous_id, event, properties, occurred_at, message_id) VALUES
+  ('anon-late', 'Order Completed', '{"order_id": "late-2", "revenue": 7}', '2026-03-11 13:00', 'late:order2');
+SELECT touch_send_id IS NULL AS "no touch before the merge" FROM personalize.order_touches WHERE message_id = 'late:order2';
+SELECT personalize.merge_profiles(:late_profile, personalize.resolve_identity('anonymous_id', 'anon-late'), true,
+                                  'manual', '2026-03-11 14:00') = :late_profile AS merged;
+SELECT profile_id = :late_profile AS moved, touch_send_id = :late_send AS "its touch" FROM personalize.order_touches
+ WHERE message_id = 'late:order2';
+DELETE FROM kept_feedback; INSERT INTO kept_feedback SELECT * FROM personalize.send_feedback;
+DELETE FROM kept_touches; INSERT INTO kept_touches SELECT * FROM personalize.send_touches;
+DELETE FROM kept_orders; INSERT INTO kept_orders SELECT * FROM personalize.order_touches;
+SELECT * FROM personalize.rebuild_send_outcomes();
+SELECT * FROM pg_temp.outcomes_differ();
+
+-- last send within the window instead of last touch: each order goes to the profile's latest
+-- campaign send sent and not bounced at or before it, if within 7 days (plain SQL beside the view)
+UPDATE personalize.experiments SET attribution = 'last_send' WHERE name = 'spring subject';
+WITH orders AS (
+    SELECT o.occurred_at, personalize.purchase_amount(o.properties) AS revenue,
+           (SELECT s.send_id FROM personalize.sends_all s
+             WHERE s.profile_id = o.profile_id AND s.status = 'sent' AND s.sent_at <= o.occurred_at
+               AND NOT EXISTS (SELECT FROM personalize.events b WHERE b.event = 'Email Bounced'
+                                  AND b.properties ->> 'send_id' = s.send_id::text)
+             ORDER BY s.sent_at DESC, s.send_id DESC LIMIT 1) AS send_id
+      FROM personalize.events o WHERE o.event = 'Order Completed'
+), analyst AS (
+    SELECT s.variant, count(*) AS conversions, count(DISTINCT o.send_id) AS converters, sum(o.revenue) AS revenue
+      FROM orders o JOIN personalize.sends_all s USING (send_id)
+     WHERE o.occurred_at - s.sent_at <= interval '7 days' AND s.campaign_id = 1
+     GROUP BY s.variant
+)
+SELECT a.variant, a.conversions, a.converters, a.revenue,
+       (a.conversions, a.converters, a.revenue) = (m.conversions, m.converters, m.revenue) AS "view agrees"
+  FROM analyst a JOIN personalize.variant_metrics m ON m.campaign = 'spring' AND m.variant = a.variant ORDER BY 1;
+UPDATE personalize.experiments SET attribution = 'last_touch' WHERE name = 'spring subject';
+
+-- per day and per segment: a SQL segment of the odd profile ids (entered before the send) next
+-- to plain counts; the newsletter segment (everybody, entered 1 March) and the one day of sending
+-- equal the variants; a variant's p-value is the z-test of its row against the control's
+SELECT personalize.create_sql_segment('odd', 'p.profile_id % 2 = 1', '2026-03-09') > 0 AS odd_segment;
+SELECT m.variant, m.sent, m.delivered, m.unique_clicks, m.converters,
+       (m.sent, m.delivered, m.unique_clicks) = (SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+                                                     SELECT FROM personalize.events b WHERE b.event = 'Email Bounced'
+                                                        AND b.properties ->> 'send_id' = s.send_id::text)),
+                                                        count(*) FILTER (WHERE EXISTS (
+                                                     SELECT FROM personalize.events c WHERE c.event = 'Email Clicked'
+                                                        AND c.properties ->> 'send_id' = s.send_id::text)
+                                                        AND NOT EXISTS (
+                                                     SELECT FROM personalize.events b WHERE b.event = 'Email Bounced'
+                                                        AND b.properties ->> 'send_id' = s.send_id::text))
+                                                  FROM personalize.sends_all s
+                                                 WHERE s.campaign_id = 1 AND s.status = 'sent' AND s.profile_id % 2 = 1
+                                                   AND (m.variant IS NULL OR s.variant = m.variant)) AS "plain SQL agrees",
+       round(m.p_value::numeric, 12) = round((personalize.z_test(c.unique_clicks, c.delivered, m.unique_clicks, m.delivered)).p_value::numeric, 12) AS z
+  FROM personalize.segment_metrics m
+  LEFT JOIN personalize.segment_metrics c ON c.segment = 'odd' AND c.variant = 'A'
+ WHERE m.campaign = 'spring' AND m.segment = 'odd' ORDER BY m.variant NULLS FIRST;
+SELECT d.breakdown, d.segment, d.sent_day, d.variant,
+       (d.sent, d.delivered, d.unique_opens, d.unique_clicks, d.converters, d.revenue, d.ctr_lower, d.p_value)
+       IS NOT DISTINCT FROM (v.sent, v.delivered, v.unique_opens, v.unique_clicks, v.converters, v.revenue, v.ctr_lower, v.p_value)
+       AS "equals variant_metrics"
+  FROM personalize.breakdown_metrics d
+  JOIN personalize.variant_metrics v ON v.campaign = d.campaign AND v.variant = d.variant
+ WHERE d.campaign = 'spring' AND (d.segment = 'newsletter' OR d.segment IS NULL)
+ ORDER BY 1, 2, 3, 4;
+SELECT breakdown, sent_day, variant, sent FROM personalize.daily_metrics WHERE campaign = 'spring' ORDER BY 1, 2, 3;
+
+-- the holdout measured: 10 held-out members order within the 7 days after the launch, 5 after
+-- them; the recipients count when they order within 7 days of their send's creation
+INSERT INTO personalize.events (user_id, event, properties, occurred_at, message_id)
+SELECT p.user_id, 'Order Completed', jsonb_build_object('order_id', 'h-' || h.profile_id, 'revenue', 40),
+       CASE WHEN h.n <= 10 THEN timestamptz '2026-03-12 10:00' ELSE '2026-03-18 10:00' END, 'holdout:' || h.profile_id
+  FROM (SELECT profile_id, row_number() OVER (ORDER BY profile_id) AS n FROM personalize.experiment_holdouts) h
+  JOIN personalize.profiles p USING (profile_id) WHERE h.n <= 15;
+WITH members AS (
+    SELECT s.variant, EXISTS (SELECT FROM personalize.events o WHERE o.profile_id = s.profile_id AND o.event = 'Order Completed'
+                                 AND o.occurred_at BETWEEN s.created_at AND s.created_at + interval '7 days') AS converted
+      FROM personalize.sends_all s WHERE s.campaign_id = 1
+    UNION ALL
+    SELECT 'holdout', EXISTS (SELECT FROM personalize.events o WHERE o.profile_id = h.profile_id AND o.event = 'Order Completed'
+                                 AND o.occurred_at BETWEEN h.held_at AND h.held_at + interval '7 days')
+      FROM personalize.experiment_holdouts h WHERE h.campaign_id = 1
+)
+SELECT variant, count(*) AS members, count(*) FILTER (WHERE converted) AS converters FROM members GROUP BY variant ORDER BY 1;
+-- against the holdout, with the values statsmodels 0.13 and SciPy 1.10 give for the same members
+-- (proportions_ztest; confint_proportions_2indep(method='newcomb'); ttest_ind(equal_var=False)
+-- on each member's revenue in the window), computed by /usr/bin/python3 from a psql export
+SELECT coalesce(h.variant, '(all)') AS variant, h.members, h.converters, h.holdout_members, h.holdout_converters,
+       round(h.lift::numeric, 6) AS lift, round(h.p_value::numeric, 6) AS p_value,
+       abs(h.lift_lower - r.lower) < 5e-7 AND abs(h.lift_upper - r.upper) < 5e-7 AND abs(h.p_value - r.p) < 5e-7
+       AND abs(h.relative_lift - r.rel) < 5e-5 AND abs(h.revenue_lift - r.revlift) < 5e-5
+       AND abs(h.revenue_p_value - r.revp) < 5e-7 AS "as statsmodels and SciPy"
+  FROM personalize.holdout_metrics h
+  JOIN (VALUES ('(all)', -0.039520, 0.004893, 0.205554, -0.3457, 0.1884, 0.690518),
+               ('A', -0.046606, -0.001454, 0.029772, -0.5530, -0.3360, 0.487641),
+               ('B', -0.032804, 0.014349, 0.695140, -0.1277, 0.7395, 0.182491)) r(variant, lower, upper, p, rel, revlift, revp)
+    ON r.variant = coalesce(h.variant, '(all)')
+ WHERE h.campaign = 'spring' ORDER BY h.variant NULLS FIRST;
+
 -- rates and comparisons: each the statistic of the counts (checked against SciPy elsewhere)
 SELECT m.variant, m.is_control, round(m.ctr::numeric, 6) AS ctr,
        round(m.ctr_lower::numeric, 6) = round((personalize.wilson_interval(m.unique_clicks, m.delivered)).lower::numeric, 6) AS wilson,
@@ -98,8 +238,11 @@ SELECT p.user_id, 'Email Clicked', jsonb_build_object('send_id', s.send_id), '20
  WHERE c.name = 'summer' AND s.send_id % 20 < CASE s.variant WHEN 'A' THEN 1 ELSE 6 END;
 SELECT variant, unique_clicks, delivered, sequential_conclusive FROM personalize.variant_metrics WHERE campaign = 'summer' ORDER BY 1;
 -- before decide_after nothing happens; after it, B wins and the waiting 80% get B
+-- (tick, the one clock, takes the decision: experiment_tick itself returns what it decided)
+SELECT personalize.tick('2026-03-13 08:59') >= 0 AS ticked;
+SELECT winner FROM personalize.experiments WHERE name = 'rollout';
 SELECT * FROM personalize.experiment_tick('2026-03-13 08:59');
-SELECT * FROM personalize.experiment_tick('2026-03-13 09:00');
+SELECT personalize.tick('2026-03-13 09:00') >= 0 AS ticked;
 SELECT * FROM personalize.experiment_tick('2026-03-13 09:01');
 SELECT winner, decided_at, decision FROM personalize.experiments WHERE name = 'rollout';
 SELECT s.variant, count(*), count(*) FILTER (WHERE a.variant = s.variant OR a.variant IS NULL) AS as_assigned

@@ -90,7 +90,7 @@ SELECT q AS query, pg_temp.refusal(q) FROM (VALUES
 SELECT count(*) AS "experiments left by the refusals" FROM personalize.experiments WHERE name = 'x';
 
 -- privileges: analysts read and assign, only admins create
-SELECT has_function_privilege('personalize_analyst', 'personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean)', 'EXECUTE') AS analyst_creates,
+SELECT has_function_privilege('personalize_analyst', 'personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean, text)', 'EXECUTE') AS analyst_creates,
        has_function_privilege('personalize_analyst', 'personalize.assign_variants(text, bigint[], float8[], text)', 'EXECUTE') AS analyst_assigns,
        has_table_privilege('personalize_analyst', 'personalize.experiments', 'SELECT') AS analyst_reads,
        has_table_privilege('personalize_analyst', 'personalize.experiments', 'UPDATE') AS analyst_updates,

@@ -8,6 +8,7 @@ CREATE TABLE personalize.experiments (
     holdout_percent     numeric NOT NULL DEFAULT 0 CHECK (holdout_percent >= 0 AND holdout_percent < 100),
     primary_metric      text NOT NULL DEFAULT 'click' CHECK (primary_metric IN ('open', 'click', 'conversion', 'revenue')),
     attribution_window  interval NOT NULL DEFAULT '7 days' CHECK (attribution_window > '0'),
+    attribution         text NOT NULL DEFAULT 'last_touch' CHECK (attribution IN ('last_touch', 'last_send')),
     allocation          text NOT NULL DEFAULT 'fixed' CHECK (allocation IN ('fixed', 'test_then_rollout', 'thompson')),
     test_percent        numeric CHECK (test_percent > 0 AND test_percent < 100),
     decide_after        interval CHECK (decide_after >= '0'),
@@ -61,7 +62,8 @@ CREATE FUNCTION personalize.create_experiment(name text, variants jsonb, holdout
                                               allocation text DEFAULT 'fixed', test_percent numeric DEFAULT NULL,
                                               decide_after interval DEFAULT NULL, alpha float8 DEFAULT 0.05,
                                               tau float8 DEFAULT 0.01, salt text DEFAULT NULL,
-                                              exclude_machine_opens boolean DEFAULT true)
+                                              exclude_machine_opens boolean DEFAULT true,
+                                              attribution text DEFAULT 'last_touch')
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -74,7 +76,7 @@ DECLARE
 BEGIN
     IF name IS NULL OR variants IS NULL OR holdout_percent IS NULL OR primary_metric IS NULL
        OR attribution_window IS NULL OR allocation IS NULL OR alpha IS NULL OR tau IS NULL
-       OR exclude_machine_opens IS NULL THEN
+       OR exclude_machine_opens IS NULL OR attribution IS NULL THEN
         RAISE EXCEPTION 'only test_percent, decide_after and salt may be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF jsonb_typeof(variants) <> 'array' OR jsonb_array_length(variants) < 2 OR jsonb_array_length(variants) > 32 THEN
@@ -84,6 +86,10 @@ BEGIN
     IF primary_metric NOT IN ('open', 'click', 'conversion', 'revenue') THEN
         PERFORM personalize._experiment_refuse(format('unknown primary metric "%s"', primary_metric),
             'Use open, click, conversion or revenue.');
+    END IF;
+    IF attribution NOT IN ('last_touch', 'last_send') THEN
+        PERFORM personalize._experiment_refuse(format('unknown attribution "%s"', attribution),
+            'Use last_touch (the last send opened or clicked within the window) or last_send (the last send within the window).');
     END IF;
     IF allocation NOT IN ('fixed', 'test_then_rollout', 'thompson') THEN
         PERFORM personalize._experiment_refuse(format('unknown allocation "%s"', allocation),
@@ -106,9 +112,9 @@ BEGIN
         RAISE EXCEPTION 'experiment "%" already exists', name USING ERRCODE = 'duplicate_object';
     END IF;
     INSERT INTO personalize.experiments (name, salt, holdout_percent, primary_metric, attribution_window, allocation,
-                                         test_percent, decide_after, alpha, tau, exclude_machine_opens)
+                                         test_percent, decide_after, alpha, tau, exclude_machine_opens, attribution)
     VALUES (name, coalesce(salt, 'experiment:' || name), holdout_percent, primary_metric, attribution_window,
-            allocation, test_percent, decide_after, alpha, tau, exclude_machine_opens)
+            allocation, test_percent, decide_after, alpha, tau, exclude_machine_opens, attribution)
     RETURNING experiment_id INTO id;
     FOR v IN SELECT value FROM jsonb_array_elements(variants) LOOP
         pos := pos + 1;
@@ -145,7 +151,7 @@ BEGIN
     RETURN id;
 END
 $$;
-COMMENT ON FUNCTION personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean) IS
+COMMENT ON FUNCTION personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean, text) IS
 'Creates an experiment from [{"name", "weight", "control", "template", "subject", "send_offset"}, ...] (the first variant is the control unless one says so); returns its id';
 
 -- The variant of each profile, by its salted bucket u = bucket(profile_id, salt) in 0..9999:
@@ -198,11 +204,11 @@ COMMENT ON FUNCTION personalize.assign_variants(text, bigint[], float8[], text) 
 
 -- Admins define experiments; analysts read them and may compute assignments.
 REVOKE ALL ON FUNCTION personalize._experiment_refuse(text, text),
-    personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean),
+    personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean, text),
     personalize.assign_variants(text, bigint[], float8[], text) FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON personalize.experiments, personalize.experiment_variants TO personalize_admin;
 GRANT SELECT ON personalize.experiments, personalize.experiment_variants TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize._experiment_refuse(text, text),
-    personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean),
+    personalize.create_experiment(text, jsonb, numeric, text, interval, text, numeric, interval, float8, float8, text, boolean, text),
     personalize.assign_variants(text, bigint[], float8[], text) TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize.assign_variants(text, bigint[], float8[], text) TO personalize_analyst;

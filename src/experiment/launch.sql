@@ -2,7 +2,8 @@
 -- experiment column names an experiment enqueues each member with its variant (template,
 -- subject line, send-time offset), keeps its holdout out of the outbox but on record, lets the
 -- rest of a test-then-roll-out audience wait for the decision that experiment_tick takes, and
--- allocates a Thompson-sampling campaign's later runs by each variant's probability of being best.
+-- allocates a Thompson-sampling campaign's later runs by each variant's probability of being
+-- best; the holdout measured against the recipients (holdout_metrics).
 
 -- The profiles an experiment kept from a campaign run: its holdout, measured against the sends.
 CREATE TABLE personalize.experiment_holdouts (
@@ -31,8 +32,8 @@ AS $$
                    LEFT JOIN (SELECT c.variant, c.delivered,
                                      CASE x.primary_metric WHEN 'open' THEN c.unique_opens WHEN 'click' THEN c.unique_clicks
                                           ELSE c.converters END AS successes
-                                FROM personalize.campaign_counts c
-                               WHERE c.campaign_id = experiment_weights.campaign_id AND NOT c.whole_campaign) k
+                                FROM personalize._campaign_counts(false) c
+                               WHERE c.campaign_id = experiment_weights.campaign_id AND c.breakdown = 'variant') k
                           USING (variant)
                   WHERE v.experiment_id = x.experiment_id)
            END
@@ -143,11 +144,67 @@ $$;
 COMMENT ON FUNCTION personalize.experiment_tick(timestamptz) IS
 'Decides each test-then-roll-out experiment whose test ran decide_after: a variant the sequential test finds better than the control, else the control; the waiting members then get the winner';
 
+-- The holdout measured: each campaign run's held-out members and its recipients (every send of
+-- the run, whatever became of it: the intent to treat), each followed for the attribution window
+-- from the moment of assignment (the launch: held_at, the send's created_at). A member converts
+-- with any Order Completed in that window; revenue is what those orders sum to. Per campaign
+-- (variant NULL: all variants together) and per variant, against the holdout: the conversion
+-- rates with Wilson intervals, the lift (difference) with its Newcombe interval and the z-test's
+-- p-value, the relative lift, and revenue per member with Welch's test.
+CREATE VIEW personalize.holdout_metrics AS
+WITH members AS (
+    SELECT h.campaign_id, NULL::text AS variant, true AS held_out, h.profile_id, h.held_at AS assigned_at
+      FROM personalize.experiment_holdouts h
+    UNION ALL
+    SELECT s.campaign_id, s.variant, false, s.profile_id, s.created_at
+      FROM personalize.sends_all s
+     WHERE s.campaign_id IN (SELECT h.campaign_id FROM personalize.experiment_holdouts h) AND s.variant IS NOT NULL
+), followed AS (
+    SELECT m.campaign_id, m.variant, m.held_out, coalesce(o.orders, 0) > 0 AS converted, coalesce(o.revenue, 0) AS revenue
+      FROM members m
+      JOIN personalize.campaign_rules ru USING (campaign_id)
+      LEFT JOIN LATERAL (SELECT count(*) AS orders, sum(t.revenue) AS revenue FROM personalize.order_touches t
+                          WHERE t.profile_id = m.profile_id AND t.occurred_at >= m.assigned_at
+                            AND t.occurred_at <= m.assigned_at + ru.attribution_window) o ON true
+), counts AS (
+    SELECT f.campaign_id, f.variant, GROUPING(f.variant) = 1 AS all_variants,
+           count(*) AS members, count(*) FILTER (WHERE f.converted) AS converters, sum(f.revenue) AS revenue,
+           avg(f.revenue) AS revenue_per_member, coalesce(var_samp(f.revenue), 0) AS revenue_variance
+      FROM followed f WHERE NOT f.held_out
+     GROUP BY GROUPING SETS ((f.campaign_id), (f.campaign_id, f.variant))
+), holdout AS (
+    SELECT f.campaign_id, count(*) AS members, count(*) FILTER (WHERE f.converted) AS converters,
+           sum(f.revenue) AS revenue, avg(f.revenue) AS revenue_per_member, coalesce(var_samp(f.revenue), 0) AS revenue_variance
+      FROM followed f WHERE f.held_out GROUP BY f.campaign_id
+)
+SELECT c.name AS campaign, k.campaign_id, k.variant,
+       k.members, k.converters, tr.rate AS conversion_rate, tr.lower AS conversion_rate_lower, tr.upper AS conversion_rate_upper,
+       k.revenue, k.revenue_per_member,
+       h.members AS holdout_members, h.converters AS holdout_converters,
+       hr.rate AS holdout_conversion_rate, hr.lower AS holdout_conversion_rate_lower, hr.upper AS holdout_conversion_rate_upper,
+       h.revenue AS holdout_revenue, h.revenue_per_member AS holdout_revenue_per_member,
+       n.difference AS lift, n.lower AS lift_lower, n.upper AS lift_upper, z.p_value,
+       tr.rate / nullif(hr.rate, 0) - 1 AS relative_lift,
+       k.revenue_per_member - h.revenue_per_member AS revenue_lift, w.p_value AS revenue_p_value
+  FROM counts k
+  JOIN holdout h USING (campaign_id)
+  JOIN personalize.campaigns c USING (campaign_id)
+  CROSS JOIN LATERAL personalize.wilson_interval(k.converters, k.members) tr
+  CROSS JOIN LATERAL personalize.wilson_interval(h.converters, h.members) hr
+  CROSS JOIN LATERAL personalize.newcombe_interval(h.converters, h.members, k.converters, k.members) n
+  CROSS JOIN LATERAL personalize.z_test(h.converters, h.members, k.converters, k.members) z
+  LEFT JOIN LATERAL personalize.welch_test(h.members, h.revenue_per_member, h.revenue_variance,
+                                           k.members, k.revenue_per_member, k.revenue_variance) w
+         ON h.members > 1 AND k.members > 1;
+COMMENT ON VIEW personalize.holdout_metrics IS
+'Per campaign with a holdout (variant NULL: all recipients) and per variant: conversion within the attribution window of assignment against the holdout''s, the lift with its Newcombe interval and z-test p-value, revenue per member with Welch''s test';
+
 REVOKE ALL ON FUNCTION personalize.experiment_weights(integer),
     personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], text[], timestamptz[], timestamptz),
     personalize.experiment_tick(timestamptz) FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON personalize.experiment_holdouts TO personalize_admin;
 GRANT SELECT ON personalize.experiment_holdouts TO personalize_analyst;
+GRANT SELECT ON personalize.holdout_metrics TO personalize_admin, personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.experiment_weights(integer),
     personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], text[], timestamptz[], timestamptz),
     personalize.experiment_tick(timestamptz) TO personalize_admin;

@@ -1,180 +1,274 @@
 -- Campaign and experiment metrics (docs/experiments.md, "Metrics"): what happened to each send
--- (feedback events carrying send_id, conversions attributed by last touch), counted per campaign
--- and per variant with intervals, and each variant compared with the control.
+-- (send_feedback and order_touches, kept by ingest in outcomes.sql; conversions attributed by last
+-- touch or last send), counted per campaign, variant, day and segment with intervals, each
+-- variant compared with the control (the holdout is measured in launch.sql, which keeps it).
 
--- The attribution window and machine-open rule of each campaign: its experiment's, else
--- 7 days and machine opens excluded.
+-- The attribution model and window and the machine-open rule of each campaign: its
+-- experiment's, else last touch within 7 days and machine opens excluded.
 CREATE VIEW personalize.campaign_rules AS
 SELECT c.campaign_id, c.name AS campaign, x.experiment_id, x.name AS experiment,
        coalesce(x.attribution_window, interval '7 days') AS attribution_window,
        coalesce(x.exclude_machine_opens, true) AS exclude_machine_opens,
-       coalesce(x.primary_metric, 'click') AS primary_metric
+       coalesce(x.primary_metric, 'click') AS primary_metric,
+       coalesce(x.attribution, 'last_touch') AS attribution
   FROM personalize.campaigns c
   LEFT JOIN personalize.experiments x ON x.name = c.experiment;
 COMMENT ON VIEW personalize.campaign_rules IS
-'Per campaign: its experiment, attribution window, machine-open rule and primary metric (defaults 7 days, excluded, click)';
+'Per campaign: its experiment, attribution model and window, machine-open rule and primary metric (defaults last_touch, 7 days, excluded, click)';
 
--- One row per finished or queued campaign send: what its feedback says and what it earned.
--- Feedback: Email Delivered, Email Bounced, Email Opened (opens with "machine_open": true, such
--- as Apple Mail Privacy Protection prefetches, count only where the campaign keeps them),
--- Email Clicked, Unsubscribed, Email Marked as Spam, each carrying send_id. A send that was sent
--- and did not bounce counts as delivered. Conversions: each Order Completed event goes to the
--- profile's latest human open or click of a campaign send at or before it (last touch), when
--- that touch is within the campaign's attribution window; its revenue is purchase_amount().
+-- One row per campaign send: what its feedback says (send_feedback, kept by ingest) and what it
+-- earned. A send that was sent and did not bounce counts as delivered; opens flagged
+-- "machine_open": true (Apple Mail Privacy Protection style prefetches) count only where the
+-- campaign keeps them. Conversions: each Order Completed goes, under last_touch, to the send of
+-- the profile's latest human open or click at or before it (order_touches), under last_send to
+-- the profile's latest marketing send sent (and not bounced) at or before it; either way only
+-- when the order is within the campaign's attribution window of that touch or send. Its revenue
+-- is purchase_amount().
 CREATE VIEW personalize.send_outcomes AS
-WITH feedback AS (
-    SELECT e.profile_id, e.occurred_at, e.event, (e.properties ->> 'send_id')::bigint AS send_id,
-           e.event = 'Email Opened' AND coalesce(e.properties ->> 'machine_open' = 'true', false) AS machine
-      FROM personalize.events e
-     WHERE e.event IN ('Email Delivered', 'Email Bounced', 'Email Opened', 'Email Clicked', 'Unsubscribed',
-                       'Email Marked as Spam')
-       AND (e.properties ->> 'send_id') ~ '^[0-9]{1,18}$'
-), campaign_sends AS (
+WITH campaign_sends AS MATERIALIZED (
     SELECT s.send_id, s.profile_id, s.campaign_id, s.campaign_run, s.variant, s.status, s.sent_at,
-           r.attribution_window, r.exclude_machine_opens
+           r.attribution_window, r.exclude_machine_opens, r.attribution
       FROM personalize.sends_all s JOIN personalize.campaign_rules r USING (campaign_id)
-), per_send AS (
-    SELECT f.send_id,
-           bool_or(f.event = 'Email Delivered') AS delivered_event,
-           bool_or(f.event = 'Email Bounced') AS bounced,
-           bool_or(f.event = 'Email Opened' AND NOT (f.machine AND cs.exclude_machine_opens)) AS opened,
-           bool_or(f.machine) AS machine_opened,
-           bool_or(f.event = 'Email Clicked') AS clicked,
-           bool_or(f.event = 'Unsubscribed') AS unsubscribed,
-           bool_or(f.event = 'Email Marked as Spam') AS complained,
-           min(f.occurred_at) FILTER (WHERE f.event = 'Email Opened' AND NOT (f.machine AND cs.exclude_machine_opens)) AS first_open_at
-      FROM feedback f JOIN campaign_sends cs USING (send_id)
-     GROUP BY f.send_id
-), timeline AS (
-    -- human opens and clicks of campaign sends (touches), then orders, per profile in time order
-    SELECT f.profile_id, f.occurred_at, f.send_id, NULL::numeric AS revenue, 0 AS is_order
-      FROM feedback f JOIN campaign_sends cs USING (send_id)
-     WHERE f.event = 'Email Clicked' OR (f.event = 'Email Opened' AND NOT (f.machine AND cs.exclude_machine_opens))
+), credited AS (
+    -- each order with the send each model credits and the time its window runs from
+    SELECT o.touch_send_id AS send_id, 'last_touch' AS model, o.touch_at AS credited_at, o.occurred_at, o.revenue
+      FROM personalize.order_touches o WHERE o.touch_send_id IS NOT NULL
     UNION ALL
-    SELECT e.profile_id, e.occurred_at, NULL, coalesce(personalize.purchase_amount(e.properties), 0), 1
-      FROM personalize.events e WHERE e.event = 'Order Completed'
-), numbered AS (
-    -- touch_group: the number of touches so far, so an order shares it with its last touch
-    SELECT t.*, count(t.send_id) OVER (PARTITION BY t.profile_id ORDER BY t.occurred_at, t.is_order
-                                       ROWS UNBOUNDED PRECEDING) AS touch_group
-      FROM timeline t
-), attributed AS (
-    SELECT n.*, first_value(n.send_id) OVER g AS touch_send, first_value(n.occurred_at) OVER g AS touch_at
-      FROM numbered n
-    WINDOW g AS (PARTITION BY n.profile_id, n.touch_group ORDER BY n.occurred_at, n.is_order)
+    SELECT l.send_id, 'last_send', l.sent_at, o.occurred_at, o.revenue
+      FROM personalize.order_touches o
+      CROSS JOIN LATERAL (
+          SELECT h.send_id, h.finished_at AS sent_at FROM personalize.send_history h
+           WHERE h.profile_id = o.profile_id AND h.status = 'sent' AND h.finished_at <= o.occurred_at
+             AND h.kind = 'marketing'
+             AND NOT EXISTS (SELECT FROM personalize.send_feedback f WHERE f.send_id = h.send_id AND f.bounced_at IS NOT NULL)
+           ORDER BY h.finished_at DESC, h.send_id DESC LIMIT 1) l
+     -- computed only when some experiment asks for it
+     WHERE EXISTS (SELECT FROM personalize.experiments x WHERE x.attribution = 'last_send')
 ), conversions AS (
-    SELECT a.touch_send AS send_id, count(*) AS conversions, sum(a.revenue) AS revenue,
-           min(a.occurred_at) AS first_conversion_at
-      FROM attributed a JOIN campaign_sends cs ON cs.send_id = a.touch_send
-     WHERE a.is_order = 1 AND a.occurred_at - a.touch_at <= cs.attribution_window
-     GROUP BY a.touch_send
+    SELECT c.send_id, count(*) AS conversions, sum(c.revenue) AS revenue, min(c.occurred_at) AS first_conversion_at
+      FROM credited c JOIN campaign_sends cs ON cs.send_id = c.send_id AND cs.attribution = c.model
+     WHERE c.occurred_at - c.credited_at <= cs.attribution_window
+     GROUP BY c.send_id
 )
 SELECT cs.send_id, cs.profile_id, cs.campaign_id, cs.campaign_run, cs.variant, cs.status, cs.sent_at,
        cs.status = 'sent' AS sent,
-       cs.status = 'sent' AND NOT coalesce(p.bounced, false) AS delivered,
-       coalesce(p.bounced, false) AS bounced,
-       coalesce(p.opened, false) AS opened,
-       coalesce(p.machine_opened, false) AS machine_opened,
-       coalesce(p.clicked, false) AS clicked,
-       coalesce(p.unsubscribed, false) AS unsubscribed,
-       coalesce(p.complained, false) AS complained,
-       p.first_open_at,
+       cs.status = 'sent' AND f.bounced_at IS NULL AS delivered,
+       f.bounced_at IS NOT NULL AS bounced,
+       f.opened_at IS NOT NULL OR (f.machine_opened_at IS NOT NULL AND NOT cs.exclude_machine_opens) AS opened,
+       f.machine_opened_at IS NOT NULL AS machine_opened,
+       f.clicked_at IS NOT NULL AS clicked,
+       f.unsubscribed_at IS NOT NULL AS unsubscribed,
+       f.complained_at IS NOT NULL AS complained,
+       least(f.opened_at, CASE WHEN NOT cs.exclude_machine_opens THEN f.machine_opened_at END) AS first_open_at,
        coalesce(c.conversions, 0) AS conversions,
        coalesce(c.revenue, 0) AS revenue,
-       c.first_conversion_at
+       c.first_conversion_at,
+       f.clicked_at AS first_click_at
   FROM campaign_sends cs
-  LEFT JOIN per_send p USING (send_id)
+  LEFT JOIN personalize.send_feedback f USING (send_id)
   LEFT JOIN conversions c USING (send_id);
 COMMENT ON VIEW personalize.send_outcomes IS
-'Per campaign send: sent, delivered, bounced, opened (human), clicked, unsubscribed, complained, and the conversions and revenue attributed to it by last touch within the window (and when the first came)';
+'Per campaign send: sent, delivered, bounced, opened (human), clicked, unsubscribed, complained, and the conversions and revenue attributed to it (last touch or last send within the window) and when the first came';
 
--- The counts per campaign (variant NULL) and per campaign and variant, in one pass.
-CREATE VIEW personalize.campaign_counts AS
-SELECT o.campaign_id, o.variant, GROUPING(o.variant) = 1 AS whole_campaign,
-       count(*) FILTER (WHERE o.sent) AS sent,
-       count(*) FILTER (WHERE o.delivered) AS delivered,
-       count(*) FILTER (WHERE o.bounced) AS bounced,
-       count(*) FILTER (WHERE o.opened AND o.delivered) AS unique_opens,
-       count(*) FILTER (WHERE o.machine_opened AND o.delivered) AS machine_opens,
-       count(*) FILTER (WHERE o.clicked AND o.delivered) AS unique_clicks,
-       count(*) FILTER (WHERE o.unsubscribed) AS unsubscribes,
-       count(*) FILTER (WHERE o.complained) AS complaints,
-       count(*) FILTER (WHERE o.conversions > 0 AND o.sent) AS converters,
-       coalesce(sum(o.conversions) FILTER (WHERE o.sent), 0) AS conversions,
-       coalesce(sum(o.revenue) FILTER (WHERE o.sent), 0) AS revenue,
-       avg(o.revenue) FILTER (WHERE o.sent) AS revenue_per_recipient,
-       var_samp(o.revenue) FILTER (WHERE o.sent) AS revenue_variance
-  FROM personalize.send_outcomes o
- GROUP BY GROUPING SETS ((o.campaign_id), (o.campaign_id, o.variant));
+-- A row of counts (campaign_counts) and a row of counts with rates (campaign_rates).
+CREATE TYPE personalize.campaign_count AS (
+    campaign_id integer, part text, breakdown text, segment text, sent_day date, variant text, whole_campaign boolean,
+    sent bigint, delivered bigint, bounced bigint, unique_opens bigint, machine_opens bigint, unique_clicks bigint,
+    unsubscribes bigint, complaints bigint, converters bigint, conversions numeric, revenue numeric,
+    revenue_per_recipient numeric, revenue_variance numeric);
+CREATE TYPE personalize.campaign_rate AS (
+    campaign_id integer, part text, breakdown text, segment text, sent_day date, variant text, whole_campaign boolean,
+    sent bigint, delivered bigint, bounced bigint, unique_opens bigint, machine_opens bigint, unique_clicks bigint,
+    unsubscribes bigint, complaints bigint, converters bigint, conversions numeric, revenue numeric,
+    revenue_per_recipient numeric, revenue_variance numeric,
+    open_rate float8, open_rate_lower float8, open_rate_upper float8, ctr float8, ctr_lower float8, ctr_upper float8,
+    click_to_open float8, click_to_open_lower float8, click_to_open_upper float8,
+    conversion_rate float8, conversion_rate_lower float8, conversion_rate_upper float8);
+
+-- The counts of campaign sends in one pass with grouping sets: per campaign, per variant, per
+-- UTC day of sending, per day and variant (part 'all'), and, when segments is true, the same per
+-- segment the recipient belongs to and had entered when the send went (part 'segment');
+-- breakdown names the grouping ('campaign', 'variant', 'day', 'day variant', 'segment',
+-- 'segment variant', ...). A function, so that the per-campaign and per-variant views skip the
+-- segment rows (a filter cannot reach below grouping sets).
+CREATE FUNCTION personalize._campaign_counts(segments boolean)
+RETURNS SETOF personalize.campaign_count
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT o.campaign_id, o.part,
+           coalesce(nullif(concat_ws(' ', CASE WHEN o.part = 'segment' THEN 'segment' END,
+                                     CASE WHEN GROUPING(o.sent_day) = 0 THEN 'day' END,
+                                     CASE WHEN GROUPING(o.variant) = 0 THEN 'variant' END), ''), 'campaign'),
+           o.segment, o.sent_day, o.variant,
+           o.part = 'all' AND GROUPING(o.variant, o.sent_day) = 3,
+           count(*) FILTER (WHERE o.sent),
+           count(*) FILTER (WHERE o.delivered),
+           count(*) FILTER (WHERE o.bounced),
+           count(*) FILTER (WHERE o.opened AND o.delivered),
+           count(*) FILTER (WHERE o.machine_opened AND o.delivered),
+           count(*) FILTER (WHERE o.clicked AND o.delivered),
+           count(*) FILTER (WHERE o.unsubscribed),
+           count(*) FILTER (WHERE o.complained),
+           count(*) FILTER (WHERE o.conversions > 0 AND o.sent),
+           coalesce(sum(o.conversions) FILTER (WHERE o.sent), 0),
+           coalesce(sum(o.revenue) FILTER (WHERE o.sent), 0),
+           avg(o.revenue) FILTER (WHERE o.sent),
+           var_samp(o.revenue) FILTER (WHERE o.sent)
+      FROM (SELECT 'all' AS part, NULL::text AS segment, (x.sent_at AT TIME ZONE 'UTC')::date AS sent_day, x.*
+              FROM personalize.send_outcomes x
+            UNION ALL
+            SELECT 'segment', g.name, (x.sent_at AT TIME ZONE 'UTC')::date, x.*
+              FROM personalize.send_outcomes x
+              JOIN personalize.segment_members m ON m.profile_id = x.profile_id AND m.entered_at <= x.sent_at
+              JOIN personalize.segments g ON g.segment_id = m.segment_id
+             WHERE segments) o
+     GROUP BY GROUPING SETS ((o.campaign_id, o.part, o.segment), (o.campaign_id, o.part, o.segment, o.variant),
+                             (o.campaign_id, o.part, o.segment, o.sent_day),
+                             (o.campaign_id, o.part, o.segment, o.sent_day, o.variant))
+$$;
+COMMENT ON FUNCTION personalize._campaign_counts(boolean) IS
+'Counts of campaign sends per campaign, variant, UTC day of sending and (when segments) segment of the recipient';
+
+-- _campaign_counts with the rates and their 95% Wilson intervals: open rate, CTR and conversion
+-- rate over delivered, click-to-open over opens.
+CREATE FUNCTION personalize._campaign_rates(segments boolean)
+RETURNS SETOF personalize.campaign_rate
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT k.*, o.rate, o.lower, o.upper, c.rate, c.lower, c.upper, t.rate, t.lower, t.upper, v.rate, v.lower, v.upper
+      FROM personalize._campaign_counts(segments) k,
+           personalize.wilson_interval(k.unique_opens, k.delivered) o,
+           personalize.wilson_interval(k.unique_clicks, k.delivered) c,
+           personalize.wilson_interval(least(k.unique_clicks, k.unique_opens), k.unique_opens) t,
+           personalize.wilson_interval(k.converters, k.delivered) v
+$$;
+COMMENT ON FUNCTION personalize._campaign_rates(boolean) IS
+'_campaign_counts with open rate, CTR, click-to-open and conversion rate, each with its 95% Wilson interval';
+
+CREATE VIEW personalize.campaign_counts AS SELECT * FROM personalize._campaign_counts(true);
 COMMENT ON VIEW personalize.campaign_counts IS
-'Counts per campaign (whole_campaign) and per campaign and variant: sent, delivered, bounced, unique opens and clicks, unsubscribes, complaints, converters, conversions, revenue';
+'Counts per campaign, variant, UTC day of sending and segment (breakdown says which): sent, delivered, bounced, unique opens and clicks, unsubscribes, complaints, converters, conversions, revenue';
 
--- Rates with 95% Wilson intervals from a row of campaign_counts.
-CREATE VIEW personalize.campaign_rates AS
-SELECT k.*,
-       o.rate AS open_rate, o.lower AS open_rate_lower, o.upper AS open_rate_upper,
-       c.rate AS ctr, c.lower AS ctr_lower, c.upper AS ctr_upper,
-       t.rate AS click_to_open, t.lower AS click_to_open_lower, t.upper AS click_to_open_upper,
-       v.rate AS conversion_rate, v.lower AS conversion_rate_lower, v.upper AS conversion_rate_upper
-  FROM personalize.campaign_counts k,
-       personalize.wilson_interval(k.unique_opens, k.delivered) o,
-       personalize.wilson_interval(k.unique_clicks, k.delivered) c,
-       personalize.wilson_interval(least(k.unique_clicks, k.unique_opens), k.unique_opens) t,
-       personalize.wilson_interval(k.converters, k.delivered) v;
+CREATE VIEW personalize.campaign_rates AS SELECT * FROM personalize._campaign_rates(true);
+COMMENT ON VIEW personalize.campaign_rates IS
+'campaign_counts with open rate, CTR, click-to-open and conversion rate, each with its 95% Wilson interval';
 
 CREATE VIEW personalize.campaign_metrics AS
-SELECT c.name AS campaign, r.* FROM personalize.campaign_rates r
-  JOIN personalize.campaigns c USING (campaign_id) WHERE r.whole_campaign;
+SELECT c.name AS campaign, r.* FROM personalize._campaign_rates(false) r
+  JOIN personalize.campaigns c USING (campaign_id) WHERE r.breakdown = 'campaign';
 COMMENT ON VIEW personalize.campaign_metrics IS
 'Per campaign: sent, delivered, bounced, unique opens, open rate, unique clicks, CTR, click-to-open, unsubscribes, complaints, conversions, conversion rate, revenue, revenue per recipient; rates over delivered with 95% Wilson intervals';
 
--- Per variant, with the comparison against the campaign's control on its primary metric: the
--- two-sided p-value (z-test for open, click and conversion rates, Welch for revenue per
--- recipient), the difference with its 95% Newcombe interval (rates), the always-valid
--- sequential test, and the probability that the variant is best among the campaign's variants.
+-- The comparison of a variant's row with its control's on a primary metric: the successes of
+-- each, the two-sided p-value (pooled z-test on the rate of open, click or conversion over
+-- delivered; Welch's t-test on revenue per recipient) and, for rates, the difference with its
+-- 95% Newcombe interval.
+CREATE FUNCTION personalize._versus_control(metric text, ctl personalize.campaign_rate, v personalize.campaign_rate,
+                                            OUT successes_control bigint, OUT successes bigint, OUT p_value float8,
+                                            OUT difference float8, OUT difference_lower float8, OUT difference_upper float8)
+RETURNS record
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.a, s.b,
+           CASE WHEN metric = 'revenue' THEN w.p_value ELSE z.p_value END,
+           CASE WHEN metric <> 'revenue' THEN n.difference END,
+           CASE WHEN metric <> 'revenue' THEN n.lower END,
+           CASE WHEN metric <> 'revenue' THEN n.upper END
+      FROM (SELECT CASE metric WHEN 'open' THEN ctl.unique_opens WHEN 'click' THEN ctl.unique_clicks ELSE ctl.converters END AS a,
+                   CASE metric WHEN 'open' THEN v.unique_opens WHEN 'click' THEN v.unique_clicks ELSE v.converters END AS b) s
+      CROSS JOIN LATERAL personalize.z_test(s.a, ctl.delivered, s.b, v.delivered) z
+      CROSS JOIN LATERAL personalize.newcombe_interval(s.a, ctl.delivered, s.b, v.delivered) n
+      LEFT JOIN LATERAL personalize.welch_test(ctl.sent, ctl.revenue_per_recipient, coalesce(ctl.revenue_variance, 0),
+                                               v.sent, v.revenue_per_recipient, coalesce(v.revenue_variance, 0)) w
+             ON ctl.sent > 0 AND v.sent > 0
+$$;
+COMMENT ON FUNCTION personalize._versus_control(text, personalize.campaign_rate, personalize.campaign_rate) IS
+'A variant''s row against its control''s on a primary metric: successes of each, p-value (z-test, or Welch for revenue) and the rate difference with its Newcombe interval';
+
+-- Per variant, with the comparison against the campaign's control on its primary metric
+-- (_versus_control), the always-valid sequential test, and the probability that the variant is
+-- best among the campaign's variants.
 CREATE VIEW personalize.variant_metrics AS
-WITH rows AS (
-    SELECT c.name AS campaign, r.*, ru.primary_metric, ru.experiment_id,
+WITH rows AS MATERIALIZED (
+    SELECT r AS counts, c.name AS campaign, r.campaign_id, r.variant, ru.primary_metric, ru.experiment_id,
            CASE ru.primary_metric WHEN 'open' THEN r.unique_opens WHEN 'click' THEN r.unique_clicks
                 ELSE r.converters END AS successes
-      FROM personalize.campaign_rates r
+      FROM personalize._campaign_rates(false) r
       JOIN personalize.campaigns c USING (campaign_id)
       JOIN personalize.campaign_rules ru USING (campaign_id)
-     WHERE NOT r.whole_campaign AND r.variant IS NOT NULL
+     WHERE r.breakdown = 'variant' AND r.variant IS NOT NULL
 ), control AS (
-    SELECT DISTINCT ON (rw.campaign_id) rw.campaign_id, rw.variant, rw.successes, rw.delivered, rw.sent,
-           rw.revenue_per_recipient, rw.revenue_variance
+    SELECT DISTINCT ON (rw.campaign_id) rw.*
       FROM rows rw
       LEFT JOIN personalize.experiment_variants ev ON ev.experiment_id = rw.experiment_id AND ev.variant = rw.variant
      ORDER BY rw.campaign_id, ev.is_control DESC NULLS LAST, ev.position, rw.variant
 ), best AS (
     SELECT rw.campaign_id, array_agg(rw.variant ORDER BY rw.variant) AS variants,
            (personalize.bayes_best(array_agg(rw.successes ORDER BY rw.variant),
-                                   array_agg(rw.delivered ORDER BY rw.variant))).probability_best
+                                   array_agg((rw.counts).delivered ORDER BY rw.variant))).probability_best
       FROM rows rw GROUP BY rw.campaign_id HAVING count(*) BETWEEN 2 AND 32
 )
-SELECT rw.*, ctl.variant AS control, rw.variant = ctl.variant AS is_control,
-       CASE WHEN rw.variant <> ctl.variant THEN
-            CASE rw.primary_metric WHEN 'revenue' THEN w.p_value ELSE z.p_value END END AS p_value,
-       CASE WHEN rw.variant <> ctl.variant AND rw.primary_metric <> 'revenue' THEN n.difference END AS difference,
-       CASE WHEN rw.variant <> ctl.variant AND rw.primary_metric <> 'revenue' THEN n.lower END AS difference_lower,
-       CASE WHEN rw.variant <> ctl.variant AND rw.primary_metric <> 'revenue' THEN n.upper END AS difference_upper,
+SELECT rw.campaign, (rw.counts).*, rw.primary_metric, rw.experiment_id, rw.successes,
+       ctl.variant AS control, rw.variant = ctl.variant AS is_control,
+       x.p_value, x.difference, x.difference_lower, x.difference_upper,
        CASE WHEN rw.variant <> ctl.variant AND rw.primary_metric <> 'revenue' THEN q.conclusive END AS sequential_conclusive,
        b.probability_best[array_position(b.variants, rw.variant)] AS probability_best
   FROM rows rw
   JOIN control ctl USING (campaign_id)
   LEFT JOIN best b USING (campaign_id)
-  LEFT JOIN personalize.experiments x ON x.experiment_id = rw.experiment_id
-  CROSS JOIN LATERAL personalize.z_test(ctl.successes, ctl.delivered, rw.successes, rw.delivered) z
-  CROSS JOIN LATERAL personalize.newcombe_interval(ctl.successes, ctl.delivered, rw.successes, rw.delivered) n
-  CROSS JOIN LATERAL personalize.sequential_test(ctl.successes, ctl.delivered, rw.successes, rw.delivered,
-                                                 coalesce(x.alpha, 0.05), coalesce(x.tau, 0.01)) q
-  LEFT JOIN LATERAL personalize.welch_test(ctl.sent, ctl.revenue_per_recipient, coalesce(ctl.revenue_variance, 0),
-                                           rw.sent, rw.revenue_per_recipient, coalesce(rw.revenue_variance, 0)) w
-         ON ctl.sent > 0 AND rw.sent > 0;
+  LEFT JOIN personalize.experiments x0 ON x0.experiment_id = rw.experiment_id
+  LEFT JOIN LATERAL personalize._versus_control(rw.primary_metric, ctl.counts, rw.counts) x ON rw.variant <> ctl.variant
+  CROSS JOIN LATERAL personalize.sequential_test(ctl.successes, (ctl.counts).delivered, rw.successes, (rw.counts).delivered,
+                                                 coalesce(x0.alpha, 0.05), coalesce(x0.tau, 0.01)) q;
 COMMENT ON VIEW personalize.variant_metrics IS
 'Per campaign and variant: the campaign_metrics columns, and against the control on the primary metric the p-value, the difference with its Newcombe interval, the sequential test''s verdict and the probability of being best';
 
+-- Per campaign and UTC day of sending, per day and variant, per segment of the recipient (one
+-- the recipient had entered when the send went and still belongs to) and per segment and
+-- variant: the counts and rates with their intervals, and for a variant's row the comparison
+-- with the control's row of the same day or segment on the campaign's primary metric.
+CREATE VIEW personalize.breakdown_metrics AS
+WITH r AS MATERIALIZED (
+    SELECT k AS counts, k.campaign_id, k.breakdown, k.segment, k.sent_day, k.variant
+      FROM personalize._campaign_rates(true) k WHERE k.breakdown NOT IN ('campaign', 'variant')
+), ctl AS (
+    SELECT DISTINCT ON (r.campaign_id, r.breakdown, r.segment, r.sent_day) r.*
+      FROM r JOIN personalize.campaign_rules ru USING (campaign_id)
+      LEFT JOIN personalize.experiment_variants ev ON ev.experiment_id = ru.experiment_id AND ev.variant = r.variant
+     WHERE r.variant IS NOT NULL
+     ORDER BY r.campaign_id, r.breakdown, r.segment, r.sent_day, ev.is_control DESC NULLS LAST, ev.position, r.variant
+)
+SELECT c.name AS campaign, (r.counts).*, ru.primary_metric, ctl.variant AS control,
+       x.p_value, x.difference, x.difference_lower, x.difference_upper
+  FROM r
+  JOIN personalize.campaigns c USING (campaign_id)
+  JOIN personalize.campaign_rules ru USING (campaign_id)
+  LEFT JOIN ctl ON r.variant IS NOT NULL AND ctl.campaign_id = r.campaign_id AND ctl.breakdown = r.breakdown
+                AND ctl.segment IS NOT DISTINCT FROM r.segment AND ctl.sent_day IS NOT DISTINCT FROM r.sent_day
+  LEFT JOIN LATERAL personalize._versus_control(ru.primary_metric, ctl.counts, r.counts) x ON r.variant <> ctl.variant;
+COMMENT ON VIEW personalize.breakdown_metrics IS
+'Per campaign and day of sending, segment of the recipient, and either with variant: counts, rates with 95% Wilson intervals, and a variant against the control of its day or segment';
+
+CREATE VIEW personalize.daily_metrics AS
+SELECT * FROM personalize.breakdown_metrics WHERE part = 'all' AND breakdown IN ('day', 'day variant');
+COMMENT ON VIEW personalize.daily_metrics IS
+'Per campaign and UTC day of sending (variant NULL) and per day and variant: counts, rates with intervals, each variant against the control of that day';
+
+CREATE VIEW personalize.segment_metrics AS
+SELECT * FROM personalize.breakdown_metrics WHERE breakdown IN ('segment', 'segment variant');
+COMMENT ON VIEW personalize.segment_metrics IS
+'Per campaign and segment of the recipient (variant NULL) and per segment and variant: counts, rates with intervals, each variant against the control within the segment';
+
+REVOKE ALL ON FUNCTION personalize._campaign_counts(boolean), personalize._campaign_rates(boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION personalize._campaign_counts(boolean), personalize._campaign_rates(boolean)
+    TO personalize_admin, personalize_analyst;
+REVOKE ALL ON FUNCTION personalize._versus_control(text, personalize.campaign_rate, personalize.campaign_rate) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION personalize._versus_control(text, personalize.campaign_rate, personalize.campaign_rate)
+    TO personalize_admin, personalize_analyst;
 GRANT SELECT ON personalize.campaign_rules, personalize.send_outcomes, personalize.campaign_counts,
-    personalize.campaign_rates, personalize.campaign_metrics, personalize.variant_metrics
+    personalize.campaign_rates, personalize.campaign_metrics, personalize.variant_metrics,
+    personalize.breakdown_metrics, personalize.daily_metrics, personalize.segment_metrics
     TO personalize_admin, personalize_analyst;

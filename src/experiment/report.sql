@@ -1,7 +1,7 @@
 -- campaign_report(campaign) (docs/experiments.md, "The report"): one self-contained HTML page,
 -- no scripts and no external assets: headline numbers, the funnel, each variant's rates with
 -- their 95% intervals and cumulative conversions as inline SVG, and the verdict in words. Every
--- number comes from campaign_metrics and variant_metrics and carries its exact value in a
+-- number comes from campaign_metrics, variant_metrics and holdout_metrics and carries its exact value in a
 -- data-value attribute beside the rounded text, so a test can check the page against the views.
 
 -- Text made safe for HTML element content and attribute values.
@@ -48,6 +48,7 @@ DECLARE
     rates text := '';
     curves text := '';
     verdicts text := '';
+    holdout text := '';
     kpis text;
     y integer;
     x_max float8;
@@ -170,6 +171,23 @@ BEGIN
             END || '</p>';
     END LOOP;
 
+    -- the recipients against the holdout (holdout_metrics), when the experiment held members out
+    FOR v IN SELECT * FROM personalize.holdout_metrics h WHERE h.campaign_id = ru.campaign_id AND h.variant IS NULL LOOP
+        holdout := format('<h2>Against the holdout</h2><p class="verdict">%s held-out members got no e-mail. Followed for %s from '
+                          'assignment, %s of the recipients ordered against %s of the holdout: a lift of %s%s pp, 95%% '
+                          'interval %s to %s pp, p %s.</p>',
+                          personalize._report_number('holdout_members', 'holdout', v.holdout_members, v.holdout_members::text),
+                          ru.attribution_window::text,
+                          personalize._report_number('conversion_rate', 'holdout', v.conversion_rate::numeric, personalize._report_percent(v.conversion_rate)),
+                          personalize._report_number('holdout_conversion_rate', 'holdout', v.holdout_conversion_rate::numeric,
+                                                     personalize._report_percent(v.holdout_conversion_rate)),
+                          CASE WHEN v.lift >= 0 THEN '+' ELSE '' END,
+                          personalize._report_number('lift', 'holdout', v.lift::numeric, to_char(round((v.lift * 100)::numeric, 1), 'FM990.0')),
+                          to_char(round((v.lift_lower * 100)::numeric, 1), 'FM990.0'), to_char(round((v.lift_upper * 100)::numeric, 1), 'FM990.0'),
+                          personalize._report_number('p_value', 'holdout', v.p_value::numeric,
+                              CASE WHEN v.p_value < 0.0001 THEN 'below 0.0001' ELSE '= ' || to_char(v.p_value, 'FM0.0000') END));
+    END LOOP;
+
     html := format($page$<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Campaign report: %1$s</title>
 <style>
@@ -183,7 +201,7 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 4
 </style></head>
 <body>
 <h1>Campaign report: %1$s</h1>
-<p>Experiment: %2$s. Primary metric: %3$s. Attribution: last open or click within %4$s. Machine opens %5$s.</p>
+<p>Experiment: %2$s. Primary metric: %3$s. Attribution: %12$s within %4$s. Machine opens %5$s.</p>
 %6$s
 <h2>Funnel</h2>
 %7$s
@@ -193,10 +211,12 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: 4
 %9$s
 <h2>Verdict</h2>
 %10$s
+%11$s
 </body></html>
 $page$, personalize._html(campaign), personalize._html(coalesce(ru.experiment, 'none')), ru.primary_metric,
         ru.attribution_window::text, CASE WHEN ru.exclude_machine_opens THEN 'excluded' ELSE 'counted' END,
-        kpis, funnel, rates, curves, coalesce(nullif(verdicts, ''), '<p class="verdict">No variants to compare.</p>'));
+        kpis, funnel, rates, curves, coalesce(nullif(verdicts, ''), '<p class="verdict">No variants to compare.</p>'), holdout,
+        CASE ru.attribution WHEN 'last_send' THEN 'last send' ELSE 'last open or click' END);
     RETURN html;
 END
 $$;

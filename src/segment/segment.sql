@@ -593,11 +593,13 @@ BEGIN
     PERFORM personalize._segments_notify(summary, 'tick');
     -- the outbox's share of the clock (src/send/queue.sql)
     PERFORM personalize._sends_tick(as_of);
+    -- experiments' share: test-then-roll-out decisions that are due (src/experiment/launch.sql)
+    PERFORM personalize.experiment_tick(as_of);
     RETURN total;
 END
 $$;
 COMMENT ON FUNCTION personalize.tick(timestamptz) IS
-'Re-evaluates the memberships whose answer may have changed with time by as_of, then the outbox''s leases and due sends; pg_cron calls it every minute';
+'Re-evaluates the memberships whose answer may have changed with time by as_of, then the outbox''s leases and due sends, then the experiments'' due decisions; pg_cron calls it every minute';
 
 CREATE FUNCTION personalize.in_segment(name text, profile_id bigint)
 RETURNS boolean

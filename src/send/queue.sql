@@ -314,7 +314,8 @@ BEGIN
         to_address := r.email;
         from_address := coalesce(r.from_address, cfg.from_address);
         reply_to := coalesce(r.reply_to, cfg.reply_to);
-        subject := r.subject;
+        -- an experiment's subject-line variant replaces the template's subject (src/experiment/launch.sql)
+        subject := coalesce(r.extra #>> '{experiment,subject}', r.subject);
         html := CASE WHEN r.utm IS NOT NULL AND r.html IS NOT NULL
                      THEN personalize.utm_tag(r.html, r.utm || jsonb_build_object(
                               'campaign', coalesce(r.utm ->> 'campaign', r.campaign),
