@@ -74,6 +74,8 @@ BEGIN
         INSERT INTO personalize.send_touches AS t (profile_id, touched_at, send_id)
         SELECT DISTINCT fb.profile_id, fb.occurred_at, fb.send_id FROM fb
          WHERE fb.kind = 'marketing' AND (fb.event = 'Email Clicked' OR (fb.event = 'Email Opened' AND NOT fb.machine))
+           -- (a profile a concurrent merge or erasure removed: the ingest trigger moved its events)
+           AND EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = fb.profile_id)
             ON CONFLICT DO NOTHING
         RETURNING t.profile_id, t.touched_at, t.send_id
     ), late AS (
@@ -119,6 +121,7 @@ BEGIN
                           ORDER BY t.touched_at DESC, t.send_id DESC LIMIT 1) t ON true
      WHERE e.event = 'Order Completed'
        AND EXISTS (SELECT FROM personalize.event_keys k WHERE k.message_id = e.message_id AND k.event_id = e.event_id)
+       AND EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = e.profile_id)
         ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
