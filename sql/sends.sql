@@ -69,11 +69,12 @@ SELECT attempt, text, message_id = personalize._message_id(:s1, 'order:A-1', 'ma
   FROM personalize.claim_sends('w1', 10, '5 min', '2026-03-10 10:13');
 -- complete: sent, moved to history; completing again changes nothing; failing a sent send neither
 SET ROLE regress_sender;
-SELECT personalize.complete_send(:s1, 'esp-123', '2026-03-10 10:14');
-SELECT personalize.complete_send(:s1, 'esp-999', '2026-03-10 10:15');
+-- the consumer names the provider that accepted the message (personalize-sender's provider list)
+SELECT personalize.complete_send(:s1, 'esp-123', '2026-03-10 10:14', 'relay');
+SELECT personalize.complete_send(:s1, 'esp-999', '2026-03-10 10:15', 'other');
 SELECT personalize.fail_send(:s1, 'late', false, NULL, '2026-03-10 10:16');
 RESET ROLE;
-SELECT send_id, status, attempts, sent_at, finished_at, provider_message_id FROM personalize.send_history WHERE send_id = :s1;
+SELECT send_id, status, attempts, sent_at, finished_at, provider_message_id, provider FROM personalize.send_history WHERE send_id = :s1;
 SELECT count(*) AS in_queue FROM personalize.sends WHERE send_id = :s1;
 
 -- dead after max_attempts retryable failures: max_attempts 2 here
@@ -137,6 +138,7 @@ SELECT pg_temp.err($$SELECT * FROM personalize.claim_sends('w', 10, '0 s')$$);
 SELECT pg_temp.err($$SELECT * FROM personalize.claim_sends('w', 10, '5 min', '-infinity')$$);
 SELECT pg_temp.err($$SELECT personalize.complete_send(NULL)$$);
 SELECT pg_temp.err($$SELECT personalize.complete_send(987654)$$);
+SELECT pg_temp.err(format($$SELECT personalize.complete_send(%s, 'x', now(), repeat('p', 201))$$, :s1));
 SELECT pg_temp.err($$SELECT personalize.fail_send(987654, 'x')$$);
 SELECT pg_temp.err(format($$SELECT personalize.fail_send(%s, 'x', NULL)$$, :s1));
 SELECT pg_temp.err(format($$SELECT personalize.fail_send(%s, 'x', true, '-1 minute')$$, :s1));

@@ -16,7 +16,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA personalize FROM PUBLIC;
 GRANT USAGE ON SCHEMA personalize TO personalize_sender;
 
 GRANT EXECUTE ON FUNCTION personalize.claim_sends(text, integer, interval, timestamptz),
-    personalize.complete_send(bigint, text, timestamptz),
+    personalize.complete_send(bigint, text, timestamptz, text),
     personalize.fail_send(bigint, text, boolean, interval, timestamptz)
     TO personalize_sender, personalize_admin;
 

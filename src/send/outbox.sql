@@ -88,6 +88,7 @@ CREATE TABLE personalize.sends (
     created_at           timestamptz NOT NULL,
     sent_at              timestamptz,
     provider_message_id  text,
+    provider             text,
     last_error           text,
     extra                jsonb NOT NULL DEFAULT '{}' CHECK (pg_catalog.jsonb_typeof(extra) = 'object')
 );
@@ -193,7 +194,7 @@ AS $$
                m.journey_step, m.template, m.template_version, m.variant, m.kind, m.priority,
                m.idempotency_key, final_status, m.attempts, m.available_at,
                NULL, m.leased_by, m.created_at,
-               CASE WHEN final_status = 'sent' THEN as_of END, m.provider_message_id,
+               CASE WHEN final_status = 'sent' THEN as_of END, m.provider_message_id, m.provider,
                coalesce(error, m.last_error), m.extra, as_of
           FROM moved m
         RETURNING 1

@@ -370,7 +370,7 @@ COMMENT ON FUNCTION personalize._send_for_update(bigint) IS
 'Locks a send of the queue; else the status it finished with; no_data_found if there is no such send';
 
 CREATE FUNCTION personalize.complete_send(send_id bigint, provider_message_id text DEFAULT NULL,
-                                          as_of timestamptz DEFAULT now())
+                                          as_of timestamptz DEFAULT now(), provider text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -380,25 +380,31 @@ DECLARE
     f record;
 BEGIN
     PERFORM personalize._check_as_of(as_of);
+    IF octet_length(complete_send.provider) > 200 THEN
+        RAISE EXCEPTION 'provider name is too long'
+              USING ERRCODE = 'string_data_right_truncation',
+                    DETAIL = 'A provider name has at most 200 bytes.';
+    END IF;
     f := personalize._send_for_update(complete_send.send_id);
     IF f.finished_status = 'dead' THEN
         -- delivered after all, by a consumer whose lease had run out too often
         UPDATE personalize.send_history h
            SET status = 'sent', sent_at = as_of, finished_at = as_of,
-               provider_message_id = complete_send.provider_message_id
+               provider_message_id = complete_send.provider_message_id, provider = complete_send.provider
          WHERE h.send_id = complete_send.send_id;
         RETURN 'sent';
     ELSIF f.finished_status IS NOT NULL THEN
         RETURN f.finished_status;
     END IF;
-    UPDATE personalize.sends s SET provider_message_id = complete_send.provider_message_id, last_error = NULL
+    UPDATE personalize.sends s SET provider_message_id = complete_send.provider_message_id,
+                                   provider = complete_send.provider, last_error = NULL
      WHERE s.send_id = complete_send.send_id;
     PERFORM personalize._sends_finish(ARRAY[complete_send.send_id], 'sent', as_of);
     RETURN 'sent';
 END
 $$;
-COMMENT ON FUNCTION personalize.complete_send(bigint, text, timestamptz) IS
-'Marks a send as sent (the provider accepted it) and moves it to send_history; repeating it changes nothing';
+COMMENT ON FUNCTION personalize.complete_send(bigint, text, timestamptz, text) IS
+'Marks a send as sent (the provider, named by the consumer, accepted it) and moves it to send_history; repeating it changes nothing';
 
 CREATE FUNCTION personalize.fail_send(send_id bigint, error text, retryable boolean DEFAULT true,
                                       retry_after interval DEFAULT NULL, as_of timestamptz DEFAULT now())
