@@ -71,6 +71,29 @@ $(EXTENSION)--$(EXTVERSION).sql: $(foreach m,$(SQL_MODULES),src/$(m).sql) Makefi
 $(EXTENSION)--0.1--0.2.sql: releases/$(EXTENSION)--0.1--0.2.sql $(foreach m,$(NEW_IN_0_2),src/$(m).sql) Makefile
 	$(call assemble,ALTER EXTENSION personalize UPDATE TO '0.2',releases/$(EXTENSION)--0.1--0.2.sql $(foreach m,$(NEW_IN_0_2),src/$(m).sql))
 
+# The reference ESP consumer (sender/, docs/sender.md): a program of its own linking libpq and
+# libcurl, built by make and installed by make install into the PostgreSQL bin directory.
+SENDER_SRCS  = $(filter-out sender/message_check.c,$(wildcard sender/*.c))
+SENDER_FLAGS = -O2 -g -Wall -Wextra $(WERROR) -pthread -I$(shell $(PG_CONFIG) --includedir)
+SENDER_LIBS  = -L$(shell $(PG_CONFIG) --libdir) -lpq -lcurl -pthread
+# (only where sender/ is: some suites build a copy of src/ alone)
+ifneq ($(PGXS),)
+ifneq ($(SENDER_SRCS),)
+all: sender/personalize-sender
+install: install-sender
+endif
+endif
+sender/personalize-sender: $(SENDER_SRCS) $(wildcard sender/*.h) .warning-flags
+	$(CC) $(SENDER_FLAGS) -o $@ $(SENDER_SRCS) $(SENDER_LIBS)
+# The message builder alone, for test/suites/sender_message.
+sender/message_check: sender/message_check.c sender/message.c sender/json.c sender/strbuf.c $(wildcard sender/*.h)
+	$(CC) $(SENDER_FLAGS) -o $@ $(filter %.c,$^)
+.PHONY: install-sender
+install-sender: sender/personalize-sender
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) sender/personalize-sender '$(DESTDIR)$(bindir)/personalize-sender'
+EXTRA_CLEAN += sender/personalize-sender sender/message_check
+
 FUZZ_SECONDS ?= 60
 
 # Every C file of the project is in the style of .clang-format (make format formats, make

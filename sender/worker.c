@@ -1,0 +1,576 @@
+/*
+ * worker.c: a worker's loop (docs/sender.md, "How it works"): connect (with backoff) and
+ * LISTEN personalize_sends; claim a batch with claim_sends; deliver each send through the first
+ * provider whose breaker allows it; record the outcome with complete_send or fail_send; wait
+ * for a notification or the poll interval when nothing is due. An outcome that cannot be
+ * recorded because the connection is lost is kept and recorded after reconnecting.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libpq-fe.h>
+
+#include "provider.h"
+#include "strbuf.h"
+
+/* An outcome still to be recorded in the database. */
+typedef struct pending
+{
+	long long	send_id;
+	int			kind;			/* OUTCOME_* */
+	char	   *provider_id;
+	char	   *provider;
+	char	   *error;
+	double		retry_after;
+} pending;
+
+/* The sends whose last delivery's outcome is unknown, with the provider that may have
+ * accepted it: they are retried there only, never through another (shared by the workers). */
+#define STICKY_MAX 4096
+static struct
+{
+	long long	send_id;
+	char		provider[128];
+} sticky[STICKY_MAX];
+static int	sticky_next;
+static pthread_mutex_t sticky_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The provider a send is bound to (copied into out), or 0 when it is free. */
+static int
+sticky_get(long long send_id, char *out, size_t n)
+{
+	int		found = 0;
+
+	pthread_mutex_lock(&sticky_lock);
+	for (int i = 0; i < STICKY_MAX && !found; i++)
+		if (sticky[i].send_id == send_id)
+		{
+			snprintf(out, n, "%s", sticky[i].provider);
+			found = 1;
+		}
+	pthread_mutex_unlock(&sticky_lock);
+	return found;
+}
+
+/* Binds a send to a provider (provider NULL: unbinds it). */
+static void
+sticky_set(long long send_id, const char *provider)
+{
+	int		slot = -1;
+
+	pthread_mutex_lock(&sticky_lock);
+	for (int i = 0; i < STICKY_MAX; i++)
+		if (sticky[i].send_id == send_id)
+			slot = i;
+	if (provider)
+	{
+		if (slot < 0)
+		{
+			slot = sticky_next;
+			sticky_next = (sticky_next + 1) % STICKY_MAX;
+		}
+		sticky[slot].send_id = send_id;
+		snprintf(sticky[slot].provider, sizeof(sticky[slot].provider), "%s", provider);
+	}
+	else if (slot >= 0)
+		sticky[slot].send_id = 0;
+	pthread_mutex_unlock(&sticky_lock);
+}
+
+/* A worker's private state. */
+typedef struct wstate
+{
+	worker	   *w;
+	config	   *cfg;
+	PGconn	   *conn;
+	CURL	  **curl;			/* one per provider of cfg */
+	char		name[200];
+	pending    *pend;
+	int			npend;
+	int			cappend;
+	worker_stats batch;
+} wstate;
+
+/* The first line of a libpq message, in buf. */
+static const char *
+first_line(const char *msg, char *buf, size_t n)
+{
+	size_t	len = strcspn(msg ? msg : "", "\n");
+
+	snprintf(buf, n, "%.*s", (int) (len < n ? len : n - 1), msg ? msg : "");
+	return buf;
+}
+
+/* Sleeps up to seconds, returning early when the sender stops. */
+static void
+nap(double seconds)
+{
+	struct pollfd pfd = {sender_wake_fd, POLLIN, 0};
+
+	poll(&pfd, 1, (int) (seconds * 1000));
+}
+
+/* Makes the libcurl handles for the config in hand. */
+static void
+open_handles(wstate *s)
+{
+	s->curl = xmalloc(sizeof(CURL *) * s->cfg->nproviders);
+	for (int i = 0; i < s->cfg->nproviders; i++)
+		if (!(s->curl[i] = curl_easy_init()))
+		{
+			log_line("worker %d: curl_easy_init failed", s->w->id);
+			abort();
+		}
+}
+
+/* Closes the libcurl handles (and so their connections). */
+static void
+close_handles(wstate *s)
+{
+	if (!s->curl)
+		return;
+	for (int i = 0; i < s->cfg->nproviders; i++)
+		curl_easy_cleanup(s->curl[i]);
+	free(s->curl);
+	s->curl = NULL;
+}
+
+/* Connects and LISTENs, retrying with backoff (0.2 s doubling to 10 s); false when the
+ * sender stops first. */
+static int
+db_connect(wstate *s)
+{
+	double	delay = 0.2;
+
+	for (;;)
+	{
+		const char *keys[] = {"dbname", "application_name", "client_encoding", NULL};
+		const char *vals[] = {s->cfg->conninfo ? s->cfg->conninfo : "", "personalize-sender", "UTF8", NULL};
+		PGresult   *r;
+		char		buf[300];
+
+		if (s->conn)
+			PQfinish(s->conn);
+		s->conn = PQconnectdbParams(keys, vals, 1);
+		if (PQstatus(s->conn) == CONNECTION_OK)
+		{
+			r = PQexec(s->conn, "LISTEN personalize_sends");
+			if (PQresultStatus(r) == PGRES_COMMAND_OK)
+			{
+				PQclear(r);
+				return 1;
+			}
+			log_line("worker %d: LISTEN failed: %s", s->w->id, PQerrorMessage(s->conn));
+			PQclear(r);
+		}
+		else
+			log_line("worker %d: cannot connect (retrying in %.1f s): %s", s->w->id, delay,
+					 first_line(PQerrorMessage(s->conn), buf, sizeof(buf)));
+		if (sender_stopping && s->npend == 0)
+			return 0;
+		nap(delay);
+		if (sender_stopping && s->npend == 0)
+			return 0;
+		delay = delay * 2 > 10 ? 10 : delay * 2;
+	}
+}
+
+/* Records one outcome; returns 0, or -1 when the connection is lost (the caller keeps it).
+ * Another error is tried twice more after a pause (a transient conflict) and then logged: the
+ * lease then runs out and the send is delivered again, with the same Message-ID. */
+static int
+record(wstate *s, const pending *p)
+{
+	char		id[32],
+				after[64];
+	const char *params[4];
+
+	snprintf(id, sizeof(id), "%lld", p->send_id);
+	params[0] = id;
+	snprintf(after, sizeof(after), "%.3f seconds", p->retry_after);
+	for (int attempt = 1;; attempt++)
+	{
+		PGresult   *r;
+		char		state[6] = "";
+
+		if (p->kind == OUTCOME_SENT)
+		{
+			params[1] = p->provider_id;
+			params[2] = p->provider;
+			r = PQexecParams(s->conn, "SELECT personalize.complete_send($1::bigint, $2, now(), $3)", 3, NULL,
+							 params, NULL, NULL, 0);
+		}
+		else
+		{
+			params[1] = p->error;
+			params[2] = p->kind == OUTCOME_FINAL ? "false" : "true";
+			params[3] = p->retry_after > 0 ? after : NULL;
+			r = PQexecParams(s->conn, "SELECT personalize.fail_send($1::bigint, $2, $3::boolean, $4::interval)", 4,
+							 NULL, params, NULL, NULL, 0);
+		}
+		if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		{
+			PQclear(r);
+			return 0;
+		}
+		if (PQstatus(s->conn) != CONNECTION_OK)
+		{
+			PQclear(r);
+			return -1;
+		}
+		if (PQresultErrorField(r, PG_DIAG_SQLSTATE))
+			snprintf(state, sizeof(state), "%s", PQresultErrorField(r, PG_DIAG_SQLSTATE));
+		log_line("worker %d: recording send %lld failed (try %d of 3): %s", s->w->id, p->send_id, attempt,
+				 PQresultErrorMessage(r));
+		PQclear(r);
+		/* a send that no longer exists (forgotten) will not come back */
+		if (attempt == 3 || strcmp(state, "P0002") == 0)
+			return 0;
+		nap(0.5 * attempt);
+	}
+}
+
+/* Frees a pending outcome's strings. */
+static void
+pending_free(pending *p)
+{
+	free(p->provider_id);
+	free(p->provider);
+	free(p->error);
+}
+
+/* Records an outcome now, or keeps it for after the reconnect. */
+static void
+settle(wstate *s, long long send_id, int kind, const char *provider, const outcome *o)
+{
+	pending		p = {send_id, kind, xstrdup(o ? o->provider_id : NULL), xstrdup(provider),
+		xstrdup(o ? o->error : "released: the sender is stopping"), o ? o->retry_after : 0};
+
+	if (s->npend == 0 && record(s, &p) == 0)
+	{
+		pending_free(&p);
+		return;
+	}
+	if (s->npend == s->cappend)
+	{
+		pending    *v;
+
+		s->cappend = s->cappend ? s->cappend * 2 : 64;
+		v = xmalloc(sizeof(pending) * s->cappend);
+		if (s->npend)
+			memcpy(v, s->pend, sizeof(pending) * s->npend);
+		free(s->pend);
+		s->pend = v;
+	}
+	s->pend[s->npend++] = p;
+}
+
+/* Records the kept outcomes; returns 0 when all are, -1 when the connection is lost again. */
+static int
+flush_pending(wstate *s)
+{
+	int		done = 0;
+
+	while (done < s->npend)
+	{
+		if (record(s, &s->pend[done]) < 0)
+			break;
+		pending_free(&s->pend[done]);
+		done++;
+	}
+	memmove(s->pend, s->pend + done, sizeof(pending) * (s->npend - done));
+	s->npend -= done;
+	if (done)
+		log_line("worker %d: recorded %d outcomes kept while the database was away", s->w->id, done);
+	return s->npend ? -1 : 0;
+}
+
+/* Picks the provider for m: the first whose breaker allows it (only the bound one for a send
+ * whose earlier outcome is unknown); -1 and *ready_at when none may take it now. */
+static int
+choose_provider(wstate *s, const claimed *m, double *ready_at)
+{
+	char	bound[128];
+	int		is_bound = sticky_get(m->send_id, bound, sizeof(bound));
+	double	now = now_seconds();
+
+	*ready_at = now + 3600;
+	for (int i = 0; i < s->cfg->nproviders; i++)
+	{
+		provider   *p = &s->cfg->providers[i];
+		double		ready = now + 3600;
+
+		if (is_bound && strcmp(p->name, bound) != 0)
+			continue;
+		if (breaker_allows(p, now, &ready))
+			return i;
+		if (ready < *ready_at)
+			*ready_at = ready;
+	}
+	return -1;
+}
+
+/* Delivers one claimed send and records its outcome; lease_end is when its lease runs out. */
+static void
+deliver(wstate *s, const claimed *m, double lease_end)
+{
+	int		tried = 0;
+
+	for (;;)
+	{
+		double		ready_at;
+		int			i;
+		provider   *p;
+		outcome		o;
+
+		if (sender_stopping)
+		{
+			settle(s, m->send_id, OUTCOME_RETRY, NULL, NULL);
+			s->batch.released++;
+			return;
+		}
+		i = choose_provider(s, m, &ready_at);
+		if (i < 0 || tried > s->cfg->nproviders)
+		{
+			double		now = now_seconds();
+
+			/* every provider's breaker is open: wait for the first to half-open, unless the
+			 * lease would run out first; then give the send back for later */
+			if (i < 0 && ready_at < lease_end - 10 && tried <= s->cfg->nproviders)
+			{
+				nap(ready_at - now > 1 ? 1 : (ready_at - now > 0.01 ? ready_at - now : 0.01));
+				continue;
+			}
+			memset(&o, 0, sizeof(o));
+			o.kind = OUTCOME_RETRY;
+			o.retry_after = ready_at > now ? ready_at - now : 0;
+			snprintf(o.error, sizeof(o.error), "no provider available (circuit breakers open)");
+			settle(s, m->send_id, OUTCOME_RETRY, NULL, &o);
+			s->batch.retried++;
+			return;
+		}
+		p = &s->cfg->providers[i];
+		if (!rate_wait(p, &sender_stopping))
+			continue;
+		provider_deliver(p, s->curl[i], m, &o);
+		tried++;
+		if (breaker_record(p, s->cfg, &o, now_seconds()))
+			log_line("provider %s: circuit breaker open for %.1f s after %s", p->name, s->cfg->breaker_cooldown,
+					 o.error);
+		if (s->cfg->verbose)
+			log_line("worker %d: send %lld attempt %d via %s: %s %s", s->w->id, m->send_id, m->attempt, p->name,
+					 o.kind == OUTCOME_SENT	   ? "sent"
+					 : o.kind == OUTCOME_FINAL ? "failed"
+					 : o.kind == OUTCOME_RETRY ? "retry"
+											   : "unknown",
+					 o.kind == OUTCOME_SENT ? o.provider_id : o.error);
+		switch (o.kind)
+		{
+			case OUTCOME_SENT:
+				sticky_set(m->send_id, NULL);
+				settle(s, m->send_id, OUTCOME_SENT, p->name, &o);
+				s->batch.sent++;
+				return;
+			case OUTCOME_FINAL:
+				sticky_set(m->send_id, NULL);
+				settle(s, m->send_id, OUTCOME_FINAL, p->name, &o);
+				s->batch.failed++;
+				return;
+			case OUTCOME_UNKNOWN:
+				/* it may have been accepted: only this provider may see it again */
+				sticky_set(m->send_id, p->name);
+				settle(s, m->send_id, OUTCOME_RETRY, p->name, &o);
+				s->batch.retried++;
+				return;
+			case OUTCOME_RETRY:
+				/* known not accepted: another provider may take it, once this one's breaker
+				 * is open; else it waits for its backoff */
+				{
+					double		unused;
+
+					pthread_mutex_lock(&p->lock);
+					unused = p->open_until;
+					pthread_mutex_unlock(&p->lock);
+					if (unused != 0 && s->cfg->nproviders > 1 && !sticky_get(m->send_id, (char[2]){0}, 2))
+						continue;
+				}
+				settle(s, m->send_id, OUTCOME_RETRY, p->name, &o);
+				s->batch.retried++;
+				return;
+		}
+	}
+}
+
+/* Claims a batch and delivers it; returns the number claimed, or -1 when the connection is
+ * lost. */
+static int
+run_batch(wstate *s)
+{
+	char		batch[16];
+	const char *params[3] = {s->name, batch, s->cfg->lease};
+	PGresult   *r;
+	int			n;
+	double		t0 = now_seconds(),
+				t_claim,
+				lease;
+
+	snprintf(batch, sizeof(batch), "%d", s->cfg->batch);
+	r = PQexecParams(s->conn,
+					 "SELECT send_id, attempt, to_address, from_address, reply_to, subject, html, text, "
+					 "headers::text, message_id, extract(epoch FROM $3::interval) "
+					 "FROM personalize.claim_sends($1, $2::integer, $3::interval)",
+					 3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		int		lost = PQstatus(s->conn) != CONNECTION_OK;
+		char	buf[300];
+
+		log_line("worker %d: claim_sends failed: %s", s->w->id, first_line(PQresultErrorMessage(r), buf, sizeof(buf)));
+		PQclear(r);
+		if (!lost)
+			nap(s->cfg->poll_interval);
+		return lost ? -1 : 0;
+	}
+	t_claim = now_seconds();
+	n = PQntuples(r);
+	memset(&s->batch, 0, sizeof(s->batch));
+	lease = n ? atof(PQgetvalue(r, 0, 10)) : 0;
+	for (int i = 0; i < n; i++)
+	{
+		claimed		m;
+		int			nh;
+
+#define COL(c) (PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c))
+		m.send_id = atoll(PQgetvalue(r, i, 0));
+		m.attempt = atoi(PQgetvalue(r, i, 1));
+		m.to = COL(2);
+		m.from = COL(3);
+		m.reply_to = COL(4);
+		m.subject = COL(5) ? COL(5) : "";
+		m.html = COL(6);
+		m.text = COL(7);
+		m.message_id = COL(9);
+		nh = json_object_pairs(COL(8) ? COL(8) : "{}", &m.headers);
+		m.nheaders = nh < 0 ? 0 : nh;
+#undef COL
+		if (!m.to)
+		{
+			outcome		o;
+
+			memset(&o, 0, sizeof(o));
+			snprintf(o.error, sizeof(o.error), "the profile has no e-mail address");
+			settle(s, m.send_id, OUTCOME_FINAL, NULL, &o);
+			s->batch.failed++;
+		}
+		else
+			deliver(s, &m, t0 + lease);
+		json_pairs_free(m.headers, m.nheaders);
+	}
+	PQclear(r);
+	if (n > 0)
+	{
+		s->w->stats.batches++;
+		s->w->stats.sent += s->batch.sent;
+		s->w->stats.failed += s->batch.failed;
+		s->w->stats.retried += s->batch.retried;
+		s->w->stats.released += s->batch.released;
+		log_line("worker %d: batch of %d: %ld sent, %ld failed, %ld to retry, %ld released; claim %.0f ms, "
+				 "delivery %.0f ms",
+				 s->w->id, n, s->batch.sent, s->batch.failed, s->batch.retried, s->batch.released,
+				 (t_claim - t0) * 1000, (now_seconds() - t_claim) * 1000);
+	}
+	if (s->npend > 0)
+		return -1;
+	return n;
+}
+
+/* Waits for a notification on personalize_sends, the poll interval, or the stop; returns -1
+ * when the connection is lost. */
+static int
+wait_for_work(wstate *s)
+{
+	struct pollfd pfd[2] = {{PQsocket(s->conn), POLLIN, 0}, {sender_wake_fd, POLLIN, 0}};
+	PGnotify   *nt;
+	int			rc;
+
+	rc = poll(pfd, 2, (int) (s->cfg->poll_interval * 1000));
+	if (rc > 0 && pfd[0].revents)
+	{
+		if (!PQconsumeInput(s->conn))
+			return -1;
+		while ((nt = PQnotifies(s->conn)) != NULL)
+			PQfreemem(nt);
+	}
+	return PQstatus(s->conn) == CONNECTION_OK ? 0 : -1;
+}
+
+void *
+worker_main(void *arg)
+{
+	wstate		s;
+	char		host[100] = "";
+
+	memset(&s, 0, sizeof(s));
+	s.w = arg;
+	s.cfg = config_acquire();
+	gethostname(host, sizeof(host) - 1);
+	snprintf(s.name, sizeof(s.name), "%s:%s:%d:%d", s.cfg->name, host, (int) getpid(), s.w->id);
+	open_handles(&s);
+	if (db_connect(&s))
+		for (;;)
+		{
+			config	   *now = config_acquire();
+			int			n;
+
+			if (now != s.cfg)
+			{
+				/* SIGHUP read the config again: new handles for the new providers */
+				close_handles(&s);
+				config_release(s.cfg);
+				s.cfg = now;
+				open_handles(&s);
+			}
+			else
+				config_release(now);
+			if (s.npend > 0 && flush_pending(&s) < 0)
+				n = -1;
+			else if (sender_stopping)
+				break;
+			else
+				n = run_batch(&s);
+			if (n < 0)
+			{
+				log_line("worker %d: lost the database connection; reconnecting", s.w->id);
+				if (!db_connect(&s))
+					break;
+				continue;
+			}
+			if (n == 0 && s.cfg->once)
+				break;
+			if (n == 0 && wait_for_work(&s) < 0 && !sender_stopping)
+			{
+				log_line("worker %d: lost the database connection; reconnecting", s.w->id);
+				if (!db_connect(&s))
+					break;
+			}
+		}
+	if (s.npend > 0)
+		log_line("worker %d: %d outcomes could not be recorded: their leases expire and they are delivered again",
+				 s.w->id, s.npend);
+	for (int i = 0; i < s.npend; i++)
+		pending_free(&s.pend[i]);
+	free(s.pend);
+	close_handles(&s);
+	if (s.conn)
+		PQfinish(s.conn);
+	config_release(s.cfg);
+	__atomic_store_n(&s.w->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
