@@ -54,8 +54,8 @@ config_free(config *c)
 static provider *
 add_provider(config *c, const char *name)
 {
-	provider   *v = xmalloc(sizeof(provider) * (c->nproviders + 1));
-	provider   *p;
+	provider *v = xmalloc(sizeof(provider) * (c->nproviders + 1));
+	provider *p;
 
 	if (c->nproviders)
 		memcpy(v, c->providers, sizeof(provider) * c->nproviders);
@@ -82,8 +82,8 @@ set_string(char **dst, const char *v)
 static int
 parse_number(const char *v, double lo, double hi, double *out)
 {
-	char   *end;
-	double	d;
+	char  *end;
+	double d;
 
 	errno = 0;
 	d = strtod(v, &end);
@@ -97,9 +97,9 @@ parse_number(const char *v, double lo, double hi, double *out)
 static int
 read_secret_file(const char *path, char **dst)
 {
-	FILE   *f = fopen(path, "r");
-	char	buf[4096];
-	size_t	n;
+	FILE  *f = fopen(path, "r");
+	char   buf[4096];
+	size_t n;
 
 	if (!f)
 		return -1;
@@ -116,7 +116,7 @@ read_secret_file(const char *path, char **dst)
 static const char *
 set_provider_key(provider *p, const char *k, const char *v)
 {
-	double	d;
+	double d;
 
 	if (strcmp(k, "type") == 0)
 	{
@@ -176,7 +176,7 @@ set_provider_key(provider *p, const char *k, const char *v)
 static const char *
 set_key(config *c, const char *k, const char *v)
 {
-	double	d;
+	double d;
 
 	if (strcmp(k, "conninfo") == 0)
 		set_string(&c->conninfo, v);
@@ -221,7 +221,7 @@ set_key(config *c, const char *k, const char *v)
 static char *
 trim(char *s)
 {
-	char   *e;
+	char *e;
 
 	while (isspace((unsigned char) *s))
 		s++;
@@ -235,11 +235,11 @@ trim(char *s)
 static int
 load_file(config *c, const char *path, char *err, size_t errlen)
 {
-	FILE	   *f = fopen(path, "r");
-	char	   *line = NULL;
-	size_t		cap = 0;
-	int			lineno = 0;
-	provider   *section = NULL;
+	FILE	 *f = fopen(path, "r");
+	char	 *line = NULL;
+	size_t	  cap = 0;
+	int		  lineno = 0;
+	provider *section = NULL;
 
 	if (!f)
 	{
@@ -248,8 +248,8 @@ load_file(config *c, const char *path, char *err, size_t errlen)
 	}
 	while (getline(&line, &cap, f) > 0)
 	{
-		char	   *s = trim(line),
-				   *eq;
+		char *s = trim(line),
+			 *eq;
 		const char *bad;
 
 		lineno++;
@@ -257,7 +257,7 @@ load_file(config *c, const char *path, char *err, size_t errlen)
 			continue;
 		if (*s == '[')
 		{
-			char	name[200];
+			char name[200];
 
 			if (sscanf(s, "[provider %199[A-Za-z0-9_.-]]", name) != 1 || s[strlen(s) - 1] != ']')
 			{
@@ -322,9 +322,9 @@ usage(void)
 config *
 config_build(int argc, char **argv, char *err, size_t errlen, bool *exit_now)
 {
-	config	   *c = xmalloc(sizeof(config));
-	provider   *flagged = NULL;
-	bool		flag_providers = false;
+	config	 *c = xmalloc(sizeof(config));
+	provider *flagged = NULL;
+	bool	  flag_providers = false;
 
 	memset(c, 0, sizeof(*c));
 	*exit_now = false;
@@ -345,10 +345,8 @@ config_build(int argc, char **argv, char *err, size_t errlen, bool *exit_now)
 		const char *a = argv[i],
 				   *v = i + 1 < argc ? argv[i + 1] : NULL,
 				   *bad = NULL;
-		static const char *const keyed[][2] = {{"--conninfo", "conninfo"}, {"--workers", "workers"},
-			{"--batch", "batch"}, {"--lease", "lease"}, {"--poll-interval", "poll_interval"}, {"--name", "name"},
-			{"--breaker-failures", "breaker_failures"}, {"--breaker-cooldown", "breaker_cooldown"}};
-		bool		done = false;
+		static const char *const keyed[][2] = {{"--conninfo", "conninfo"}, {"--workers", "workers"}, {"--batch", "batch"}, {"--lease", "lease"}, {"--poll-interval", "poll_interval"}, {"--name", "name"}, {"--breaker-failures", "breaker_failures"}, {"--breaker-cooldown", "breaker_cooldown"}};
+		bool					 done = false;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
 		{
@@ -396,7 +394,7 @@ config_build(int argc, char **argv, char *err, size_t errlen, bool *exit_now)
 				flag_providers = true;
 			}
 			{
-				char	pname[32];
+				char pname[32];
 
 				/* --smtp, --http; a second one of a kind is smtp-2, ... */
 				snprintf(pname, sizeof(pname), "%s", a + 2);
@@ -440,7 +438,7 @@ config_build(int argc, char **argv, char *err, size_t errlen, bool *exit_now)
 	}
 	for (int i = 0; i < c->nproviders; i++)
 	{
-		provider   *p = &c->providers[i];
+		provider *p = &c->providers[i];
 
 		if (!p->url || (strncmp(p->url, p->type == PROVIDER_SMTP ? "smtp" : "http",
 								4) != 0))

@@ -26,15 +26,15 @@ typedef enum
 
 typedef struct provider
 {
-	char		   *name;
-	provider_type	type;
-	char		   *url;
-	char		   *token;		/* HTTP: bearer token */
-	char		   *username;	/* SMTP AUTH */
-	char		   *password;
-	tls_mode		starttls;	/* SMTP */
-	double			rate;		/* messages per second, 0: unlimited */
-	long			timeout_ms;
+	char		 *name;
+	provider_type type;
+	char		 *url;
+	char		 *token;	/* HTTP: bearer token */
+	char		 *username; /* SMTP AUTH */
+	char		 *password;
+	tls_mode	  starttls; /* SMTP */
+	double		  rate;		/* messages per second, 0: unlimited */
+	long		  timeout_ms;
 
 	/* shared by the workers, under lock */
 	pthread_mutex_t lock;
@@ -43,34 +43,34 @@ typedef struct provider
 	bool			probing;	/* a half-open probe is in flight */
 	double			next_slot;	/* rate limit: the earliest time of the next message */
 	long			sent,
-					failed,
-					retried;
+		failed,
+		retried;
 } provider;
 
 typedef struct config
 {
-	char	   *conninfo;		/* NULL: libpq's PG* environment */
-	int			workers;
-	int			batch;
-	char	   *lease;			/* an interval, e.g. "5 min" */
-	double		poll_interval;	/* seconds between claims without a notification */
-	char	   *name;			/* worker name prefix */
-	int			breaker_failures;
-	double		breaker_cooldown;
-	bool		once;			/* deliver what is due, then exit */
-	bool		verbose;
-	provider   *providers;
-	int			nproviders;
-	long		generation;
-	int			refs;
+	char	 *conninfo; /* NULL: libpq's PG* environment */
+	int		  workers;
+	int		  batch;
+	char	 *lease;		 /* an interval, e.g. "5 min" */
+	double	  poll_interval; /* seconds between claims without a notification */
+	char	 *name;			 /* worker name prefix */
+	int		  breaker_failures;
+	double	  breaker_cooldown;
+	bool	  once; /* deliver what is due, then exit */
+	bool	  verbose;
+	provider *providers;
+	int		  nproviders;
+	long	  generation;
+	int		  refs;
 } config;
 
 /* Builds a config from the command line (and the config file it names); NULL and a message in
  * err on a bad flag, file or value. *exit_now is set for --help and --version. */
-config	   *config_build(int argc, char **argv, char *err, size_t errlen, bool *exit_now);
+config *config_build(int argc, char **argv, char *err, size_t errlen, bool *exit_now);
 /* Frees a config and its providers. */
-void		config_free(config *c);
+void config_free(config *c);
 /* Monotonic seconds. */
-double		now_seconds(void);
+double now_seconds(void);
 
 #endif

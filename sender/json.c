@@ -80,11 +80,11 @@ put_utf8(strbuf *out, unsigned cp)
 static long
 hex4(const char *p)
 {
-	long	v = 0;
+	long v = 0;
 
 	for (int i = 0; i < 4; i++)
 	{
-		char	c = p[i];
+		char c = p[i];
 
 		v <<= 4;
 		if (c >= '0' && c <= '9')
@@ -136,25 +136,25 @@ read_string(const char *p, strbuf *out)
 				sb_addc(out, '\t');
 				break;
 			case 'u':
+			{
+				long cp = hex4(p + 1);
+
+				if (cp < 0)
+					return NULL;
+				p += 4;
+				if (cp >= 0xD800 && cp < 0xDC00 && p[1] == '\\' && p[2] == 'u')
 				{
-					long	cp = hex4(p + 1);
+					long lo = hex4(p + 3);
 
-					if (cp < 0)
-						return NULL;
-					p += 4;
-					if (cp >= 0xD800 && cp < 0xDC00 && p[1] == '\\' && p[2] == 'u')
+					if (lo >= 0xDC00 && lo < 0xE000)
 					{
-						long	lo = hex4(p + 3);
-
-						if (lo >= 0xDC00 && lo < 0xE000)
-						{
-							cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-							p += 6;
-						}
+						cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+						p += 6;
 					}
-					put_utf8(out, (unsigned) cp);
-					break;
 				}
+				put_utf8(out, (unsigned) cp);
+				break;
+			}
 			default:
 				return NULL;
 		}
@@ -167,14 +167,14 @@ read_string(const char *p, strbuf *out)
 static const char *
 skip_value(const char *p)
 {
-	int		depth = 0;
+	int depth = 0;
 
 	do
 	{
 		p = skip_ws(p);
 		if (*p == '"')
 		{
-			strbuf	tmp;
+			strbuf tmp;
 
 			sb_init(&tmp);
 			p = read_string(p, &tmp);
@@ -216,8 +216,8 @@ json_object_pairs(const char *text, json_pair **pairs)
 {
 	const char *p = skip_ws(text ? text : "");
 	int			n = 0,
-				cap = 8;
-	json_pair  *v = xmalloc(sizeof(json_pair) * cap);
+		cap = 8;
+	json_pair *v = xmalloc(sizeof(json_pair) * cap);
 
 	*pairs = NULL;
 	if (*p++ != '{')
@@ -227,8 +227,8 @@ json_object_pairs(const char *text, json_pair **pairs)
 		goto done;
 	for (;;)
 	{
-		strbuf		name,
-					value;
+		strbuf name,
+			value;
 		const char *start;
 
 		if (*p != '"')
@@ -259,7 +259,7 @@ json_object_pairs(const char *text, json_pair **pairs)
 		}
 		if (n == cap)
 		{
-			json_pair  *w = xmalloc(sizeof(json_pair) * cap * 2);
+			json_pair *w = xmalloc(sizeof(json_pair) * cap * 2);
 
 			memcpy(w, v, sizeof(json_pair) * n);
 			free(v);

@@ -18,19 +18,19 @@
 #include "worker.h"
 
 volatile int sender_stopping;
-int			sender_wake_fd = -1;
+int			 sender_wake_fd = -1;
 
-static config *current;
+static config		  *current;
 static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 /* configs replaced by a reload but still held by a worker */
 static config *retired[64];
-static int	nretired;
+static int	   nretired;
 
 config *
 config_acquire(void)
 {
-	config	   *c;
+	config *c;
 
 	pthread_mutex_lock(&config_lock);
 	c = current;
@@ -57,7 +57,7 @@ config_release(config *c)
 static int
 config_install(config *c)
 {
-	int		ok = 1;
+	int ok = 1;
 
 	pthread_mutex_lock(&config_lock);
 	if (current && current->refs == 0)
@@ -78,10 +78,10 @@ config_install(config *c)
 void
 log_line(const char *fmt, ...)
 {
-	char		when[40];
+	char			when[40];
 	struct timespec ts;
-	struct tm	tm;
-	va_list		ap;
+	struct tm		tm;
+	va_list			ap;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -99,13 +99,13 @@ log_line(const char *fmt, ...)
 int
 main(int argc, char **argv)
 {
-	char		err[600];
-	bool		exit_now;
-	config	   *c = config_build(argc, argv, err, sizeof(err), &exit_now);
-	sigset_t	sigs;
-	int			pipefd[2];
-	worker	   *workers;
-	int			nworkers;
+	char		 err[600];
+	bool		 exit_now;
+	config		*c = config_build(argc, argv, err, sizeof(err), &exit_now);
+	sigset_t	 sigs;
+	int			 pipefd[2];
+	worker		*workers;
+	int			 nworkers;
 	worker_stats total = {0};
 
 	if (!c)
@@ -165,7 +165,7 @@ main(int argc, char **argv)
 		}
 		else if (sig == SIGHUP)
 		{
-			config	   *n = config_build(argc, argv, err, sizeof(err), &exit_now);
+			config *n = config_build(argc, argv, err, sizeof(err), &exit_now);
 
 			if (!n)
 				log_line("SIGHUP: the config is not valid, keeping the current one: %s", err);

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define LINE_SOFT 78			/* RFC 5322 2.1.1: SHOULD not exceed */
-#define QP_LINE 76				/* RFC 2045 6.7 (5) */
-#define WORD_MAX 75				/* RFC 2047 2: an encoded word's length */
+#define LINE_SOFT 78 /* RFC 5322 2.1.1: SHOULD not exceed */
+#define QP_LINE 76	 /* RFC 2045 6.7 (5) */
+#define WORD_MAX 75	 /* RFC 2047 2: an encoded word's length */
 
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -23,7 +23,7 @@ static const char b64chars[] =
 void
 base64_encode(strbuf *out, const unsigned char *p, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i + 2 < n; i += 3)
 	{
@@ -52,7 +52,7 @@ base64_encode(strbuf *out, const unsigned char *p, size_t n)
 static char *
 header_clean(const char *s)
 {
-	char   *c = xstrdup(s ? s : "");
+	char *c = xstrdup(s ? s : "");
 
 	for (unsigned char *p = (unsigned char *) c; *p; p++)
 		if ((*p < 0x20 && *p != '\t') || *p == 0x7F)
@@ -66,8 +66,8 @@ header_clean(const char *s)
 static bool
 needs_words(const char *s)
 {
-	size_t	len = strlen(s),
-			word = 0;
+	size_t len = strlen(s),
+		   word = 0;
 
 	if (len && (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t'))
 		return true;
@@ -91,7 +91,7 @@ typedef struct hdr
 {
 	strbuf *out;
 	size_t	col;
-	size_t	start;				/* the column right after "Name:" */
+	size_t	start; /* the column right after "Name:" */
 } hdr;
 
 /* Starts a header line "Name:". */
@@ -131,15 +131,15 @@ static void
 hdr_words(hdr *h, const char *s)
 {
 	const unsigned char *p = (const unsigned char *) s;
-	size_t		left = strlen(s);
-	strbuf		w;
+	size_t				 left = strlen(s);
+	strbuf				 w;
 
 	sb_init(&w);
 	while (left > 0)
 	{
-		size_t	room = LINE_SOFT - (h->col > h->start ? 1 : h->col + 1) - 12;
-		size_t	chars,
-				take;
+		size_t room = LINE_SOFT - (h->col > h->start ? 1 : h->col + 1) - 12;
+		size_t chars,
+			take;
 
 		if (h->col > h->start || room < 8)
 			room = LINE_SOFT - 1 - 12;
@@ -152,7 +152,7 @@ hdr_words(hdr *h, const char *s)
 		else
 			while (take > 0 && (p[take] & 0xC0) == 0x80)
 				take--;
-		if (take == 0)			/* not UTF-8: take the bytes as they are */
+		if (take == 0) /* not UTF-8: take the bytes as they are */
 			take = left < 3 ? left : 3;
 		sb_reset(&w);
 		sb_adds(&w, "=?UTF-8?B?");
@@ -169,8 +169,8 @@ hdr_words(hdr *h, const char *s)
 static void
 add_unstructured(strbuf *out, const char *name, const char *value)
 {
-	char   *v = header_clean(value);
-	hdr		h;
+	char *v = header_clean(value);
+	hdr	  h;
 
 	hdr_begin(&h, out, name);
 	if (needs_words(v))
@@ -197,16 +197,16 @@ add_unstructured(strbuf *out, const char *name, const char *value)
 static int
 split_address(const char *field, strbuf *name, strbuf *addr)
 {
-	char	   *f = header_clean(field);
-	char	   *lt = strrchr(f, '<');
-	char	   *a = f,
-			   *end;
-	int			rc = 0;
+	char *f = header_clean(field);
+	char *lt = strrchr(f, '<');
+	char *a = f,
+		 *end;
+	int rc = 0;
 
 	if (lt && (end = strchr(lt, '>')) != NULL)
 	{
-		char   *nb = f,
-			   *ne = lt;
+		char *nb = f,
+			 *ne = lt;
 
 		while (*nb == ' ' || *nb == '\t')
 			nb++;
@@ -249,9 +249,9 @@ split_address(const char *field, strbuf *name, strbuf *addr)
 int
 mail_address(const char *field, char *out, size_t n)
 {
-	strbuf	name,
-			addr;
-	int		rc;
+	strbuf name,
+		addr;
+	int rc;
 
 	sb_init(&name);
 	sb_init(&addr);
@@ -270,11 +270,11 @@ mail_address(const char *field, char *out, size_t n)
 static int
 add_address(strbuf *out, const char *header, const char *field)
 {
-	strbuf	name,
-			addr,
-			tmp;
-	hdr		h;
-	int		rc;
+	strbuf name,
+		addr,
+		tmp;
+	hdr h;
+	int rc;
 
 	sb_init(&name);
 	sb_init(&addr);
@@ -285,8 +285,8 @@ add_address(strbuf *out, const char *header, const char *field)
 		hdr_begin(&h, out, header);
 		if (name.len > 0)
 		{
-			bool	plain = !needs_words(name.data);
-			bool	atoms = plain;
+			bool plain = !needs_words(name.data);
+			bool atoms = plain;
 
 			for (size_t i = 0; i < name.len && atoms; i++)
 				if (strchr("()<>[]:;@\\,.\"", name.data[i]))
@@ -364,14 +364,14 @@ qp_escaped(unsigned char c)
 static void
 qp_encode(strbuf *out, const char *s, size_t n)
 {
-	size_t	col = 0;
+	size_t col = 0;
 
 	for (size_t i = 0; i < n; i++)
 	{
 		unsigned char c = (unsigned char) s[i];
-		char		enc[4];
-		size_t		len;
-		bool		at_eol;
+		char		  enc[4];
+		size_t		  len;
+		bool		  at_eol;
 
 		if (c == '\r' && i + 1 < n && s[i + 1] == '\n')
 		{
@@ -424,8 +424,8 @@ b64_lines(strbuf *out, const char *s, size_t n)
 static void
 add_part(strbuf *out, const char *type, const char *body)
 {
-	strbuf	canon;
-	size_t	escaped = 0;
+	strbuf canon;
+	size_t escaped = 0;
 
 	sb_init(&canon);
 	canonical_lines(&canon, body ? body : "");
@@ -464,7 +464,7 @@ static bool
 own_header(const char *name)
 {
 	static const char *const own[] = {"Message-ID", "Date", "From", "To", "Reply-To", "Subject",
-		"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Bcc", "Cc", "Sender", NULL};
+									  "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Bcc", "Cc", "Sender", NULL};
 
 	for (int i = 0; own[i]; i++)
 		if (strcasecmp(own[i], name) == 0)
@@ -486,10 +486,10 @@ boundary_of(const char *message_id, char *out, size_t n)
 const char *
 build_message(const mail *m, time_t date, strbuf *out)
 {
-	char		when[64],
-				boundary[64];
-	struct tm	tm;
-	char	   *mid = header_clean(m->message_id);
+	char when[64],
+		boundary[64];
+	struct tm tm;
+	char	 *mid = header_clean(m->message_id);
 
 	if (!m->message_id || mid[0] != '<' || !strchr(mid, '@') || mid[strlen(mid) - 1] != '>' || strchr(mid, ' '))
 	{

@@ -13,23 +13,23 @@
 
 typedef struct mail
 {
-	const char *from;			/* "addr" or "Display Name <addr>" */
-	const char *to;
-	const char *reply_to;		/* may be NULL */
-	const char *subject;
-	const char *text;			/* may be NULL */
-	const char *html;			/* may be NULL */
-	const char *message_id;		/* "<...@...>" */
-	const json_pair *headers;	/* extra headers (Message-ID among them is ignored) */
-	int			nheaders;
+	const char		*from; /* "addr" or "Display Name <addr>" */
+	const char		*to;
+	const char		*reply_to; /* may be NULL */
+	const char		*subject;
+	const char		*text;		 /* may be NULL */
+	const char		*html;		 /* may be NULL */
+	const char		*message_id; /* "<...@...>" */
+	const json_pair *headers;	 /* extra headers (Message-ID among them is ignored) */
+	int				 nheaders;
 } mail;
 
 /* Appends the message to out, dated date; returns NULL, or why it cannot be built. */
 const char *build_message(const mail *m, time_t date, strbuf *out);
 /* Copies the bare address of an address field ("Name <a@b>" or "a@b") into out (size n);
  * returns 0, or -1 when there is no plain ASCII address in it. */
-int			mail_address(const char *field, char *out, size_t n);
+int mail_address(const char *field, char *out, size_t n);
 /* Appends the base64 encoding of n bytes, without line breaks. */
-void		base64_encode(strbuf *out, const unsigned char *p, size_t n);
+void base64_encode(strbuf *out, const unsigned char *p, size_t n);
 
 #endif

@@ -20,14 +20,14 @@ main(void)
 
 	while ((len = getline(&line, &cap, stdin)) > 0)
 	{
-		json_pair  *in,
-				   *hdrs = NULL;
-		int			n = json_object_pairs(line, &in),
-					nh = 0;
+		json_pair *in,
+			*hdrs = NULL;
+		int n = json_object_pairs(line, &in),
+			nh = 0;
 		mail		m;
 		strbuf		out;
 		const char *err,
-				   *date;
+			*date;
 
 		if (n < 0)
 		{

@@ -22,10 +22,10 @@ typedef struct transfer
 	const char *data;
 	size_t		len;
 	size_t		pos;
-	int			eof;			/* the whole body was handed to libcurl */
-	strbuf		last_line;		/* SMTP: the last reply line; HTTP: the last header */
-	strbuf		err_line;		/* SMTP: the first 4xx or 5xx reply line */
-	strbuf		body;			/* HTTP: the reply body (up to 64 kB) */
+	int			eof;	   /* the whole body was handed to libcurl */
+	strbuf		last_line; /* SMTP: the last reply line; HTTP: the last header */
+	strbuf		err_line;  /* SMTP: the first 4xx or 5xx reply line */
+	strbuf		body;	   /* HTTP: the reply body (up to 64 kB) */
 	double		retry_after;
 } transfer;
 
@@ -33,8 +33,8 @@ typedef struct transfer
 static size_t
 read_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
-	transfer   *t = ud;
-	size_t		n = size * nitems;
+	transfer *t = ud;
+	size_t	  n = size * nitems;
 
 	if (t->pos >= t->len)
 	{
@@ -52,9 +52,9 @@ read_cb(char *buf, size_t size, size_t nitems, void *ud)
 static size_t
 header_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
-	transfer   *t = ud;
-	size_t		n = size * nitems,
-				m = n;
+	transfer *t = ud;
+	size_t	  n = size * nitems,
+		   m = n;
 
 	while (m > 0 && (buf[m - 1] == '\r' || buf[m - 1] == '\n'))
 		m--;
@@ -66,7 +66,7 @@ header_cb(char *buf, size_t size, size_t nitems, void *ud)
 			sb_add(&t->err_line, buf, m < 255 ? m : 255);
 		if (m > 12 && strncasecmp(buf, "Retry-After:", 12) == 0)
 		{
-			double	s = atof(buf + 12);
+			double s = atof(buf + 12);
 
 			t->retry_after = s > 0 && s < 86400 ? s : 0;
 		}
@@ -78,8 +78,8 @@ header_cb(char *buf, size_t size, size_t nitems, void *ud)
 static size_t
 write_cb(char *buf, size_t size, size_t nitems, void *ud)
 {
-	transfer   *t = ud;
-	size_t		n = size * nitems;
+	transfer *t = ud;
+	size_t	  n = size * nitems;
 
 	if (t->body.len < 65536)
 		sb_add(&t->body, buf, n < 65536 - t->body.len ? n : 65536 - t->body.len);
@@ -91,9 +91,9 @@ write_cb(char *buf, size_t size, size_t nitems, void *ud)
 static void
 transport_failure(outcome *o, CURLcode rc, const char *errbuf, int whole_sent)
 {
-	int		never_connected = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-		rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_USE_SSL_FAILED ||
-		rc == CURLE_LOGIN_DENIED;
+	int never_connected = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+						  rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_USE_SSL_FAILED ||
+						  rc == CURLE_LOGIN_DENIED;
 
 	o->kind = (never_connected || !whole_sent) ? OUTCOME_RETRY : OUTCOME_UNKNOWN;
 	snprintf(o->error, sizeof(o->error), "%s: %s", curl_easy_strerror(rc), errbuf[0] ? errbuf : "no detail");
@@ -129,17 +129,17 @@ transfer_done(CURL *h, transfer *t, CURLoption list_opt, struct curl_slist *list
 static void
 smtp_deliver(provider *p, CURL *h, const claimed *m, outcome *o)
 {
-	mail		msg = {m->from, m->to, m->reply_to, m->subject, m->text, m->html, m->message_id, m->headers,
-		m->nheaders};
-	strbuf		data;
-	transfer	t;
-	char		from[320],
-				to[320],
-				env_from[330],
-				errbuf[CURL_ERROR_SIZE] = "";
+	mail	 msg = {m->from, m->to, m->reply_to, m->subject, m->text, m->html, m->message_id, m->headers,
+					m->nheaders};
+	strbuf	 data;
+	transfer t;
+	char	 from[320],
+		to[320],
+		env_from[330],
+		errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *rcpt = NULL;
-	const char *bad;
-	CURLcode	rc;
+	const char		  *bad;
+	CURLcode		   rc;
 
 	if (mail_address(m->from, from, sizeof(from)) < 0 || mail_address(m->to, to, sizeof(to)) < 0)
 	{
@@ -216,7 +216,7 @@ json_member(strbuf *b, const char *name, const char *value)
 static void
 http_body(strbuf *b, const claimed *m)
 {
-	int		mid_in_headers = 0;
+	int mid_in_headers = 0;
 
 	sb_addc(b, '{');
 	json_member(b, "to", m->to);
@@ -242,13 +242,13 @@ http_body(strbuf *b, const claimed *m)
 static void
 http_deliver(provider *p, CURL *h, const claimed *m, outcome *o)
 {
-	strbuf		body,
-				auth,
-				idem;
-	transfer	t;
-	char		errbuf[CURL_ERROR_SIZE] = "";
+	strbuf body,
+		auth,
+		idem;
+	transfer		   t;
+	char			   errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
-	CURLcode	rc;
+	CURLcode		   rc;
 
 	sb_init(&body);
 	sb_init(&auth);
@@ -312,14 +312,14 @@ provider_deliver(provider *p, CURL *h, const claimed *m, outcome *o)
 int
 breaker_allows(provider *p, double now, double *ready_at)
 {
-	int		ok = 0;
+	int ok = 0;
 
 	pthread_mutex_lock(&p->lock);
 	if (p->open_until == 0)
 		ok = 1;
 	else if (now >= p->open_until && !p->probing)
 	{
-		p->probing = true;		/* half open: this caller probes */
+		p->probing = true; /* half open: this caller probes */
 		ok = 1;
 	}
 	else
@@ -331,7 +331,7 @@ breaker_allows(provider *p, double now, double *ready_at)
 int
 breaker_record(provider *p, const config *c, const outcome *o, double now)
 {
-	int		opened = 0;
+	int opened = 0;
 
 	pthread_mutex_lock(&p->lock);
 	if (o->kind == OUTCOME_SENT || o->kind == OUTCOME_FINAL)
@@ -365,8 +365,8 @@ breaker_record(provider *p, const config *c, const outcome *o, double now)
 int
 rate_wait(provider *p, volatile int *stop)
 {
-	double	slot,
-			now = now_seconds();
+	double slot,
+		now = now_seconds();
 
 	if (p->rate <= 0)
 		return 1;
@@ -376,7 +376,7 @@ rate_wait(provider *p, volatile int *stop)
 	pthread_mutex_unlock(&p->lock);
 	while ((now = now_seconds()) < slot)
 	{
-		double	d = slot - now;
+		double d = slot - now;
 
 		if (*stop)
 			return 0;

@@ -19,7 +19,7 @@ out_of_memory(void)
 void *
 xmalloc(size_t n)
 {
-	void   *p = malloc(n ? n : 1);
+	void *p = malloc(n ? n : 1);
 
 	if (!p)
 		out_of_memory();
@@ -29,7 +29,7 @@ xmalloc(size_t n)
 char *
 xstrdup(const char *s)
 {
-	char   *p;
+	char *p;
 
 	if (!s)
 		return NULL;
@@ -66,8 +66,8 @@ sb_reset(strbuf *sb)
 static void
 sb_grow(strbuf *sb, size_t n)
 {
-	size_t	need = sb->len + n + 1;
-	char   *p;
+	size_t need = sb->len + n + 1;
+	char  *p;
 
 	if (need <= sb->cap)
 		return;

@@ -23,12 +23,12 @@
 /* An outcome still to be recorded in the database. */
 typedef struct pending
 {
-	long long	send_id;
-	int			kind;			/* OUTCOME_* */
-	char	   *provider_id;
-	char	   *provider;
-	char	   *error;
-	double		retry_after;
+	long long send_id;
+	int		  kind; /* OUTCOME_* */
+	char	 *provider_id;
+	char	 *provider;
+	char	 *error;
+	double	  retry_after;
 } pending;
 
 /* The sends whose last delivery's outcome is unknown, with the provider that may have
@@ -36,17 +36,17 @@ typedef struct pending
 #define STICKY_MAX 4096
 static struct
 {
-	long long	send_id;
-	char		provider[128];
+	long long send_id;
+	char	  provider[128];
 } sticky[STICKY_MAX];
-static int	sticky_next;
+static int			   sticky_next;
 static pthread_mutex_t sticky_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The provider a send is bound to (copied into out), or 0 when it is free. */
 static int
 sticky_get(long long send_id, char *out, size_t n)
 {
-	int		found = 0;
+	int found = 0;
 
 	pthread_mutex_lock(&sticky_lock);
 	for (int i = 0; i < STICKY_MAX && !found; i++)
@@ -63,7 +63,7 @@ sticky_get(long long send_id, char *out, size_t n)
 static void
 sticky_set(long long send_id, const char *provider)
 {
-	int		slot = -1;
+	int slot = -1;
 
 	pthread_mutex_lock(&sticky_lock);
 	for (int i = 0; i < STICKY_MAX; i++)
@@ -87,22 +87,23 @@ sticky_set(long long send_id, const char *provider)
 /* A worker's private state. */
 typedef struct wstate
 {
-	worker	   *w;
-	config	   *cfg;
-	PGconn	   *conn;
-	CURL	  **curl;			/* one per provider of cfg */
-	char		name[200];
-	pending    *pend;
-	int			npend;
-	int			cappend;
+	worker		*w;
+	config		*cfg;
+	PGconn		*conn;
+	CURL	   **curl; /* one per provider of cfg */
+	char		 name[200];
+	pending		*pend;
+	int			 npend;
+	int			 cappend;
 	worker_stats batch;
+	double		 record_seconds; /* of the batch, in complete_send/fail_send */
 } wstate;
 
 /* The first line of a libpq message, in buf. */
 static const char *
 first_line(const char *msg, char *buf, size_t n)
 {
-	size_t	len = strcspn(msg ? msg : "", "\n");
+	size_t len = strcspn(msg ? msg : "", "\n");
 
 	snprintf(buf, n, "%.*s", (int) (len < n ? len : n - 1), msg ? msg : "");
 	return buf;
@@ -147,7 +148,7 @@ close_handles(wstate *s)
 static int
 db_connect(wstate *s)
 {
-	double	delay = 0.2;
+	double delay = 0.2;
 
 	for (;;)
 	{
@@ -188,8 +189,8 @@ db_connect(wstate *s)
 static int
 record(wstate *s, const pending *p)
 {
-	char		id[32],
-				after[64];
+	char id[32],
+		after[64];
 	const char *params[4];
 
 	snprintf(id, sizeof(id), "%lld", p->send_id);
@@ -197,8 +198,8 @@ record(wstate *s, const pending *p)
 	snprintf(after, sizeof(after), "%.3f seconds", p->retry_after);
 	for (int attempt = 1;; attempt++)
 	{
-		PGresult   *r;
-		char		state[6] = "";
+		PGresult *r;
+		char	  state[6] = "";
 
 		if (p->kind == OUTCOME_SENT)
 		{
@@ -250,17 +251,21 @@ pending_free(pending *p)
 static void
 settle(wstate *s, long long send_id, int kind, const char *provider, const outcome *o)
 {
-	pending		p = {send_id, kind, xstrdup(o ? o->provider_id : NULL), xstrdup(provider),
-		xstrdup(o ? o->error : "released: the sender is stopping"), o ? o->retry_after : 0};
+	pending p = {send_id, kind, xstrdup(o ? o->provider_id : NULL), xstrdup(provider),
+				 xstrdup(o ? o->error : "released: the sender is stopping"), o ? o->retry_after : 0};
 
-	if (s->npend == 0 && record(s, &p) == 0)
+	double t0 = now_seconds();
+	int	   rc = s->npend == 0 ? record(s, &p) : -1;
+
+	s->record_seconds += now_seconds() - t0;
+	if (rc == 0)
 	{
 		pending_free(&p);
 		return;
 	}
 	if (s->npend == s->cappend)
 	{
-		pending    *v;
+		pending *v;
 
 		s->cappend = s->cappend ? s->cappend * 2 : 64;
 		v = xmalloc(sizeof(pending) * s->cappend);
@@ -276,7 +281,7 @@ settle(wstate *s, long long send_id, int kind, const char *provider, const outco
 static int
 flush_pending(wstate *s)
 {
-	int		done = 0;
+	int done = 0;
 
 	while (done < s->npend)
 	{
@@ -297,15 +302,15 @@ flush_pending(wstate *s)
 static int
 choose_provider(wstate *s, const claimed *m, double *ready_at)
 {
-	char	bound[128];
-	int		is_bound = sticky_get(m->send_id, bound, sizeof(bound));
-	double	now = now_seconds();
+	char   bound[128];
+	int	   is_bound = sticky_get(m->send_id, bound, sizeof(bound));
+	double now = now_seconds();
 
 	*ready_at = now + 3600;
 	for (int i = 0; i < s->cfg->nproviders; i++)
 	{
-		provider   *p = &s->cfg->providers[i];
-		double		ready = now + 3600;
+		provider *p = &s->cfg->providers[i];
+		double	  ready = now + 3600;
 
 		if (is_bound && strcmp(p->name, bound) != 0)
 			continue;
@@ -321,14 +326,14 @@ choose_provider(wstate *s, const claimed *m, double *ready_at)
 static void
 deliver(wstate *s, const claimed *m, double lease_end)
 {
-	int		tried = 0;
+	int tried = 0;
 
 	for (;;)
 	{
-		double		ready_at;
-		int			i;
-		provider   *p;
-		outcome		o;
+		double	  ready_at;
+		int		  i;
+		provider *p;
+		outcome	  o;
 
 		if (sender_stopping)
 		{
@@ -339,7 +344,7 @@ deliver(wstate *s, const claimed *m, double lease_end)
 		i = choose_provider(s, m, &ready_at);
 		if (i < 0 || tried > s->cfg->nproviders)
 		{
-			double		now = now_seconds();
+			double now = now_seconds();
 
 			/* every provider's breaker is open: wait for the first to half-open, unless the
 			 * lease would run out first; then give the send back for later */
@@ -393,7 +398,7 @@ deliver(wstate *s, const claimed *m, double lease_end)
 				/* known not accepted: another provider may take it, once this one's breaker
 				 * is open; else it waits for its backoff */
 				{
-					double		unused;
+					double unused;
 
 					pthread_mutex_lock(&p->lock);
 					unused = p->open_until;
@@ -418,8 +423,8 @@ run_batch(wstate *s)
 	PGresult   *r;
 	int			n;
 	double		t0 = now_seconds(),
-				t_claim,
-				lease;
+		   t_claim,
+		   lease;
 
 	snprintf(batch, sizeof(batch), "%d", s->cfg->batch);
 	r = PQexecParams(s->conn,
@@ -429,8 +434,8 @@ run_batch(wstate *s)
 					 3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
-		int		lost = PQstatus(s->conn) != CONNECTION_OK;
-		char	buf[300];
+		int	 lost = PQstatus(s->conn) != CONNECTION_OK;
+		char buf[300];
 
 		log_line("worker %d: claim_sends failed: %s", s->w->id, first_line(PQresultErrorMessage(r), buf, sizeof(buf)));
 		PQclear(r);
@@ -441,11 +446,12 @@ run_batch(wstate *s)
 	t_claim = now_seconds();
 	n = PQntuples(r);
 	memset(&s->batch, 0, sizeof(s->batch));
+	s->record_seconds = 0;
 	lease = n ? atof(PQgetvalue(r, 0, 10)) : 0;
 	for (int i = 0; i < n; i++)
 	{
-		claimed		m;
-		int			nh;
+		claimed m;
+		int		nh;
 
 #define COL(c) (PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c))
 		m.send_id = atoll(PQgetvalue(r, i, 0));
@@ -462,7 +468,7 @@ run_batch(wstate *s)
 #undef COL
 		if (!m.to)
 		{
-			outcome		o;
+			outcome o;
 
 			memset(&o, 0, sizeof(o));
 			snprintf(o.error, sizeof(o.error), "the profile has no e-mail address");
@@ -482,9 +488,10 @@ run_batch(wstate *s)
 		s->w->stats.retried += s->batch.retried;
 		s->w->stats.released += s->batch.released;
 		log_line("worker %d: batch of %d: %ld sent, %ld failed, %ld to retry, %ld released; claim %.0f ms, "
-				 "delivery %.0f ms",
+				 "delivery %.0f ms, recording %.0f ms",
 				 s->w->id, n, s->batch.sent, s->batch.failed, s->batch.retried, s->batch.released,
-				 (t_claim - t0) * 1000, (now_seconds() - t_claim) * 1000);
+				 (t_claim - t0) * 1000, (now_seconds() - t_claim - s->record_seconds) * 1000,
+				 s->record_seconds * 1000);
 	}
 	if (s->npend > 0)
 		return -1;
@@ -497,8 +504,8 @@ static int
 wait_for_work(wstate *s)
 {
 	struct pollfd pfd[2] = {{PQsocket(s->conn), POLLIN, 0}, {sender_wake_fd, POLLIN, 0}};
-	PGnotify   *nt;
-	int			rc;
+	PGnotify	 *nt;
+	int			  rc;
 
 	rc = poll(pfd, 2, (int) (s->cfg->poll_interval * 1000));
 	if (rc > 0 && pfd[0].revents)
@@ -514,8 +521,8 @@ wait_for_work(wstate *s)
 void *
 worker_main(void *arg)
 {
-	wstate		s;
-	char		host[100] = "";
+	wstate s;
+	char   host[100] = "";
 
 	memset(&s, 0, sizeof(s));
 	s.w = arg;
@@ -526,8 +533,8 @@ worker_main(void *arg)
 	if (db_connect(&s))
 		for (;;)
 		{
-			config	   *now = config_acquire();
-			int			n;
+			config *now = config_acquire();
+			int		n;
 
 			if (now != s.cfg)
 			{
