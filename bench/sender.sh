@@ -44,7 +44,7 @@ bench_sender_smtp() {
     t1=$(date +%s.%N)
     local sent
     sent=$(psql_run -At -c "SELECT count(*) FROM personalize.send_history WHERE idempotency_key LIKE 'bench$w:%' AND status = 'sent'")
-    print_figure "sender_smtp_${w}_workers" "$sent" "$(echo "$t1 - $t0" | bc)" "$blast"
+    print_figure "sender_smtp_${w}_workers" "$sent" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$blast"
     awk '/: batch of/ { for (i = 1; i <= NF; i++) { if ($i == "claim") c += $(i+1); if ($i == "delivery") d += $(i+1); if ($i == "recording") r += $(i+1) } }
          END { printf "  where the time goes (summed over workers): claim_sends (lock, policy, render) %.1f s, building and SMTP %.1f s, complete_send %.1f s\n", c/1000, d/1000, r/1000 }' "$sdir/sender$w.log"
   done
