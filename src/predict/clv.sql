@@ -233,11 +233,21 @@ BEGIN
     VALUES (as_of, time_unit, (fits.bg).r, (fits.bg).alpha, (fits.bg).a, (fits.bg).b, (fits.bg).loglik, (fits.bg).customers,
             gg.p, gg.q, gg.v, gg.loglik, coalesce(gg.customers, 0))
     RETURNING * INTO m;
+    -- segment rules on p_alive and churn_risk read the latest model: refreshed when the caller
+    -- may write segments (an admin); an analyst is told
+    IF EXISTS (SELECT FROM personalize.segments s WHERE s.kind = 'rule' AND 'clv' = ANY (s.reads_fields)) THEN
+        IF has_function_privilege('personalize._segments_refresh_reading(text, timestamptz, text)', 'EXECUTE') THEN
+            PERFORM personalize._segments_refresh_reading('clv'::text, as_of, 'fit_clv'::text);
+        ELSE
+            RAISE NOTICE 'segments that read p_alive or churn_risk were not refreshed'
+                USING HINT = 'An admin''s personalize.refresh_segment(name) brings them up to date.';
+        END IF;
+    END IF;
     RETURN m;
 END
 $$;
 COMMENT ON FUNCTION personalize.fit_clv(timestamptz, interval) IS
-'Fits BG/NBD on every purchasing profile and Gamma-Gamma on the repeat buyers (at least 10 needed) as of a time; stores and returns the model';
+'Fits BG/NBD on every purchasing profile and Gamma-Gamma on the repeat buyers (at least 10 needed) as of a time; stores and returns the model, and refreshes the segments whose rules read p_alive or churn_risk';
 
 -- The latest model, or the one asked for; refuses when there is none.
 CREATE FUNCTION personalize._clv_model(model_id bigint)
@@ -361,6 +371,20 @@ $$;
 COMMENT ON FUNCTION personalize.explain_clv(bigint, timestamptz, integer, interval, float8) IS
 'A profile''s CLV prediction explained: its purchase summary, the model''s parameters and each term, in words';
 
+-- Live predictions (src/predict/clv_live.c): what segment rules read as p_alive and churn_risk.
+CREATE FUNCTION personalize._p_alive_at(r float8, alpha float8, a float8, b float8, unit_seconds float8,
+                                        purchases bigint, first_at timestamptz, last_at timestamptz, as_of timestamptz)
+RETURNS float8 AS 'MODULE_PATHNAME', 'personalize_p_alive_at' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._p_alive_at(float8, float8, float8, float8, float8, bigint, timestamptz, timestamptz, timestamptz) IS
+'P(alive) of a purchase state (count, first and last purchase) as of a time under a BG/NBD model; NULL without a purchase before as_of';
+
+CREATE FUNCTION personalize._p_alive_crossing(r float8, alpha float8, a float8, b float8, unit_seconds float8,
+                                              purchases bigint, first_at timestamptz, last_at timestamptz,
+                                              as_of timestamptz, threshold float8)
+RETURNS timestamptz AS 'MODULE_PATHNAME', 'personalize_p_alive_crossing' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._p_alive_crossing(float8, float8, float8, float8, float8, bigint, timestamptz, timestamptz, timestamptz, float8) IS
+'When p_alive of a purchase state, falling while no purchase comes, drops below threshold (1 ms late); NULL if never or already';
+
 -- Privileges: analysts and admins fit and read models; nothing for PUBLIC.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA personalize FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -376,7 +400,9 @@ GRANT EXECUTE ON FUNCTION
     personalize.purchase_summary(timestamptz, interval, bigint[]), personalize.fit_clv(timestamptz, interval),
     personalize.clv_predictions(timestamptz, integer, interval, float8, bigint[], bigint),
     personalize.explain_clv(bigint, timestamptz, integer, interval, float8),
-    personalize._check_time_unit(interval), personalize._clv_model(bigint)
+    personalize._check_time_unit(interval), personalize._clv_model(bigint),
+    personalize._p_alive_at(float8, float8, float8, float8, float8, bigint, timestamptz, timestamptz, timestamptz),
+    personalize._p_alive_crossing(float8, float8, float8, float8, float8, bigint, timestamptz, timestamptz, timestamptz, float8)
 TO personalize_admin, personalize_analyst;
 GRANT SELECT, INSERT ON personalize.clv_models TO personalize_admin, personalize_analyst;
 GRANT DELETE ON personalize.clv_models TO personalize_admin;

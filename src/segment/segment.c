@@ -56,8 +56,10 @@ typedef struct RuleCompiler
 	StringInfoData joins;	 /* FROM items the predicate and rechecks refer to */
 	int			   n_joins;
 	int			   nodes;
-	bool		   live;		 /* restrict the event and member scans to the profiles $2 */
-	bool		   as_of_fields; /* reads a field that stored events stamped after $1 change */
+	bool		   live;		   /* restrict the event and member scans to the profiles $2 */
+	bool		   as_of_fields;   /* reads a field that stored events stamped after $1 change */
+	bool		   clv_joined;	   /* the latest CLV model is joined as "clv" */
+	bool		   cluster_joined; /* profile_clusters is joined as "pcl" */
 } RuleCompiler;
 
 /* The longest "within" or "ago" a rule may use: longer ones leave the range of timestamps. */
@@ -74,6 +76,7 @@ typedef struct FieldSpec
 	char		kind;  /* 'n' number, 't' timestamp, 's' text, 'b' boolean */
 	const char *group; /* the change it belongs to, for the dependency index */
 	bool		as_of; /* folded from events: evaluated as of $1 (see AS_OF_SOURCE) */
+	char		model; /* not a column: 'p' P(alive), 'c' churn risk, 'k' the cluster (compile_model_field) */
 } FieldSpec;
 
 static const FieldSpec field_specs[] = {
@@ -95,7 +98,25 @@ static const FieldSpec field_specs[] = {
 	{"rfm_f", 'n', "rfm", false},
 	{"rfm_m", 'n', "rfm", false},
 	{"rfm_segment", 's', "rfm", false},
+	{"p_alive", 'n', "clv", true, 'p'},
+	{"churn_risk", 'n', "clv", true, 'c'},
+	{"cluster", 'n', "cluster", false, 'k'},
 	{NULL, 0, NULL, false}};
+
+/*
+ * The latest CLV model (personalize.fit_clv), joined once per statement: no model, no p_alive
+ * (every comparison with it is false).
+ */
+#define CLV_MODEL_JOIN \
+	" LEFT JOIN (SELECT m.r, m.alpha, m.a, m.b, extract(epoch FROM m.time_unit)::float8 AS unit" \
+	" FROM personalize.clv_models m ORDER BY m.model_id DESC LIMIT 1) clv ON true"
+
+/* The model and the purchase state as of $1 (see AS_OF_SOURCE) that P(alive) is computed from. */
+#define CLV_ARGS \
+	"clv.r, clv.alpha, clv.a, clv.b, clv.unit," \
+	" CASE WHEN p.last_seen_at > $1 THEN asof.purchase_count ELSE p.purchase_count END," \
+	" CASE WHEN p.last_seen_at > $1 THEN asof.first_purchase_at ELSE p.first_purchase_at END," \
+	" CASE WHEN p.last_seen_at > $1 THEN asof.last_purchase_at ELSE p.last_purchase_at END, $1"
 
 /*
  * The fields folded from events, as they stood at $1: for a profile holding events stamped
@@ -537,6 +558,41 @@ ago_recheck(const char *t0, const char *op)
 }
 
 /*
+ * The value of a field that is not a column: the cluster of the latest kmeans() run, or P(alive)
+ * (churn risk: 1 minus it) computed from the latest CLV model and the purchase state as of $1.
+ */
+static const char *
+model_field_value(RuleCompiler *rc, const FieldSpec *f)
+{
+	if (f->model == 'k')
+	{
+		if (!rc->cluster_joined)
+			appendStringInfoString(&rc->joins,
+								   " LEFT JOIN personalize.profile_clusters pcl ON pcl.profile_id = p.profile_id");
+		rc->cluster_joined = true;
+		return "pcl.cluster";
+	}
+	rc->as_of_fields = true;
+	rc->fields = add_name(rc->fields, "purchases"); /* a purchase changes it too */
+	if (!rc->clv_joined)
+		appendStringInfoString(&rc->joins, CLV_MODEL_JOIN);
+	rc->clv_joined = true;
+	return f->model == 'p' ? "personalize._p_alive_at(" CLV_ARGS ")" : "(1 - personalize._p_alive_at(" CLV_ARGS "))";
+}
+
+/*
+ * A comparison of P(alive) or churn risk with a value changes as time passes without a purchase
+ * (P(alive) falls): the recheck is the time it crosses the value.
+ */
+static void
+model_field_recheck(RuleCompiler *rc, const FieldSpec *f, const char *literal)
+{
+	if (f->model == 'p' || f->model == 'c')
+		rc->rechecks = lappend(rc->rechecks, psprintf("personalize._p_alive_crossing(" CLV_ARGS ", %s(%s)::float8)",
+													  f->model == 'c' ? "1 - " : "", literal));
+}
+
+/*
  * {"field": name, "op": ..., "value": ...}: a profile column; timestamps accept {"ago": iv},
  * which reads as "field + iv OP evaluation time". Fields folded from events are taken as they
  * stood at the evaluation time (AS_OF_SOURCE), like event conditions.
@@ -558,7 +614,9 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 	if (f->name == NULL)
 		bad_rule(psprintf("%s.field", path), field_names_expected());
 	rc->fields = add_name(rc->fields, f->group);
-	if (f->as_of)
+	if (f->model)
+		x = (char *) model_field_value(rc, f);
+	else if (f->as_of)
 	{
 		x = psprintf("(CASE WHEN p.last_seen_at > $1 THEN asof.%s ELSE p.%s END)", name, name);
 		rc->as_of_fields = true;
@@ -592,12 +650,15 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 		it = JsonbIteratorInit(value->val.binary.data);
 		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 		{
+			char *literal;
+
 			if (tok != WJB_ELEM)
 				continue;
 			if (++n > MAX_LIST_ITEMS)
 				bad_rule(vpath, "at most 10000 values");
-			appendStringInfo(&buf, "%s%s", n > 1 ? ", " : "",
-							 field_literal(f, &e, psprintf("%s[%d]", vpath, n - 1)));
+			literal = field_literal(f, &e, psprintf("%s[%d]", vpath, n - 1));
+			model_field_recheck(rc, f, literal);
+			appendStringInfo(&buf, "%s%s", n > 1 ? ", " : "", literal);
 		}
 		if (n == 0)
 			return "false";
@@ -616,7 +677,12 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 		rc->rechecks = lappend(rc->rechecks, ago_recheck(t0, op));
 		return psprintf("coalesce(%s %s $1, false)", t0, sqlop);
 	}
-	return psprintf("coalesce(%s %s %s, false)", x, sqlop, field_literal(f, value, vpath));
+	{
+		char *literal = field_literal(f, value, vpath);
+
+		model_field_recheck(rc, f, literal);
+		return psprintf("coalesce(%s %s %s, false)", x, sqlop, literal);
+	}
 }
 
 /* The property filters of an event condition, as SQL on "e" (empty string for none). */
