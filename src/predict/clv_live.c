@@ -31,7 +31,10 @@ clv_live_summary(const ClvLiveModel *m, int64 purchases, TimestampTz first, Time
 	return true;
 }
 
-/* p_alive, expected purchases, expected spend and discounted value over the context's horizon. */
+/*
+ * p_alive, expected purchases, expected spend and discounted value over the context's horizon;
+ * a value whose series did not converge for this model is NaN (the context shows null).
+ */
 bool
 clv_live_predict(const ClvLiveModel *m, int64 purchases, double total, TimestampTz first, TimestampTz last,
 				 TimestampTz as_of, ClvLivePrediction *out)
@@ -45,9 +48,13 @@ clv_live_predict(const ClvLiveModel *m, int64 purchases, double total, Timestamp
 	out->p_alive = bgnbd_p_alive(&m->bg, x, t_x, T);
 	out->expected_purchases =
 		bgnbd_expected_purchases(&m->bg, x, t_x, T, CLV_CONTEXT_PERIODS * period, &ok);
+	if (!ok || !isfinite(out->expected_purchases))
+		out->expected_purchases = NAN;
 	out->expected_spend = m->has_spend ? gamma_gamma_expected_spend(&m->gg, (double) purchases, mean) : mean;
 	out->value = clv_value(&m->bg, x, t_x, T, out->expected_spend, CLV_CONTEXT_PERIODS, period,
 						   CLV_CONTEXT_RATE, &ok);
+	if (!ok || !isfinite(out->value))
+		out->value = NAN;
 	return true;
 }
 

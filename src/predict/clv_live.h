@@ -40,7 +40,7 @@ typedef struct ClvLivePrediction
 extern bool clv_live_summary(const ClvLiveModel *m, int64 purchases, TimestampTz first, TimestampTz last,
 							 TimestampTz as_of, double *x, double *t_x, double *T);
 
-/* The context's prediction for a purchase state; false when there is none (no purchase yet). */
+/* The context's prediction for a purchase state (NaN where a series did not converge); false when there is none (no purchase yet). */
 extern bool clv_live_predict(const ClvLiveModel *m, int64 purchases, double total, TimestampTz first,
 							 TimestampTz last, TimestampTz as_of, ClvLivePrediction *out);
 

@@ -112,10 +112,15 @@ $$;
 COMMENT ON FUNCTION personalize.refresh_recommendations(timestamptz) IS
 'Recomputes item similarities (cosine over profiles'' interaction weights, the strongest items_per_profile of each profile) and item popularity from the window before as_of; a pg_cron job runs it daily';
 
--- The n items a profile is most likely to want next, each with why.
-CREATE FUNCTION personalize.recommend(profile_id bigint, n integer DEFAULT 5, as_of timestamptz DEFAULT now(),
-                                      exclude_purchased boolean DEFAULT true)
-RETURNS TABLE (item text, score float8, reason text)
+-- The best-seller lists the fallback reads in order: per category, and overall.
+CREATE INDEX item_stats_category_idx ON personalize.item_stats (category, popularity DESC, item);
+CREATE INDEX item_stats_popularity_idx ON personalize.item_stats (popularity DESC, item);
+
+-- The n items each of many profiles is most likely to want next, each with why: the set form of
+-- recommend(), one statement for the whole batch (render_emails and context() use it).
+CREATE FUNCTION personalize.recommendations(profile_ids bigint[], n integer DEFAULT 5, as_of timestamptz DEFAULT now(),
+                                            exclude_purchased boolean DEFAULT true)
+RETURNS TABLE (profile_id bigint, rank integer, item text, score float8, reason text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -129,50 +134,103 @@ BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = recommend.profile_id) THEN
-        RAISE EXCEPTION 'profile % does not exist', recommend.profile_id USING ERRCODE = 'undefined_object';
+    -- nothing refreshed yet (no item is known): nothing to recommend, and nothing to read
+    IF n = 0 OR profile_ids IS NULL OR NOT EXISTS (SELECT FROM personalize.item_stats) THEN
+        RETURN;
     END IF;
     SELECT * INTO st FROM personalize.recommendation_settings;
     RETURN QUERY
-    WITH acts AS (
-        -- the profile's interactions, each decayed to as_of
-        SELECT x.item, x.category, x.weight >= st.purchase_weight AND st.purchase_weight > 0 AS bought,
+    WITH ids AS (
+        SELECT DISTINCT u.id AS profile_id FROM unnest(profile_ids) u(id) WHERE u.id IS NOT NULL
+    ), acts AS (
+        -- each profile's interactions, each decayed to as_of
+        SELECT e.profile_id, x.item, x.category, x.weight >= st.purchase_weight AND st.purchase_weight > 0 AS bought,
                x.weight * exp(-ln(2) * extract(epoch FROM as_of - e.occurred_at)
                                   / extract(epoch FROM st.recency_half_life)) AS w
-        FROM personalize.events e,
+        FROM ids JOIN personalize.events e ON e.profile_id = ids.profile_id,
              personalize._event_items(e.event, e.properties, st.purchase_weight, st.cart_weight, st.view_weight) x
-        WHERE e.profile_id = recommend.profile_id
-          AND e.event IN ('Order Completed', 'Product Added', 'Product Viewed')
+        WHERE e.event IN ('Order Completed', 'Product Added', 'Product Viewed')
           AND e.occurred_at > as_of - st.window_length AND e.occurred_at <= as_of
-    ), own AS (
-        SELECT a.item, max(a.w) AS w, bool_or(a.bought) AS bought FROM acts a GROUP BY a.item
-    ), taste AS (
+    ), own AS MATERIALIZED (
+        SELECT a.profile_id, a.item, max(a.w) AS w, bool_or(a.bought) AS bought FROM acts a GROUP BY 1, 2
+    ), taste AS MATERIALIZED (
         -- affinity per category from the same interactions, scaled so that the strongest is 1
-        SELECT a.category, sum(a.w) / nullif(max(sum(a.w)) OVER (), 0) AS affinity
-        FROM acts a WHERE a.category IS NOT NULL GROUP BY a.category
-    ), near AS (
-        SELECT nb.neighbor AS item, sum(o.w * nb.score) * (1 + coalesce(max(ta.affinity), 0)) AS score
+        SELECT a.profile_id, a.category,
+               sum(a.w) / nullif(max(sum(a.w)) OVER (PARTITION BY a.profile_id), 0) AS affinity
+        FROM acts a WHERE a.category IS NOT NULL GROUP BY 1, 2
+    ), near AS MATERIALIZED (
+        SELECT o.profile_id, nb.neighbor AS item, sum(o.w * nb.score) * (1 + coalesce(max(ta.affinity), 0)) AS score
         FROM own o
         JOIN personalize.item_neighbors nb ON nb.item = o.item
         LEFT JOIN personalize.item_stats s ON s.item = nb.neighbor
-        LEFT JOIN taste ta ON ta.category = s.category
-        WHERE NOT (exclude_purchased AND EXISTS (SELECT FROM own b WHERE b.item = nb.neighbor AND b.bought))
-        GROUP BY nb.neighbor
-    ), fallback AS (
-        -- best-sellers, in the profile's favourite categories first
-        SELECT s.item, s.popularity, ta.affinity,
-               CASE WHEN ta.category IS NOT NULL THEN 'best seller in ' || ta.category ELSE 'best seller' END AS why
-        FROM personalize.item_stats s LEFT JOIN taste ta ON ta.category = s.category
-        WHERE NOT (exclude_purchased AND EXISTS (SELECT FROM own b WHERE b.item = s.item AND b.bought))
-          AND NOT EXISTS (SELECT FROM near x WHERE x.item = s.item)
-    ), ranked AS (
-        SELECT x.item, x.score, 'similar to what they bought, carted or viewed'::text AS why, 0 AS tier, x.score AS key2
+        LEFT JOIN taste ta ON ta.profile_id = o.profile_id AND ta.category = s.category
+        LEFT JOIN own b ON b.profile_id = o.profile_id AND b.item = nb.neighbor AND b.bought AND exclude_purchased
+        WHERE b.item IS NULL
+        GROUP BY o.profile_id, nb.neighbor
+    ), near_ranked AS (
+        SELECT x.profile_id, x.item, x.score,
+               row_number() OVER (PARTITION BY x.profile_id ORDER BY x.score DESC, x.item) AS rk
         FROM near x
+    ), need AS (
+        -- the profiles that need best-sellers after their neighbours, how many, and what to skip
+        SELECT i.profile_id, n - coalesce(c.k, 0) AS missing,
+               coalesce(c.items, '{}') || coalesce(o.items, '{}') AS skip
+        FROM ids i
+        LEFT JOIN (SELECT x.profile_id, count(*) AS k, array_agg(x.item) AS items FROM near x GROUP BY 1) c
+               ON c.profile_id = i.profile_id
+        LEFT JOIN (SELECT o.profile_id, array_agg(o.item) AS items FROM own o WHERE o.bought AND exclude_purchased GROUP BY 1) o
+               ON o.profile_id = i.profile_id
+        WHERE n - coalesce(c.k, 0) > 0
+    ), fallback AS (
+        -- best-sellers, those of the profile's favourite categories first: the first `missing`
+        -- of each favourite category and of all items are enough to rank the first `missing`
+        SELECT f.profile_id, f.item, max(f.key) AS key, max(f.category) AS category
+        FROM (SELECT nd.profile_id, b.item, coalesce(ta.affinity, 0) * 1e12 + b.popularity AS key, ta.category
+                FROM need nd JOIN taste ta ON ta.profile_id = nd.profile_id,
+                     LATERAL (SELECT s.item, s.popularity FROM personalize.item_stats s
+                               WHERE s.category = ta.category AND s.item <> ALL (nd.skip)
+                               ORDER BY s.popularity DESC, s.item LIMIT nd.missing) b
+              UNION ALL
+              SELECT nd.profile_id, b.item, b.popularity, NULL
+                FROM need nd,
+                     LATERAL (SELECT s.item, s.popularity FROM personalize.item_stats s
+                               WHERE s.item <> ALL (nd.skip)
+                               ORDER BY s.popularity DESC, s.item LIMIT nd.missing) b) f
+        GROUP BY f.profile_id, f.item
+    ), ranked AS (
+        SELECT x.profile_id, x.item, x.score, 'similar to what they bought, carted or viewed'::text AS why, 0 AS tier,
+               x.score AS key2
+        FROM near_ranked x WHERE x.rk <= n
         UNION ALL
-        SELECT f.item, NULL::float8, f.why, 1, coalesce(f.affinity, 0) * 1e12 + f.popularity
+        SELECT f.profile_id, f.item, NULL::float8,
+               CASE WHEN f.category IS NOT NULL THEN 'best seller in ' || f.category ELSE 'best seller' END, 1, f.key
         FROM fallback f
     )
-    SELECT r.item, r.score, r.why FROM ranked r ORDER BY r.tier, r.key2 DESC, r.item LIMIT n;
+    SELECT q.profile_id, q.rk::integer, q.item, q.score, q.why
+    FROM (SELECT r.*, row_number() OVER (PARTITION BY r.profile_id ORDER BY r.tier, r.key2 DESC, r.item) AS rk
+          FROM ranked r) q
+    WHERE q.rk <= n
+    ORDER BY q.profile_id, q.rk;
+END
+$$;
+COMMENT ON FUNCTION personalize.recommendations(bigint[], integer, timestamptz, boolean) IS
+'recommend() for many profiles in one statement: per profile, ranks 1..n of the items it is most likely to want, with why; nothing before the first refresh_recommendations()';
+
+-- The n items a profile is most likely to want next, each with why.
+CREATE FUNCTION personalize.recommend(profile_id bigint, n integer DEFAULT 5, as_of timestamptz DEFAULT now(),
+                                      exclude_purchased boolean DEFAULT true)
+RETURNS TABLE (item text, score float8, reason text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = recommend.profile_id) THEN
+        RAISE EXCEPTION 'profile % does not exist', recommend.profile_id USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY
+    SELECT r.item, r.score, r.reason
+    FROM personalize.recommendations(ARRAY[recommend.profile_id], n, as_of, exclude_purchased) r
+    ORDER BY r.rank;
 END
 $$;
 COMMENT ON FUNCTION personalize.recommend(bigint, integer, timestamptz, boolean) IS
@@ -181,6 +239,7 @@ COMMENT ON FUNCTION personalize.recommend(bigint, integer, timestamptz, boolean)
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA personalize FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION personalize.refresh_recommendations(timestamptz) TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize.recommend(bigint, integer, timestamptz, boolean),
+    personalize.recommendations(bigint[], integer, timestamptz, boolean),
     personalize._event_items(text, jsonb, float8, float8, float8)
 TO personalize_admin, personalize_analyst;
 GRANT SELECT ON personalize.item_stats, personalize.item_neighbors, personalize.recommendation_settings

@@ -24,6 +24,7 @@
 #include "utils/timestamp.h"
 
 #include "core/personalize.h"
+#include "predict/clv_live.h"
 #include "render/render.h"
 #include "scoring/scoring.h"
 
@@ -31,9 +32,15 @@ PG_FUNCTION_INFO_V1(personalize_context);
 PG_FUNCTION_INFO_V1(personalize_render_email);
 PG_FUNCTION_INFO_V1(personalize_render_emails);
 
+/* The recommendations a context carries (customer.recommendations). */
+#define CONTEXT_RECOMMENDATIONS 5
+#define CPP_STR_(x) #x
+#define CPP_STR(x) CPP_STR_(x)
+
 /*
  * The profiles of a batch ($1, in order, NULL where there is none) with what their context reads,
- * as of $2. Live state is used when the profile holds no event after $2; otherwise the exact path
+ * as of $2; their recommendations only when $3 (one statement for the batch: recommendations()),
+ * and the latest CLV model, whose predictions are computed here from the purchase state. Live state is used when the profile holds no event after $2; otherwise the exact path
  * personalize._live_state_at() recomputes it from the events up to $2 (see docs/templates.md).
  */
 #define CONTEXT_QUERY \
@@ -52,17 +59,25 @@ PG_FUNCTION_INFO_V1(personalize_render_emails);
 	"            ELSE personalize._interests_at(p.profile_id, 5, $2) END, " \
 	"       (SELECT pg_catalog.array_agg(g.name ORDER BY g.name) FROM personalize.segment_members m " \
 	"          JOIN personalize.segments g ON g.segment_id OPERATOR(pg_catalog.=) m.segment_id " \
-	"         WHERE m.profile_id OPERATOR(pg_catalog.=) p.profile_id) " \
+	"         WHERE m.profile_id OPERATOR(pg_catalog.=) p.profile_id), " \
+	"       cm.model_id, cm.r, cm.alpha, cm.a, cm.b, cm.p, cm.q, cm.v, cm.unit, rec.items " \
 	"  FROM pg_catalog.unnest($1) WITH ORDINALITY AS x(id, ord) " \
 	"  LEFT JOIN personalize.profiles p ON p.profile_id OPERATOR(pg_catalog.=) x.id " \
-	"  LEFT JOIN LATERAL (SELECT l.live, CASE WHEN l.live " \
-	"                       THEN ROW(NULL, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, " \
-	"                                p.first_purchase_at, p.last_purchase_at, p.purchases_ignored, p.engagement, " \
-	"                                p.engagement_as_of)::personalize.live_state " \
-	"                       ELSE personalize._live_state_at(p.profile_id, $2) END AS st " \
-	"                       FROM (SELECT p.last_seen_at IS NULL OR p.last_seen_at OPERATOR(pg_catalog.<=) $2 AS live) l " \
-	"                     OFFSET 0) s ON true " \
-	" ORDER BY x.ord"
+	"  LEFT JOIN (SELECT c.model_id, c.r, c.alpha, c.a, c.b, c.p, c.q, c.v, " \
+	"                    pg_catalog.date_part('epoch', c.time_unit) AS unit " \
+	"               FROM personalize.clv_models c ORDER BY c.model_id DESC LIMIT 1) cm ON true " \
+	"  LEFT JOIN (SELECT r.profile_id, pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(" \
+	"                    'item', r.item, 'score', r.score, 'reason', r.reason) ORDER BY r.rank) AS items " \
+	"               FROM personalize.recommendations(CASE WHEN $3 THEN $1 END, " CPP_STR(CONTEXT_RECOMMENDATIONS) ", $2) r " \
+																												  "              GROUP BY r.profile_id) rec ON rec.profile_id OPERATOR(pg_catalog.=) p.profile_id " \
+																												  "  LEFT JOIN LATERAL (SELECT l.live, CASE WHEN l.live " \
+																												  "                       THEN ROW(NULL, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, " \
+																												  "                                p.first_purchase_at, p.last_purchase_at, p.purchases_ignored, p.engagement, " \
+																												  "                                p.engagement_as_of)::personalize.live_state " \
+																												  "                       ELSE personalize._live_state_at(p.profile_id, $2) END AS st " \
+																												  "                       FROM (SELECT p.last_seen_at IS NULL OR p.last_seen_at OPERATOR(pg_catalog.<=) $2 AS live) l " \
+																												  "                     OFFSET 0) s ON true " \
+																												  " ORDER BY x.ord"
 
 /* The columns of CONTEXT_QUERY, 1-based. */
 enum
@@ -89,7 +104,9 @@ enum
 	COL_RFM_SEGMENT,
 	COL_ENGAGEMENT,
 	COL_TOP_INTERESTS,
-	COL_SEGMENTS
+	COL_SEGMENTS,
+	COL_CLV_MODEL, /* then r, alpha, a, b, p, q, v, unit */
+	COL_RECOMMENDATIONS = COL_CLV_MODEL + 9
 };
 
 static SPIPlanPtr context_plan = NULL;
@@ -310,6 +327,72 @@ report_no_profile(bool id_null, int64 id)
 			 errhint("Erased profiles are listed in personalize.erasure_log.")));
 }
 
+/* A float8 column of a row (NULL as 0). */
+static double
+float8_column(HeapTuple tup, TupleDesc td, int col)
+{
+	bool  isnull;
+	Datum d = SPI_getbinval(tup, td, col, &isnull);
+
+	return isnull ? 0 : DatumGetFloat8(d);
+}
+
+/* Pushes a key and a predicted number; one that is not finite (did not converge) as null. */
+static void
+push_prediction(JsonbParseState **ps, const char *key, double x)
+{
+	push_key(ps, key);
+	if (isfinite(x))
+		push_float8(ps, x);
+	else
+		push_null(ps);
+}
+
+/*
+ * The context's clv: the latest CLV model's prediction for the purchase state as of as_of
+ * (src/predict/clv_live.c), or null without a model or a purchase.
+ */
+static void
+push_clv(JsonbParseState **ps, HeapTuple tup, TupleDesc td, TimestampTz as_of)
+{
+	ClvLiveModel	  m = {0};
+	ClvLivePrediction pr;
+	bool			  isnull;
+	Datum			  total;
+
+	push_key(ps, "clv");
+	if (column_is_null(tup, td, COL_CLV_MODEL) || column_is_null(tup, td, COL_FIRST_PURCHASE) ||
+		column_is_null(tup, td, COL_LAST_PURCHASE))
+	{
+		push_null(ps);
+		return;
+	}
+	m.model_id = DatumGetInt64(SPI_getbinval(tup, td, COL_CLV_MODEL, &isnull));
+	m.bg = (BgNbd){float8_column(tup, td, COL_CLV_MODEL + 1), float8_column(tup, td, COL_CLV_MODEL + 2),
+				   float8_column(tup, td, COL_CLV_MODEL + 3), float8_column(tup, td, COL_CLV_MODEL + 4)};
+	m.has_spend = !column_is_null(tup, td, COL_CLV_MODEL + 5);
+	m.gg = (GammaGamma){float8_column(tup, td, COL_CLV_MODEL + 5), float8_column(tup, td, COL_CLV_MODEL + 6),
+						float8_column(tup, td, COL_CLV_MODEL + 7)};
+	m.unit = float8_column(tup, td, COL_CLV_MODEL + 8);
+	total = SPI_getbinval(tup, td, COL_PURCHASE_TOTAL, &isnull);
+	if (!clv_live_predict(&m, DatumGetInt64(SPI_getbinval(tup, td, COL_PURCHASE_COUNT, &isnull)),
+						  DatumGetFloat8(DirectFunctionCall1(numeric_float8, total)),
+						  DatumGetTimestampTz(SPI_getbinval(tup, td, COL_FIRST_PURCHASE, &isnull)),
+						  DatumGetTimestampTz(SPI_getbinval(tup, td, COL_LAST_PURCHASE, &isnull)), as_of, &pr))
+	{
+		push_null(ps);
+		return;
+	}
+	pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+	push_prediction(ps, "p_alive", pr.p_alive);
+	push_prediction(ps, "churn_risk", 1 - pr.p_alive);
+	push_prediction(ps, "expected_purchases", pr.expected_purchases);
+	push_prediction(ps, "expected_spend", pr.expected_spend);
+	push_prediction(ps, "value", pr.value);
+	push_prediction(ps, "model_id", (double) m.model_id);
+	pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+}
+
 /*
  * The context of the profile in a row of CONTEXT_QUERY, as of as_of (the documented shape, see
  * docs/templates.md).
@@ -379,6 +462,16 @@ context_from_row(HeapTuple tup, TupleDesc td, TimestampTz as_of)
 	push_names(&ps, tup, td, COL_TOP_INTERESTS);
 	push_key(&ps, "segments");
 	push_names(&ps, tup, td, COL_SEGMENTS);
+	push_clv(&ps, tup, td, as_of);
+	/* recommendations: [] when none (or when the template does not read them) */
+	push_key(&ps, "recommendations");
+	if (column_is_null(tup, td, COL_RECOMMENDATIONS))
+	{
+		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+		pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	}
+	else
+		push_column(&ps, tup, td, COL_RECOMMENDATIONS);
 	push_key(&ps, "as_of");
 	{
 		char *s = JsonEncodeDateTime(NULL, TimestampTzGetDatum(as_of), TIMESTAMPTZOID, NULL);
@@ -405,13 +498,13 @@ as_of_arg(FunctionCallInfo fcinfo, int argno)
 
 /* Runs CONTEXT_QUERY for the ids (SPI connected); one row per id, in order. */
 static SPITupleTable *
-fetch_contexts(ArrayType *ids, TimestampTz as_of)
+fetch_contexts(ArrayType *ids, TimestampTz as_of, bool recommendations)
 {
-	Oid	  types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
-	Datum args[2] = {PointerGetDatum(ids), TimestampTzGetDatum(as_of)};
+	Oid	  types[3] = {INT8ARRAYOID, TIMESTAMPTZOID, BOOLOID};
+	Datum args[3] = {PointerGetDatum(ids), TimestampTzGetDatum(as_of), BoolGetDatum(recommendations)};
 	int	  rc;
 
-	rc = SPI_execute_plan(keep_plan(&context_plan, CONTEXT_QUERY, 2, types), args, NULL, true, 0);
+	rc = SPI_execute_plan(keep_plan(&context_plan, CONTEXT_QUERY, 3, types), args, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_tuptable;
@@ -450,7 +543,7 @@ personalize_context(PG_FUNCTION_ARGS)
 	Jsonb		  *result, *copy;
 
 	SPI_connect();
-	tt = fetch_contexts(ids, as_of);
+	tt = fetch_contexts(ids, as_of, true);
 	result = context_of(tt, 0, PG_ARGISNULL(0), PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0), as_of);
 	copy = MemoryContextAlloc(caller, VARSIZE(result));
 	memcpy(copy, result, VARSIZE(result));
@@ -461,10 +554,25 @@ personalize_context(PG_FUNCTION_ARGS)
 /* A stored e-mail template: its three parts compiled (NULL where the part is NULL). */
 typedef struct EmailTemplate
 {
-	const liq_template *part[3]; /* subject, html, text */
+	const liq_template *part[3];		 /* subject, html, text */
+	bool				recommendations; /* it, or a partial it may use, reads recommendations */
 } EmailTemplate;
 
 static const char email_parts[3] = {RENDER_PART_SUBJECT, RENDER_PART_HTML, RENDER_PART_TEXT};
+
+/*
+ * A stored template's parts, and whether its context needs recommendations: the template names
+ * them, or it uses partials ({% render %}, {% include %}) and some other template names them.
+ */
+#define TEMPLATE_QUERY \
+	"SELECT t.subject, t.html_body, t.text_body, " \
+	"       pg_catalog.strpos(pg_catalog.concat(t.subject, t.html_body, t.text_body), 'recommendations') " \
+	"         OPERATOR(pg_catalog.>) 0 " \
+	"       OR (pg_catalog.concat(t.subject, t.html_body, t.text_body) OPERATOR(pg_catalog.~) '\\{%-?\\s*(render|include)' " \
+	"           AND EXISTS (SELECT FROM personalize.templates o WHERE o.name OPERATOR(pg_catalog.<>) t.name " \
+	"                          AND pg_catalog.strpos(pg_catalog.concat(o.subject, o.html_body, o.text_body), " \
+	"                                                'recommendations') OPERATOR(pg_catalog.>) 0)) " \
+	"  FROM personalize.templates t WHERE t.name OPERATOR(pg_catalog.=) $1"
 
 /* Looks the template up (SPI connected) and compiles its parts; 42704 when there is none. */
 static void
@@ -473,12 +581,12 @@ load_email_template(text *name, bool name_null, EmailTemplate *t)
 	Oid	  type = TEXTOID;
 	Datum arg = PointerGetDatum(name);
 	int	  rc;
+	bool  isnull;
 
 	if (!name_null)
 	{
 		rc = SPI_execute_plan(keep_plan(&template_plan,
-										"SELECT t.subject, t.html_body, t.text_body FROM personalize.templates t "
-										"WHERE t.name OPERATOR(pg_catalog.=) $1",
+										TEMPLATE_QUERY,
 										1, &type),
 							  &arg, NULL, true, 1);
 		if (rc != SPI_OK_SELECT)
@@ -491,7 +599,6 @@ load_email_template(text *name, bool name_null, EmailTemplate *t)
 				 errhint("Templates are rows of personalize.templates.")));
 	for (int i = 0; i < 3; i++)
 	{
-		bool  isnull;
 		Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
 
 		t->part[i] = NULL;
@@ -502,6 +609,8 @@ load_email_template(text *name, bool name_null, EmailTemplate *t)
 			t->part[i] = render_compile(VARDATA_ANY(src), VARSIZE_ANY_EXHDR(src), NULL);
 		}
 	}
+	t->recommendations = !column_is_null(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4) &&
+						 DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
 }
 
 /*
@@ -566,7 +675,7 @@ personalize_render_email(PG_FUNCTION_ARGS)
 	rtd = BlessTupleDesc(rtd);
 	SPI_connect();
 	load_email_template(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), PG_ARGISNULL(0), &t);
-	tt = fetch_contexts(ids, as_of);
+	tt = fetch_contexts(ids, as_of, t.recommendations);
 	ctx = context_of(tt, 0, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1), as_of);
 	/* a batch of one: a partial the three parts share is read once */
 	render_one(render_batch_begin(), &t, ctx, extra, as_of, strict, out);
@@ -627,7 +736,7 @@ personalize_render_emails(PG_FUNCTION_ARGS)
 	row_cxt = AllocSetContextCreate(batch_cxt, "personalize render_emails row", ALLOCSET_DEFAULT_SIZES);
 	SPI_connect();
 	load_email_template(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), PG_ARGISNULL(0), &t);
-	tt = fetch_contexts(ids, as_of);
+	tt = fetch_contexts(ids, as_of, t.recommendations);
 	old = MemoryContextSwitchTo(batch_cxt);
 	batch = render_batch_begin();
 	out = palloc0(3 * sizeof(text *));

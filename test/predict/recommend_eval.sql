@@ -12,10 +12,8 @@ WHERE e.kind = 'Order Completed' AND e.at > '2026-05-01 00:00+00'
                                               AND b.at <= '2026-05-01 00:00+00')
 GROUP BY p.profile_id, e.item;
 CREATE TEMP TABLE eval_lists AS
-SELECT 'personalize.recommend' AS method, t.profile_id, r.rank, r.item
-FROM (SELECT DISTINCT profile_id FROM eval_truth) t,
-     LATERAL (SELECT x.item, row_number() OVER () AS rank
-              FROM personalize.recommend(t.profile_id, 10, '2026-05-01 00:00+00') x) r
+SELECT 'personalize.recommend' AS method, r.profile_id, r.rank::bigint AS rank, r.item
+FROM personalize.recommendations(ARRAY(SELECT DISTINCT profile_id FROM eval_truth), 10, '2026-05-01 00:00+00') r
 UNION ALL
 SELECT 'popularity', t.profile_id, r.rank, r.item
 FROM (SELECT DISTINCT profile_id FROM eval_truth) t,
