@@ -6,7 +6,11 @@
 #                  says how many plain-SQL likelihood evaluations the whole fit costs);
 #   predict_score  p_alive and the Gamma-Gamma expected spend of every customer through the C
 #                  functions against the same formulas written in plain SQL (aim: 5x).
-# Run alone with `BENCHMARKS="predict_fit predict_score" make bench`.
+# And over PREDICT_PROFILES (default 1,000,000) profiles with live state (bench/predict_store.sql):
+#   predict_clv       fit_clv, then clv_predictions() for every purchaser;
+#   predict_lookalike lookalike() of a 1,000-profile seed (aim: under 2 s);
+#   predict_kmeans    kmeans(8) over every profile.
+# Run alone with `BENCHMARKS="predict_fit predict_score predict_clv predict_lookalike predict_kmeans" make bench`.
 
 # Once: the simulated summaries in public.clv_summary (x, t_x, T in weeks, mean spend).
 prepare_clv_summary() {
@@ -76,8 +80,9 @@ bench_predict_score() {
   print_figure predict_score "$rows" "$c" "$sql"
 }
 
-# recommend() for RECOMMEND_CUSTOMERS (default 10,000) profiles of the generated store, against the
-# popularity list for the same profiles; then the offline quality of both (hit rate, NDCG at 10).
+# recommendations() for RECOMMEND_CUSTOMERS (default 10,000) profiles of the generated store in one
+# statement, against the popularity list for the same profiles, and recommend() called per profile
+# against the set form; then the offline quality of both (hit rate, NDCG at 10).
 bench_recommend() {
   local n=${RECOMMEND_CUSTOMERS:-10000} rec pop
   psql_run -q -c "CREATE DATABASE recommend_bench" >/dev/null
@@ -85,9 +90,63 @@ bench_recommend() {
   psql_run -d recommend_bench -At -F' ' -v customers="$n" -c "CREATE EXTENSION personalize" \
            -f "$top/test/predict/recommend_store.sql" -f "$top/test/predict/recommend_eval.sql" | tail -2 |
     awk '{printf "  offline, %s customers with test items: %s hit rate at 10 %s, NDCG at 10 %s\n", $2, $1, $3, $4}'
-  rec=$(PGDATABASE=recommend_bench time_query "SELECT count(*) FROM personalize.profiles p, LATERAL personalize.recommend(p.profile_id, 10, '2026-05-01 00:00+00') r")
+  rec=$(PGDATABASE=recommend_bench time_query "SELECT count(*) FROM personalize.recommendations(ARRAY(SELECT profile_id FROM personalize.profiles), 10, '2026-05-01 00:00+00') r")
+  one=$(PGDATABASE=recommend_bench time_query "SELECT count(*) FROM personalize.profiles p, LATERAL personalize.recommend(p.profile_id, 10, '2026-05-01 00:00+00') r")
   pop=$(PGDATABASE=recommend_bench time_query "SELECT count(*) FROM personalize.profiles p, LATERAL (SELECT s.item FROM personalize.item_stats s ORDER BY s.popularity DESC LIMIT 10) r")
-  echo "  recommend: 10 items for each of $n profiles; baseline: the 10 most popular items for each"
+  echo "  recommend: 10 items for each of $n profiles in one recommendations() statement; baseline: the 10 most popular items for each"
   print_figure recommend "$n" "$rec" "$pop"
+  echo "  recommend_one_by_one: recommend() called per profile (the batch of one), against the set form"
+  print_figure recommend_one_by_one "$n" "$one" "$rec"
   psql_run -q -c "DROP DATABASE recommend_bench"
+}
+
+# Once: PREDICT_PROFILES (default 1,000,000) profiles with live state (bench/predict_store.sql), in
+# the database predict_bench.
+prepare_predict_store() {
+  [ -n "${predict_store_ready:-}" ] && return 0
+  psql_run -q -c "CREATE DATABASE predict_bench" >/dev/null
+  PGDATABASE=predict_bench psql_run -At -F' ' -v profiles="${PREDICT_PROFILES:-1000000}" -c "CREATE EXTENSION personalize" \
+    -f "$top/bench/predict_store.sql" | tail -1 |
+    awk '{printf "  prediction store: %s profiles, %s purchasers, %s interests\n", $1, $2, $3}'
+  predict_store_ready=1
+}
+
+# clv_predictions() for every purchasing profile of the store (after fit_clv), against reading the
+# same purchase summaries alone (purchase_summary).
+bench_predict_clv() {
+  prepare_predict_store
+  local rows fit c base
+  fit=$(PGDATABASE=predict_bench time_query "SELECT personalize.fit_clv('2026-06-30 00:00+00')")
+  rows=$(PGDATABASE=predict_bench psql_run -At -c "SELECT bgnbd_customers FROM personalize.clv_models ORDER BY model_id DESC LIMIT 1")
+  c=$(PGDATABASE=predict_bench time_query "SELECT count(*), sum(clv) FROM personalize.clv_predictions('2026-06-30 00:00+00')")
+  base=$(PGDATABASE=predict_bench time_query "SELECT count(*), sum(mean_spend) FROM personalize.purchase_summary('2026-06-30 00:00+00')")
+  echo "  predict_clv: fit_clv took $fit s; clv_predictions for $rows purchasers; baseline: their purchase summaries alone"
+  print_figure predict_clv "$rows" "$c" "$base"
+}
+
+# lookalike() of a 1,000-profile seed over every profile (n = 1,000), against computing the
+# profiles' features alone (profile_features: the scan every lookalike makes).
+bench_predict_lookalike() {
+  prepare_predict_store
+  local rows l base
+  rows=$(PGDATABASE=predict_bench psql_run -At -c "SELECT count(*) FROM personalize.profiles")
+  l=$(PGDATABASE=predict_bench time_query "SELECT count(*) FROM personalize.lookalike(
+        personalize.audience_from_array(ARRAY(SELECT profile_id FROM personalize.profiles WHERE profile_id % 4 = 2 ORDER BY profile_id LIMIT 1000)),
+        1000, '2026-06-30 00:00+00')")
+  base=$(PGDATABASE=predict_bench time_query "SELECT count(*), sum(features[13]) FROM personalize.profile_features('2026-06-30 00:00+00')")
+  echo "  predict_lookalike: the 1,000 profiles most like a 1,000-profile seed, exact scan (aim: under 2 s at 1M); baseline: the feature scan alone"
+  print_figure predict_lookalike "$rows" "$l" "$base"
+}
+
+# kmeans(8) over every profile, against the feature scan alone.
+bench_predict_kmeans() {
+  prepare_predict_store
+  local rows k base
+  rows=$(PGDATABASE=predict_bench psql_run -At -c "SELECT count(*) FROM personalize.profiles")
+  k=$(PGDATABASE=predict_bench time_query "SELECT count(*) FROM personalize.kmeans(8, '2026-06-30 00:00+00', 1)")
+  PGDATABASE=predict_bench psql_run -At -F' ' -c "SELECT iterations, converged FROM personalize.cluster_models ORDER BY model_id DESC LIMIT 1" |
+    awk '{printf "  kmeans: %s Lloyd passes, converged %s\n", $1, $2}'
+  base=$(PGDATABASE=predict_bench time_query "SELECT count(*), sum(features[13]) FROM personalize.profile_features('2026-06-30 00:00+00')")
+  echo "  predict_kmeans: k-means++ with k = 8 over every profile, stored; baseline: the feature scan alone"
+  print_figure predict_kmeans "$rows" "$k" "$base"
 }

@@ -106,7 +106,7 @@ WITH RECURSIVE bis(lo, hi, k) AS (
   SELECT CASE WHEN personalize.bgnbd_p_alive(0.5, 3, 1.2, 4, 1, 4, (lo + hi) / 2) >= 0.5 THEN (lo + hi) / 2 ELSE lo END,
          CASE WHEN personalize.bgnbd_p_alive(0.5, 3, 1.2, 4, 1, 4, (lo + hi) / 2) >= 0.5 THEN hi ELSE (lo + hi) / 2 END, k + 1
     FROM bis WHERE k < 80)
-SELECT timestamptz '2026-02-01 00:00+00' + hi * interval '7 days' AS at FROM bis WHERE k = 80;
+SELECT timestamptz '2026-02-01 00:00+00' + hi * 604800 * interval '1 second' AS at FROM bis WHERE k = 80;
 -- e waits for that moment; b for its next order (15 April), which changes its purchases
 SELECT p.user_id, m.profile_id IS NOT NULL AS member,
        CASE WHEN p.user_id = 'e' THEN pe.recheck_at - (SELECT at FROM crossing) BETWEEN interval '0' AND interval '2 milliseconds'
