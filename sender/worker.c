@@ -20,6 +20,11 @@
 #include "provider.h"
 #include "strbuf.h"
 
+/* Outcomes are recorded in groups of this many (and at the end of each batch): a crash
+ * repeats at most a group's messages more than per-message recording would, all of them
+ * leased to this worker at the time. */
+#define RECORD_GROUP 20
+
 /* An outcome still to be recorded in the database. */
 typedef struct pending
 {
@@ -247,22 +252,125 @@ pending_free(pending *p)
 	free(p->error);
 }
 
-/* Records an outcome now, or keeps it for after the reconnect. */
+/* Appends a PostgreSQL array literal element: NULL, or the text quoted and escaped. */
+static void
+array_element(strbuf *b, const char *v)
+{
+	if (b->data[b->len - 1] != '{')
+		sb_addc(b, ',');
+	if (!v)
+	{
+		sb_adds(b, "NULL");
+		return;
+	}
+	sb_addc(b, '"');
+	for (; *v; v++)
+	{
+		if (*v == '"' || *v == '\\')
+			sb_addc(b, '\\');
+		sb_addc(b, *v);
+	}
+	sb_addc(b, '"');
+}
+
+/* Records the kept sent outcomes in one statement (one round trip, one transaction); returns
+ * 0, 1 when there are fewer than two or the statement failed otherwise (they are then
+ * recorded one by one), or -1 when the connection is lost. */
+static int
+record_sent_group(wstate *s)
+{
+	strbuf ids,
+		pids,
+		provs;
+	const char *params[3];
+	PGresult   *r;
+	int			n = 0,
+		rc = 1;
+
+	sb_init(&ids);
+	sb_init(&pids);
+	sb_init(&provs);
+	sb_addc(&ids, '{');
+	sb_addc(&pids, '{');
+	sb_addc(&provs, '{');
+	for (int i = 0; i < s->npend; i++)
+		if (s->pend[i].kind == OUTCOME_SENT)
+		{
+			char id[32];
+
+			snprintf(id, sizeof(id), "%lld", s->pend[i].send_id);
+			array_element(&ids, id);
+			array_element(&pids, s->pend[i].provider_id);
+			array_element(&provs, s->pend[i].provider);
+			n++;
+		}
+	sb_addc(&ids, '}');
+	sb_addc(&pids, '}');
+	sb_addc(&provs, '}');
+	params[0] = ids.data;
+	params[1] = pids.data;
+	params[2] = provs.data;
+	if (n >= 2)
+	{
+		r = PQexecParams(s->conn,
+						 "SELECT count(personalize.complete_send(u.id, u.pid, now(), u.prov)) "
+						 "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, pid, prov)",
+						 3, NULL, params, NULL, NULL, 0);
+		rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : PQstatus(s->conn) != CONNECTION_OK ? -1
+																						   : 1;
+		PQclear(r);
+	}
+	if (rc == 0)
+	{
+		int kept = 0;
+
+		for (int i = 0; i < s->npend; i++)
+			if (s->pend[i].kind == OUTCOME_SENT)
+				pending_free(&s->pend[i]);
+			else
+				s->pend[kept++] = s->pend[i];
+		s->npend = kept;
+	}
+	sb_free(&ids);
+	sb_free(&pids);
+	sb_free(&provs);
+	return rc;
+}
+
+/* Records the kept outcomes: the sent ones in one statement, the others one by one; returns 0
+ * when all are, -1 when the connection is lost (the rest stay kept). */
+static int
+flush_pending(wstate *s)
+{
+	int	   done = 0;
+	double t0 = now_seconds();
+
+	if (s->npend > 0 && record_sent_group(s) < 0)
+	{
+		s->record_seconds += now_seconds() - t0;
+		return -1;
+	}
+	while (done < s->npend)
+	{
+		if (record(s, &s->pend[done]) < 0)
+			break;
+		pending_free(&s->pend[done]);
+		done++;
+	}
+	memmove(s->pend, s->pend + done, sizeof(pending) * (s->npend - done));
+	s->npend -= done;
+	s->record_seconds += now_seconds() - t0;
+	return s->npend ? -1 : 0;
+}
+
+/* Keeps an outcome; they are recorded in groups of RECORD_GROUP, at the end of each batch,
+ * and after a reconnect. */
 static void
 settle(wstate *s, long long send_id, int kind, const char *provider, const outcome *o)
 {
 	pending p = {send_id, kind, xstrdup(o ? o->provider_id : NULL), xstrdup(provider),
 				 xstrdup(o ? o->error : "released: the sender is stopping"), o ? o->retry_after : 0};
 
-	double t0 = now_seconds();
-	int	   rc = s->npend == 0 ? record(s, &p) : -1;
-
-	s->record_seconds += now_seconds() - t0;
-	if (rc == 0)
-	{
-		pending_free(&p);
-		return;
-	}
 	if (s->npend == s->cappend)
 	{
 		pending *v;
@@ -275,26 +383,8 @@ settle(wstate *s, long long send_id, int kind, const char *provider, const outco
 		s->pend = v;
 	}
 	s->pend[s->npend++] = p;
-}
-
-/* Records the kept outcomes; returns 0 when all are, -1 when the connection is lost again. */
-static int
-flush_pending(wstate *s)
-{
-	int done = 0;
-
-	while (done < s->npend)
-	{
-		if (record(s, &s->pend[done]) < 0)
-			break;
-		pending_free(&s->pend[done]);
-		done++;
-	}
-	memmove(s->pend, s->pend + done, sizeof(pending) * (s->npend - done));
-	s->npend -= done;
-	if (done)
-		log_line("worker %d: recorded %d outcomes kept while the database was away", s->w->id, done);
-	return s->npend ? -1 : 0;
+	if (s->npend >= RECORD_GROUP && PQstatus(s->conn) == CONNECTION_OK)
+		flush_pending(s);
 }
 
 /* Picks the provider for m: the first whose breaker allows it (only the bound one for a send
@@ -480,6 +570,8 @@ run_batch(wstate *s)
 		json_pairs_free(m.headers, m.nheaders);
 	}
 	PQclear(r);
+	if (s->npend > 0 && flush_pending(s) < 0)
+		log_line("worker %d: lost the database connection with %d outcomes to record", s->w->id, s->npend);
 	if (n > 0)
 	{
 		s->w->stats.batches++;

@@ -2,7 +2,7 @@
 """An SMTP sink for the sender's tests and bench (Debian's python3-aiosmtpd) on 127.0.0.1.
 
 Stores each message it accepts as DIR/msg-N.eml and a line of DIR/log.jsonl (n, rcpt_tos,
-mail_from, Message-ID, X-Personalize-Send-Id); replies "250 OK queued as N", so a test can
+mail_from, Message-ID, X-Personalize-Send-Id, the time it arrived); replies "250 OK queued as N", so a test can
 match the provider id a send records. Each EHLO/HELO (one per connection) appends a line to
 DIR/connections. --refuse ADDR answers RCPT TO for ADDR with 550 (a permanent refusal);
 --discard keeps nothing but a count (bench). Writes its port to DIR/port once it listens
@@ -13,6 +13,8 @@ import os
 import re
 import signal
 import sys
+
+import time
 
 from aiosmtpd.controller import Controller
 
@@ -62,7 +64,7 @@ class Sink:
                 f.write(json.dumps({"n": n, "mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
                                     "message_id": mid.group(1).strip() if mid else None,
                                     "send_id": sid.group(1).strip() if sid else None,
-                                    "file": os.path.basename(path)}) + "\n")
+                                    "file": os.path.basename(path), "t": time.time()}) + "\n")
         return "250 OK queued as {}".format(n)
 
 
