@@ -363,8 +363,8 @@ flush_pending(wstate *s)
 	return s->npend ? -1 : 0;
 }
 
-/* Keeps an outcome; they are recorded in groups of RECORD_GROUP, at the end of each batch,
- * and after a reconnect. */
+/* Keeps an outcome: completions are recorded in groups of RECORD_GROUP and at the end of each
+ * batch, failures at once (with the completions kept so far), all after a reconnect. */
 static void
 settle(wstate *s, long long send_id, int kind, const char *provider, const outcome *o)
 {
@@ -383,7 +383,9 @@ settle(wstate *s, long long send_id, int kind, const char *provider, const outco
 		s->pend = v;
 	}
 	s->pend[s->npend++] = p;
-	if (s->npend >= RECORD_GROUP && PQstatus(s->conn) == CONNECTION_OK)
+	/* a failure is recorded at once: the send becomes due again after its backoff (another
+	 * worker may take it meanwhile) */
+	if ((kind != OUTCOME_SENT || s->npend >= RECORD_GROUP) && PQstatus(s->conn) == CONNECTION_OK)
 		flush_pending(s);
 }
 
