@@ -76,6 +76,55 @@ CREATE TYPE personalize.live_state AS (
     engagement_as_of   timestamptz
 );
 
+-- The live-state fold (src/scoring/live_state.c), the one definition of how events change a
+-- profile's live state (_live_fold) and how two states add up (_live_combine): ingest folds a
+-- statement's events and combines them with each profile's state, the full recompute folds all of
+-- a profile's events (_live_state_at, rebuild_scores), a merge combines the two profiles' states.
+CREATE FUNCTION personalize._live_fold_trans(internal, timestamptz, bigint, text, jsonb, float8, text, text[])
+RETURNS internal
+AS 'MODULE_PATHNAME', 'personalize_live_fold_trans'
+LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION personalize._live_fold_final(internal)
+RETURNS personalize.live_state
+AS 'MODULE_PATHNAME', 'personalize_live_fold_final'
+LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION personalize._live_fold_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'personalize_live_fold_combine'
+LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION personalize._live_fold_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'personalize_live_fold_serialize'
+LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE FUNCTION personalize._live_fold_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'personalize_live_fold_deserialize'
+LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE AGGREGATE personalize._live_fold(occurred_at timestamptz, event_id bigint, event text, properties jsonb,
+                                         engagement_weight float8, purchase_event text, amount_properties text[]) (
+    SFUNC = personalize._live_fold_trans,
+    STYPE = internal,
+    FINALFUNC = personalize._live_fold_final,
+    COMBINEFUNC = personalize._live_fold_combine,
+    SERIALFUNC = personalize._live_fold_serialize,
+    DESERIALFUNC = personalize._live_fold_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE personalize._live_fold(timestamptz, bigint, text, jsonb, float8, text, text[]) IS
+'The live state that these events give (purchases, engagement valued at the latest scored event, cart log), in any order';
+
+CREATE FUNCTION personalize._live_combine(a personalize.live_state, b personalize.live_state)
+RETURNS personalize.live_state
+AS 'MODULE_PATHNAME', 'personalize_live_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._live_combine(personalize.live_state, personalize.live_state) IS
+'The live state of the events of both: counters add up, times widen, engagements add up at the later time, cart logs merge';
+
 -- The exact path: a profile's live state recomputed from its events up to as_of, for a time before
 -- the live state (which holds every event folded in, including those after as_of).
 CREATE FUNCTION personalize._live_state_at(profile_id bigint, as_of timestamptz)
@@ -83,28 +132,12 @@ RETURNS personalize.live_state
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH scored AS (
-        SELECT e.occurred_at, w.engagement_weight, e.event = st.purchase_event AS purchase,
-               CASE WHEN e.event = st.purchase_event
-                    THEN personalize._usable_amount(personalize.purchase_amount(e.properties, st.amount_properties))
-               END AS amount
-          FROM personalize.events e
-         CROSS JOIN personalize.scoring_settings st
-          LEFT JOIN personalize.scoring_events w ON w.event = e.event
-         WHERE e.profile_id = $1 AND e.occurred_at <= $2
-           AND (w.engagement_weight <> 0 OR e.event = st.purchase_event)
-    ), s AS (
-        SELECT count(s.amount) AS purchases, coalesce(sum(s.amount), 0) AS total,
-               min(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS first_at,
-               max(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS last_at,
-               count(*) FILTER (WHERE s.purchase AND s.amount IS NULL) AS ignored,
-               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
-                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
-          FROM scored s
-    )
-    SELECT ROW(c.log, personalize._cart_of(c.log), personalize._cart_updated_at(c.log), s.purchases, s.total, s.first_at,
-               s.last_at, s.ignored, coalesce((s.engagement).score, 0), (s.engagement).as_of)::personalize.live_state
-      FROM s, (SELECT personalize._cart_log_from_events($1, $2) AS log) c
+    SELECT personalize._live_fold(e.occurred_at, e.event_id, e.event, e.properties, w.engagement_weight,
+                                  st.purchase_event, st.amount_properties)
+      FROM personalize.events e
+     CROSS JOIN personalize.scoring_settings st
+      LEFT JOIN personalize.scoring_events w ON w.event = e.event
+     WHERE e.profile_id = $1 AND e.occurred_at <= $2
 $$;
 
 -- The exact path of top interests: the n categories with the highest affinity as of as_of,
@@ -985,18 +1018,15 @@ BEGIN
     -- removed while this statement waited for its lock is not locked (nor anything written for it):
     -- its events go to the profile that survives it (_rehome_vanished), and are folded in again.
     LOOP
-    -- The accepted events, each with what scoring takes from its properties (src/scoring.sql,
-    -- src/interest.sql), so that the properties themselves are read once.
+    -- The accepted events, each with its interest category (src/scoring/interest.sql) and, for the
+    -- events whose properties the live-state fold reads (a purchase's amount, a cart line), those.
     WITH accepted AS MATERIALIZED (
         SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
-               w.engagement_weight, w.interest_weight, e.event = st.purchase_event AS purchase,
-               CASE WHEN e.event = st.purchase_event
-                    THEN personalize._usable_amount(personalize.purchase_amount(e.properties, st.amount_properties))
-               END AS amount,
+               w.engagement_weight, w.interest_weight,
                CASE WHEN w.interest_weight > 0
                     THEN personalize.event_category(e.properties, st.category_property) END AS category,
-               CASE WHEN e.event IN ('Product Added', 'Product Removed', 'Order Completed')
-                    THEN e.properties END AS cart_properties
+               CASE WHEN e.event = st.purchase_event OR e.event IN ('Product Added', 'Product Removed')
+                    THEN e.properties END AS live_properties
           FROM new_events e
           LEFT JOIN unnest(redirect_from, redirect_to) AS r(from_id, to_id)
                  ON r.from_id = e.profile_id
@@ -1010,10 +1040,17 @@ BEGIN
          WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
          ORDER BY profile_id, occurred_at DESC, event_id DESC
     ), touched AS (
-        SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at
+        -- what the statement's events add to each profile: counts and times, and their live state
+        -- (src/scoring/live_state.c)
+        SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+               personalize._live_fold(occurred_at, event_id, event, live_properties, engagement_weight,
+                                      st.purchase_event, st.amount_properties) AS live
           FROM accepted GROUP BY profile_id
     ), locked AS MATERIALIZED (
-        SELECT p.profile_id FROM personalize.profiles p JOIN touched t USING (profile_id)
+        SELECT p.profile_id,
+               ROW(p.cart_log, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, p.first_purchase_at,
+                   p.last_purchase_at, p.purchases_ignored, p.engagement, p.engagement_as_of)::personalize.live_state AS live
+          FROM personalize.profiles p JOIN touched t USING (profile_id)
          ORDER BY p.profile_id FOR UPDATE OF p
     ), consent_logged AS (
         INSERT INTO personalize.consent_log (profile_id, changed_at, email_consent, source)
@@ -1022,39 +1059,20 @@ BEGIN
           FROM accepted
          WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
            AND profile_id IN (SELECT profile_id FROM locked)
-    -- ---- scoring (src/scoring.sql, src/interest.sql): purchases, engagement, interests
-    ), scored AS (
-        SELECT c.profile_id, c.occurred_at, c.engagement_weight, c.interest_weight, c.purchase, c.amount, c.category
-          FROM accepted c
-         WHERE c.engagement_weight <> 0 OR c.interest_weight > 0 OR c.purchase
-    ), scores AS (
-        SELECT s.profile_id,
-               count(s.amount) AS purchases, sum(s.amount) AS total,
-               min(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS first_at,
-               max(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS last_at,
-               count(*) FILTER (WHERE s.purchase AND s.amount IS NULL) AS ignored,
-               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
-                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
-          FROM scored s GROUP BY s.profile_id
+    -- ---- interests (src/scoring/interest.sql): decayed affinity per category
     ), interests AS (
         INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
         SELECT x.profile_id, x.category, (x.st).score, (x.st).as_of
-          FROM (SELECT s.profile_id, s.category,
-                       personalize._engagement_state(s.occurred_at, s.interest_weight, personalize.half_life()) AS st
-                  FROM scored s
-                 WHERE s.category IS NOT NULL AND s.profile_id IN (SELECT profile_id FROM locked)
+          FROM (SELECT a.profile_id, a.category,
+                       personalize._engagement_state(a.occurred_at, a.interest_weight, personalize.half_life()) AS st
+                  FROM accepted a
+                 WHERE a.category IS NOT NULL AND a.profile_id IN (SELECT profile_id FROM locked)
                  GROUP BY 1, 2) x
          ORDER BY 1, 2
             ON CONFLICT (profile_id, category) DO UPDATE
            SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
                                                 personalize.half_life()),
                as_of = greatest(i.as_of, excluded.as_of)
-    -- ---- the live cart (src/scoring/cart.c): the statement's cart events, folded in below
-    ), carts AS (
-        SELECT c.profile_id, array_agg(c.event) AS events, array_agg(c.cart_properties) AS properties,
-               array_agg(c.occurred_at) AS occurred_at, array_agg(c.event_id) AS event_ids
-          FROM accepted c WHERE c.cart_properties IS NOT NULL GROUP BY c.profile_id
-    -- ---- end of scoring
     ), counted AS (
     UPDATE personalize.profiles p
        SET event_count = p.event_count + t.n,
@@ -1064,26 +1082,17 @@ BEGIN
                                 THEN c.state ELSE p.email_consent END,
            consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
                              THEN c.occurred_at ELSE p.consent_at END,
-           -- scoring (src/scoring.sql)
-           purchase_count = p.purchase_count + coalesce(s.purchases, 0),
-           purchase_total = p.purchase_total + coalesce(s.total, 0),
-           first_purchase_at = least(p.first_purchase_at, s.first_at),
-           last_purchase_at = greatest(p.last_purchase_at, s.last_at),
-           purchases_ignored = p.purchases_ignored + coalesce(s.ignored, 0),
-           engagement = personalize._decay_sum(p.engagement, p.engagement_as_of, s.engagement, personalize.half_life()),
-           engagement_as_of = greatest(p.engagement_as_of, (s.engagement).as_of),
-           cart_log = CASE WHEN k.profile_id IS NULL THEN p.cart_log
-                           ELSE personalize._cart_log_add(p.cart_log, k.events, k.properties, k.occurred_at, k.event_ids) END,
-           cart = CASE WHEN k.profile_id IS NULL THEN p.cart
-                       ELSE personalize._cart_of(personalize._cart_log_add(p.cart_log, k.events, k.properties,
-                                                                           k.occurred_at, k.event_ids)) END,
-           cart_updated_at = CASE WHEN k.profile_id IS NULL THEN p.cart_updated_at
-                                  ELSE personalize._cart_updated_at(personalize._cart_log_add(p.cart_log, k.events,
-                                                                    k.properties, k.occurred_at, k.event_ids)) END,
+           -- the live state: the profile's and the statement's combined (src/scoring/live_state.c)
+           purchase_count = x.purchase_count, purchase_total = x.purchase_total,
+           first_purchase_at = x.first_purchase_at, last_purchase_at = x.last_purchase_at,
+           purchases_ignored = x.purchases_ignored, engagement = x.engagement, engagement_as_of = x.engagement_as_of,
+           cart_log = x.cart_log, cart = x.cart, cart_updated_at = x.cart_updated_at,
            updated_at = statement_timestamp()
-      FROM touched t LEFT JOIN consent c USING (profile_id) LEFT JOIN scores s USING (profile_id)
-           LEFT JOIN carts k USING (profile_id)
-     WHERE p.profile_id = t.profile_id AND p.profile_id IN (SELECT profile_id FROM locked)
+      FROM touched t
+      JOIN locked l ON l.profile_id = t.profile_id
+     CROSS JOIN LATERAL personalize._live_combine(l.live, t.live) AS x
+      LEFT JOIN consent c ON c.profile_id = t.profile_id
+     WHERE p.profile_id = t.profile_id
     RETURNING p.profile_id
     )
     -- what segments need to know (only gathered when there are segments), and the profiles removed
@@ -1149,7 +1158,7 @@ DECLARE
     d personalize.profiles;
     moved bigint;
     merged_consent text;
-    merged_cart jsonb;
+    live personalize.live_state;
 BEGIN
     IF keep IS NULL OR drop IS NULL OR force IS NULL OR cause IS NULL THEN
         RAISE EXCEPTION '% must not be null', CASE WHEN keep IS NULL OR drop IS NULL THEN 'profile ids'
@@ -1189,8 +1198,12 @@ BEGIN
     END IF;
     UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
     GET DIAGNOSTICS moved = ROW_COUNT;
-    -- the cart interleaves both profiles' events: recomputed from them (src/scoring/cart.c)
-    merged_cart := personalize._cart_log_from_events(keep);
+    -- the live state of both profiles' events (src/scoring/live_state.c); RFM waits for score_rfm
+    live := personalize._live_combine(
+        ROW(k.cart_log, k.cart, k.cart_updated_at, k.purchase_count, k.purchase_total, k.first_purchase_at,
+            k.last_purchase_at, k.purchases_ignored, k.engagement, k.engagement_as_of)::personalize.live_state,
+        ROW(d.cart_log, d.cart, d.cart_updated_at, d.purchase_count, d.purchase_total, d.first_purchase_at,
+            d.last_purchase_at, d.purchases_ignored, d.engagement, d.engagement_as_of)::personalize.live_state);
     UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.consent_log SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.profiles p
@@ -1206,20 +1219,11 @@ BEGIN
            first_seen_at = least(k.first_seen_at, d.first_seen_at),
            last_seen_at = greatest(k.last_seen_at, d.last_seen_at),
            created_at = least(k.created_at, d.created_at),
-           -- scoring: counters add up, decayed scores add up at the later time, RFM waits for score_rfm
-           purchase_count = k.purchase_count + d.purchase_count,
-           purchase_total = k.purchase_total + d.purchase_total,
-           first_purchase_at = least(k.first_purchase_at, d.first_purchase_at),
-           last_purchase_at = greatest(k.last_purchase_at, d.last_purchase_at),
-           purchases_ignored = k.purchases_ignored + d.purchases_ignored,
-           engagement = personalize._decay_sum(k.engagement, k.engagement_as_of,
-                                               CASE WHEN d.engagement_as_of IS NOT NULL
-                                                    THEN ROW(d.engagement, d.engagement_as_of)::personalize.decayed END,
-                                               personalize.half_life()),
-           engagement_as_of = greatest(k.engagement_as_of, d.engagement_as_of),
-           cart_log = merged_cart,
-           cart = personalize._cart_of(merged_cart),
-           cart_updated_at = personalize._cart_updated_at(merged_cart),
+           purchase_count = live.purchase_count, purchase_total = live.purchase_total,
+           first_purchase_at = live.first_purchase_at, last_purchase_at = live.last_purchase_at,
+           purchases_ignored = live.purchases_ignored, engagement = live.engagement,
+           engagement_as_of = live.engagement_as_of,
+           cart_log = live.cart_log, cart = live.cart, cart_updated_at = live.cart_updated_at,
            rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_segment = NULL,
            updated_at = statement_timestamp()
      WHERE p.profile_id = keep;
@@ -1788,6 +1792,10 @@ $$;
 -- that removes their profile re-resolve to the profile that survives it (the bodies of
 -- _events_after_insert, identify and alias above are src's).
 CREATE INDEX merge_log_dropped_idx ON personalize.merge_log (dropped_profile);   -- ingest follows merges forward
+-- The live-state fold (src/scoring/live_state.c, created with the livestate section above):
+-- _live_state_at folds with it, so analysts (context, segments) may call it.
+GRANT EXECUTE ON FUNCTION personalize._live_fold(timestamptz, bigint, text, jsonb, float8, text, text[])
+    TO personalize_admin, personalize_analyst;
 
 -- The profiles that take over a statement's events whose profile was removed while the statement
 -- waited for its lock (a merge_profiles or forget that committed in between): the profile the

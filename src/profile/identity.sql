@@ -12,7 +12,7 @@ DECLARE
     d personalize.profiles;
     moved bigint;
     merged_consent text;
-    merged_cart jsonb;
+    live personalize.live_state;
 BEGIN
     IF keep IS NULL OR drop IS NULL OR force IS NULL OR cause IS NULL THEN
         RAISE EXCEPTION '% must not be null', CASE WHEN keep IS NULL OR drop IS NULL THEN 'profile ids'
@@ -52,8 +52,12 @@ BEGIN
     END IF;
     UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
     GET DIAGNOSTICS moved = ROW_COUNT;
-    -- the cart interleaves both profiles' events: recomputed from them (src/scoring/cart.c)
-    merged_cart := personalize._cart_log_from_events(keep);
+    -- the live state of both profiles' events (src/scoring/live_state.c); RFM waits for score_rfm
+    live := personalize._live_combine(
+        ROW(k.cart_log, k.cart, k.cart_updated_at, k.purchase_count, k.purchase_total, k.first_purchase_at,
+            k.last_purchase_at, k.purchases_ignored, k.engagement, k.engagement_as_of)::personalize.live_state,
+        ROW(d.cart_log, d.cart, d.cart_updated_at, d.purchase_count, d.purchase_total, d.first_purchase_at,
+            d.last_purchase_at, d.purchases_ignored, d.engagement, d.engagement_as_of)::personalize.live_state);
     UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.consent_log SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.profiles p
@@ -69,20 +73,11 @@ BEGIN
            first_seen_at = least(k.first_seen_at, d.first_seen_at),
            last_seen_at = greatest(k.last_seen_at, d.last_seen_at),
            created_at = least(k.created_at, d.created_at),
-           -- scoring: counters add up, decayed scores add up at the later time, RFM waits for score_rfm
-           purchase_count = k.purchase_count + d.purchase_count,
-           purchase_total = k.purchase_total + d.purchase_total,
-           first_purchase_at = least(k.first_purchase_at, d.first_purchase_at),
-           last_purchase_at = greatest(k.last_purchase_at, d.last_purchase_at),
-           purchases_ignored = k.purchases_ignored + d.purchases_ignored,
-           engagement = personalize._decay_sum(k.engagement, k.engagement_as_of,
-                                               CASE WHEN d.engagement_as_of IS NOT NULL
-                                                    THEN ROW(d.engagement, d.engagement_as_of)::personalize.decayed END,
-                                               personalize.half_life()),
-           engagement_as_of = greatest(k.engagement_as_of, d.engagement_as_of),
-           cart_log = merged_cart,
-           cart = personalize._cart_of(merged_cart),
-           cart_updated_at = personalize._cart_updated_at(merged_cart),
+           purchase_count = live.purchase_count, purchase_total = live.purchase_total,
+           first_purchase_at = live.first_purchase_at, last_purchase_at = live.last_purchase_at,
+           purchases_ignored = live.purchases_ignored, engagement = live.engagement,
+           engagement_as_of = live.engagement_as_of,
+           cart_log = live.cart_log, cart = live.cart, cart_updated_at = live.cart_updated_at,
            rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_segment = NULL,
            updated_at = statement_timestamp()
      WHERE p.profile_id = keep;

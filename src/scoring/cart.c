@@ -24,28 +24,11 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "scoring/cart.h"
+
 PG_FUNCTION_INFO_V1(personalize_cart_log_add);
 PG_FUNCTION_INFO_V1(personalize_cart_of);
 PG_FUNCTION_INFO_V1(personalize_cart_updated_at);
-
-/* One cart event of the log. */
-typedef struct CartOp
-{
-	int64	   at;	  /* occurred_at */
-	int64	   id;	  /* event_id */
-	bool	   add;	  /* Product Added, else Product Removed */
-	JsonbValue props; /* its properties (jbvBinary) */
-} CartOp;
-
-/* A cart log in memory. */
-typedef struct CartLog
-{
-	bool	has_order;
-	int64	ordered_at;
-	CartOp *ops;
-	int		n;
-	int		cap;
-} CartLog;
 
 /* The value of an object's key, or NULL. */
 static JsonbValue *
@@ -85,8 +68,8 @@ log_push(CartLog *log, int64 at, int64 id, bool add, JsonbValue *props)
 }
 
 /* Reads a stored log (NULL: empty). */
-static void
-log_read(Jsonb *j, CartLog *log)
+void
+cart_log_read(Jsonb *j, CartLog *log)
 {
 	JsonbValue *v;
 
@@ -153,8 +136,8 @@ push_str(JsonbParseState **ps, JsonbIteratorToken tok, const char *s)
 }
 
 /* Writes a log as jsonb. */
-static Jsonb *
-log_write(CartLog *log)
+Jsonb *
+cart_log_write(CartLog *log)
 {
 	JsonbParseState *ps = NULL;
 	JsonbValue		*res;
@@ -231,6 +214,70 @@ prop_number(JsonbContainer *props, const char *key)
 	return v && v->type == jbvNumeric ? v->val.numeric : NULL;
 }
 
+/* Folds one event into a log: an order moves its time on, a cart event with a line key is kept. */
+void
+cart_log_event(CartLog *log, const char *event, Jsonb *props, TimestampTz at, int64 id)
+{
+	JsonbValue pv;
+
+	if (strcmp(event, "Order Completed") == 0)
+	{
+		if (!log->has_order || at > log->ordered_at)
+		{
+			log->has_order = true;
+			log->ordered_at = at;
+		}
+		return;
+	}
+	if (strcmp(event, "Product Added") != 0 && strcmp(event, "Product Removed") != 0)
+		return;
+	if (props == NULL || cart_key(&props->root) == NULL)
+		return; /* no line to change, and not an update of the cart */
+	pv.type = jbvBinary;
+	pv.val.binary.data = &props->root;
+	pv.val.binary.len = VARSIZE(props) - VARHDRSZ;
+	log_push(log, at, id, event[8] == 'A', &pv);
+}
+
+/* Adds the ops of log b to log a (each log read whole, in any time order). */
+void
+cart_log_combine(CartLog *a, const CartLog *b)
+{
+	if (b->has_order && (!a->has_order || b->ordered_at > a->ordered_at))
+	{
+		a->has_order = true;
+		a->ordered_at = b->ordered_at;
+	}
+	for (int i = 0; i < b->n; i++)
+		log_push(a, b->ops[i].at, b->ops[i].id, b->ops[i].add, &b->ops[i].props);
+}
+
+/*
+ * Puts a log in its stored form: the events at or before the latest order dropped, the rest in
+ * (occurred_at, event_id) order, an event folded in twice (a merge met it, then a statement's fold)
+ * counted once.
+ */
+void
+cart_log_normalize(CartLog *log)
+{
+	int keep = 0;
+
+	for (int i = 0; i < log->n; i++)
+		if (!log->has_order || log->ops[i].at > log->ordered_at)
+			log->ops[keep++] = log->ops[i];
+	log->n = keep;
+	if (log->n > 1)
+		qsort(log->ops, log->n, sizeof(CartOp), op_cmp);
+	keep = 0;
+	for (int i = 0; i < log->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (keep == 0 || log->ops[i].id != log->ops[keep - 1].id || log->ops[i].at != log->ops[keep - 1].at)
+			log->ops[keep++] = log->ops[i];
+	}
+	log->n = keep;
+}
+
 /*
  * SQL: personalize._cart_log_add(log, events text[], properties jsonb[], occurred_at timestamptz[],
  * event_ids bigint[]): the log with the cart events among them folded in, in any time order.
@@ -241,11 +288,11 @@ personalize_cart_log_add(PG_FUNCTION_ARGS)
 	CartLog log;
 	Datum  *ev, *pr, *at, *id;
 	bool   *evn, *prn, *atn, *idn;
-	int		n, n2, n3, n4, keep = 0;
+	int		n, n2, n3, n4;
 
-	log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
+	cart_log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(4))
-		PG_RETURN_JSONB_P(log_write(&log));
+		PG_RETURN_JSONB_P(cart_log_write(&log));
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT, &ev, &evn, &n);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), JSONBOID, -1, false, TYPALIGN_INT, &pr, &prn, &n2);
 	deconstruct_array(PG_GETARG_ARRAYTYPE_P(3), TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &at, &atn, &n3);
@@ -255,49 +302,14 @@ personalize_cart_log_add(PG_FUNCTION_ARGS)
 						errmsg("the event arrays of a cart fold must have the same length")));
 	for (int i = 0; i < n; i++)
 	{
-		text	  *name;
-		char	  *s;
-		Jsonb	  *props;
-		JsonbValue pv;
-
 		CHECK_FOR_INTERRUPTS();
 		if (evn[i] || prn[i] || atn[i] || idn[i])
 			continue;
-		name = DatumGetTextPP(ev[i]);
-		s = text_to_cstring(name);
-		if (strcmp(s, "Order Completed") == 0)
-		{
-			if (!log.has_order || DatumGetTimestampTz(at[i]) > log.ordered_at)
-			{
-				log.has_order = true;
-				log.ordered_at = DatumGetTimestampTz(at[i]);
-			}
-			continue;
-		}
-		if (strcmp(s, "Product Added") != 0 && strcmp(s, "Product Removed") != 0)
-			continue;
-		props = DatumGetJsonbP(pr[i]);
-		if (cart_key(&props->root) == NULL)
-			continue; /* no line to change, and not an update of the cart */
-		pv.type = jbvBinary;
-		pv.val.binary.data = &props->root;
-		pv.val.binary.len = VARSIZE(props) - VARHDRSZ;
-		log_push(&log, DatumGetTimestampTz(at[i]), DatumGetInt64(id[i]), s[8] == 'A', &pv);
+		cart_log_event(&log, text_to_cstring(DatumGetTextPP(ev[i])), DatumGetJsonbP(pr[i]),
+					   DatumGetTimestampTz(at[i]), DatumGetInt64(id[i]));
 	}
-	/* events at or before the latest order are in no cart */
-	for (int i = 0; i < log.n; i++)
-		if (!log.has_order || log.ops[i].at > log.ordered_at)
-			log.ops[keep++] = log.ops[i];
-	log.n = keep;
-	if (log.n > 1)
-		qsort(log.ops, log.n, sizeof(CartOp), op_cmp);
-	/* an event folded in twice (a merge recomputed it, then the statement's fold met it) counts once */
-	keep = 0;
-	for (int i = 0; i < log.n; i++)
-		if (keep == 0 || log.ops[i].id != log.ops[keep - 1].id || log.ops[i].at != log.ops[keep - 1].at)
-			log.ops[keep++] = log.ops[i];
-	log.n = keep;
-	PG_RETURN_JSONB_P(log_write(&log));
+	cart_log_normalize(&log);
+	PG_RETURN_JSONB_P(cart_log_write(&log));
 }
 
 /* One line of a cart being replayed. */
@@ -346,18 +358,17 @@ push_line(JsonbParseState **ps, CartLine *l)
 	pushJsonbValue(ps, WJB_ELEM, &v);
 }
 
-/* SQL: personalize._cart_of(log): the cart the log replays to: {"items", "item_count", "total"}. */
-Datum
-personalize_cart_of(PG_FUNCTION_ARGS)
+/* The cart a log replays to: {"items", "item_count", "total"}. */
+Jsonb *
+cart_replay(CartLog *log_in)
 {
-	CartLog			 log;
+	CartLog			 log = *log_in;
 	CartLine		*lines;
 	int				 nl = 0;
 	Numeric			 count = int64_to_numeric(0), total = int64_to_numeric(0);
 	JsonbParseState *ps = NULL;
 	JsonbValue		*res;
 
-	log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
 	lines = palloc0(sizeof(CartLine) * (log.n + 1));
 	for (int i = 0; i < log.n; i++)
 	{
@@ -424,7 +435,17 @@ personalize_cart_of(PG_FUNCTION_ARGS)
 	push_str(&ps, WJB_KEY, "total");
 	push_num(&ps, WJB_VALUE, total);
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+	return JsonbValueToJsonb(res);
+}
+
+/* SQL: personalize._cart_of(log): the cart the log replays to: {"items", "item_count", "total"}. */
+Datum
+personalize_cart_of(PG_FUNCTION_ARGS)
+{
+	CartLog log;
+
+	cart_log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
+	PG_RETURN_JSONB_P(cart_replay(&log));
 }
 
 /* SQL: personalize._cart_updated_at(log): the time of the latest event in the cart log, or NULL. */
@@ -433,7 +454,7 @@ personalize_cart_updated_at(PG_FUNCTION_ARGS)
 {
 	CartLog log;
 
-	log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
+	cart_log_read(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), &log);
 	if (log.n == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(log.ops[log.n - 1].at);

@@ -37,6 +37,13 @@ extern double scoring_half_life_usecs(Interval *half_life);
 /* Errors unless ts is finite (name says which argument it is). */
 extern void scoring_check_finite(TimestampTz ts, const char *name);
 
+/* personalize.half_life, in seconds (decay.c). */
+extern int personalize_half_life_s;
+
+/* SQL: personalize.purchase_amount(properties, keys) and _usable_amount(amount) (rfm.c). */
+extern Datum personalize_purchase_amount(PG_FUNCTION_ARGS);
+extern Datum personalize_usable_amount(PG_FUNCTION_ARGS);
+
 /* SQL: personalize.recency_days(last_purchase, as_of): the one definition of recency (rfm.c). */
 extern Datum personalize_recency_days(PG_FUNCTION_ARGS);
 

@@ -206,6 +206,55 @@ AS 'MODULE_PATHNAME', 'personalize_cart_updated_at'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION personalize._cart_updated_at(jsonb) IS 'The time of the latest event of a cart log';
 
+-- The live-state fold (src/scoring/live_state.c), the one definition of how events change a
+-- profile's live state (_live_fold) and how two states add up (_live_combine): ingest folds a
+-- statement's events and combines them with each profile's state, the full recompute folds all of
+-- a profile's events (_live_state_at, rebuild_scores), a merge combines the two profiles' states.
+CREATE FUNCTION personalize._live_fold_trans(internal, timestamptz, bigint, text, jsonb, float8, text, text[])
+RETURNS internal
+AS 'MODULE_PATHNAME', 'personalize_live_fold_trans'
+LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION personalize._live_fold_final(internal)
+RETURNS personalize.live_state
+AS 'MODULE_PATHNAME', 'personalize_live_fold_final'
+LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION personalize._live_fold_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'personalize_live_fold_combine'
+LANGUAGE C PARALLEL SAFE;
+
+CREATE FUNCTION personalize._live_fold_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'personalize_live_fold_serialize'
+LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE FUNCTION personalize._live_fold_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'personalize_live_fold_deserialize'
+LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE AGGREGATE personalize._live_fold(occurred_at timestamptz, event_id bigint, event text, properties jsonb,
+                                         engagement_weight float8, purchase_event text, amount_properties text[]) (
+    SFUNC = personalize._live_fold_trans,
+    STYPE = internal,
+    FINALFUNC = personalize._live_fold_final,
+    COMBINEFUNC = personalize._live_fold_combine,
+    SERIALFUNC = personalize._live_fold_serialize,
+    DESERIALFUNC = personalize._live_fold_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE personalize._live_fold(timestamptz, bigint, text, jsonb, float8, text, text[]) IS
+'The live state that these events give (purchases, engagement valued at the latest scored event, cart log), in any order';
+
+CREATE FUNCTION personalize._live_combine(a personalize.live_state, b personalize.live_state)
+RETURNS personalize.live_state
+AS 'MODULE_PATHNAME', 'personalize_live_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._live_combine(personalize.live_state, personalize.live_state) IS
+'The live state of the events of both: counters add up, times widen, engagements add up at the later time, cart logs merge';
+
 -- The full recompute of a profile's cart log from its events up to as_of: what rebuild, merge and
 -- the exact path of context() use, and what the ingest fold must always equal.
 CREATE FUNCTION personalize._cart_log_from_events(profile_id bigint, as_of timestamptz DEFAULT 'infinity')
@@ -227,28 +276,12 @@ RETURNS personalize.live_state
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH scored AS (
-        SELECT e.occurred_at, w.engagement_weight, e.event = st.purchase_event AS purchase,
-               CASE WHEN e.event = st.purchase_event
-                    THEN personalize._usable_amount(personalize.purchase_amount(e.properties, st.amount_properties))
-               END AS amount
-          FROM personalize.events e
-         CROSS JOIN personalize.scoring_settings st
-          LEFT JOIN personalize.scoring_events w ON w.event = e.event
-         WHERE e.profile_id = $1 AND e.occurred_at <= $2
-           AND (w.engagement_weight <> 0 OR e.event = st.purchase_event)
-    ), s AS (
-        SELECT count(s.amount) AS purchases, coalesce(sum(s.amount), 0) AS total,
-               min(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS first_at,
-               max(s.occurred_at) FILTER (WHERE s.amount IS NOT NULL) AS last_at,
-               count(*) FILTER (WHERE s.purchase AND s.amount IS NULL) AS ignored,
-               personalize._engagement_state(s.occurred_at, s.engagement_weight, personalize.half_life())
-                   FILTER (WHERE s.engagement_weight <> 0) AS engagement
-          FROM scored s
-    )
-    SELECT ROW(c.log, personalize._cart_of(c.log), personalize._cart_updated_at(c.log), s.purchases, s.total, s.first_at,
-               s.last_at, s.ignored, coalesce((s.engagement).score, 0), (s.engagement).as_of)::personalize.live_state
-      FROM s, (SELECT personalize._cart_log_from_events($1, $2) AS log) c
+    SELECT personalize._live_fold(e.occurred_at, e.event_id, e.event, e.properties, w.engagement_weight,
+                                  st.purchase_event, st.amount_properties)
+      FROM personalize.events e
+     CROSS JOIN personalize.scoring_settings st
+      LEFT JOIN personalize.scoring_events w ON w.event = e.event
+     WHERE e.profile_id = $1 AND e.occurred_at <= $2
 $$;
 
 -- The exact path of top interests: the n categories with the highest affinity as of as_of,
