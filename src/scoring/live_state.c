@@ -71,9 +71,9 @@ typedef struct LiveState
 	bool		has_cart; /* a cart event or an order was folded in (else cart_log is NULL) */
 	CartLog		cart;
 	/* the fold's settings, taken from the first row */
-	char	   *purchase_event;
-	ArrayType  *amount_properties;
-	double		half_life; /* microseconds */
+	char	  *purchase_event;
+	ArrayType *amount_properties;
+	double	   half_life; /* microseconds */
 } LiveState;
 
 /* An empty state. */
@@ -133,7 +133,7 @@ live_engagement(LiveState *s, double score, TimestampTz at)
 static Numeric
 live_amount(Jsonb *props, ArrayType *keys)
 {
-	Datum		amount;
+	Datum amount;
 	LOCAL_FCINFO(fc, 2);
 
 	if (props == NULL)
@@ -369,7 +369,7 @@ personalize_live_fold_trans(PG_FUNCTION_ARGS)
 Datum
 personalize_live_fold_final(PG_FUNCTION_ARGS)
 {
-	LiveState empty;
+	LiveState  empty;
 	LiveState *s;
 
 	if (PG_ARGISNULL(0))
@@ -432,13 +432,13 @@ personalize_live_fold_combine(PG_FUNCTION_ARGS)
 Datum
 personalize_live_fold_serialize(PG_FUNCTION_ARGS)
 {
-	LiveState  *s = (LiveState *) PG_GETARG_POINTER(0);
-	Datum		d = live_to_datum(s, live_desc(), NULL);
-	Size		len = VARSIZE(DatumGetPointer(d));
-	Size		ev = strlen(s->purchase_event) + 1;
-	Size		keys = VARSIZE(s->amount_properties);
-	bytea	   *out = palloc(VARHDRSZ + len + ev + keys);
-	char	   *p = VARDATA(out);
+	LiveState *s = (LiveState *) PG_GETARG_POINTER(0);
+	Datum	   d = live_to_datum(s, live_desc(), NULL);
+	Size	   len = VARSIZE(DatumGetPointer(d));
+	Size	   ev = strlen(s->purchase_event) + 1;
+	Size	   keys = VARSIZE(s->amount_properties);
+	bytea	  *out = palloc(VARHDRSZ + len + ev + keys);
+	char	  *p = VARDATA(out);
 
 	SET_VARSIZE(out, VARHDRSZ + len + ev + keys);
 	memcpy(p, DatumGetPointer(d), len);
