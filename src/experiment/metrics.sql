@@ -25,19 +25,20 @@ COMMENT ON VIEW personalize.campaign_rules IS
 -- when the order is within the campaign's attribution window of that touch or send. Its revenue
 -- is purchase_amount().
 CREATE VIEW personalize.send_outcomes AS
-WITH campaign_sends AS MATERIALIZED (
+WITH campaign_sends AS (
     SELECT s.send_id, s.profile_id, s.campaign_id, s.campaign_run, s.variant, s.status, s.sent_at,
            r.attribution_window, r.exclude_machine_opens, r.attribution
       FROM personalize.sends_all s JOIN personalize.campaign_rules r USING (campaign_id)
 ), credited AS (
-    -- each order with the send each model credits and the time its window runs from
-    SELECT o.touch_send_id AS send_id, 'last_touch' AS model, o.touch_at AS credited_at, o.occurred_at, o.revenue
-      FROM personalize.order_touches o WHERE o.touch_send_id IS NOT NULL
+    -- each order with the send (and its campaign) each model credits and the time its window runs from
+    SELECT o.touch_send_id AS send_id, o.touch_campaign_id AS campaign_id, 'last_touch' AS model,
+           o.touch_at AS credited_at, o.occurred_at, o.revenue
+      FROM personalize.order_touches o WHERE o.touch_campaign_id IS NOT NULL
     UNION ALL
-    SELECT l.send_id, 'last_send', l.sent_at, o.occurred_at, o.revenue
+    SELECT l.send_id, l.campaign_id, 'last_send', l.sent_at, o.occurred_at, o.revenue
       FROM personalize.order_touches o
       CROSS JOIN LATERAL (
-          SELECT h.send_id, h.finished_at AS sent_at FROM personalize.send_history h
+          SELECT h.send_id, h.campaign_id, h.finished_at AS sent_at FROM personalize.send_history h
            WHERE h.profile_id = o.profile_id AND h.status = 'sent' AND h.finished_at <= o.occurred_at
              AND h.kind = 'marketing'
              AND NOT EXISTS (SELECT FROM personalize.send_feedback f WHERE f.send_id = h.send_id AND f.bounced_at IS NOT NULL)
@@ -46,8 +47,8 @@ WITH campaign_sends AS MATERIALIZED (
      WHERE EXISTS (SELECT FROM personalize.experiments x WHERE x.attribution = 'last_send')
 ), conversions AS (
     SELECT c.send_id, count(*) AS conversions, sum(c.revenue) AS revenue, min(c.occurred_at) AS first_conversion_at
-      FROM credited c JOIN campaign_sends cs ON cs.send_id = c.send_id AND cs.attribution = c.model
-     WHERE c.occurred_at - c.credited_at <= cs.attribution_window
+      FROM credited c JOIN personalize.campaign_rules r ON r.campaign_id = c.campaign_id AND r.attribution = c.model
+     WHERE c.occurred_at - c.credited_at <= r.attribution_window
      GROUP BY c.send_id
 )
 SELECT cs.send_id, cs.profile_id, cs.campaign_id, cs.campaign_run, cs.variant, cs.status, cs.sent_at,
@@ -95,6 +96,8 @@ CREATE FUNCTION personalize._campaign_counts(segments boolean)
 RETURNS SETOF personalize.campaign_count
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling this query costs seconds (its never-run last_send branch looks costly) and saves nothing
+SET jit = off
 AS $$
     SELECT o.campaign_id, o.part,
            coalesce(nullif(concat_ws(' ', CASE WHEN o.part = 'segment' THEN 'segment' END,
@@ -136,6 +139,8 @@ CREATE FUNCTION personalize._campaign_rates(segments boolean)
 RETURNS SETOF personalize.campaign_rate
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+-- JIT compiling this query costs seconds (its never-run last_send branch looks costly) and saves nothing
+SET jit = off
 AS $$
     SELECT k.*, o.rate, o.lower, o.upper, c.rate, c.lower, c.upper, t.rate, t.lower, t.upper, v.rate, v.lower, v.upper
       FROM personalize._campaign_counts(segments) k,

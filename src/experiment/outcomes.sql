@@ -24,6 +24,7 @@ CREATE TABLE personalize.send_touches (
     profile_id  bigint NOT NULL REFERENCES personalize.profiles ON DELETE CASCADE,
     touched_at  timestamptz NOT NULL,
     send_id     bigint NOT NULL,
+    campaign_id integer,
     PRIMARY KEY (profile_id, touched_at, send_id)
 );
 COMMENT ON TABLE personalize.send_touches IS
@@ -36,11 +37,12 @@ CREATE TABLE personalize.order_touches (
     revenue        numeric NOT NULL,
     touch_send_id  bigint,
     touch_at       timestamptz,
+    touch_campaign_id integer,
     PRIMARY KEY (profile_id, occurred_at, message_id)
 );
 CREATE INDEX order_touches_send_idx ON personalize.order_touches (touch_send_id) WHERE touch_send_id IS NOT NULL;
 COMMENT ON TABLE personalize.order_touches IS
-'Every Order Completed with its revenue and the profile''s latest touch (send_touches) at or before it, however old (kept by ingest)';
+'Every Order Completed with its revenue and the profile''s latest touch (send_touches) at or before it, however old, and that send''s campaign (kept by ingest)';
 
 -- The send_id an event names, or NULL when it names none (or not as an integer).
 CREATE FUNCTION personalize._event_send_id(properties jsonb)
@@ -62,7 +64,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     WITH fb AS MATERIALIZED (
-        SELECT s.send_id, s.profile_id AS send_profile_id, s.kind, e.profile_id, e.occurred_at, e.event,
+        SELECT s.send_id, s.profile_id AS send_profile_id, s.kind, s.campaign_id, e.profile_id, e.occurred_at, e.event,
                e.event = 'Email Opened' AND coalesce(e.properties ->> 'machine_open' = 'true', false) AS machine
           FROM new_events e
           JOIN personalize.sends_all s ON s.send_id = personalize._event_send_id(e.properties)
@@ -71,18 +73,18 @@ BEGIN
            -- a copy of an event already recorded (dropped by the ingest trigger) counts once
            AND EXISTS (SELECT FROM personalize.event_keys k WHERE k.message_id = e.message_id AND k.event_id = e.event_id)
     ), touches AS (
-        INSERT INTO personalize.send_touches AS t (profile_id, touched_at, send_id)
-        SELECT DISTINCT fb.profile_id, fb.occurred_at, fb.send_id FROM fb
+        INSERT INTO personalize.send_touches AS t (profile_id, touched_at, send_id, campaign_id)
+        SELECT DISTINCT fb.profile_id, fb.occurred_at, fb.send_id, fb.campaign_id FROM fb
          WHERE fb.kind = 'marketing' AND (fb.event = 'Email Clicked' OR (fb.event = 'Email Opened' AND NOT fb.machine))
            -- (a profile a concurrent merge or erasure removed: the ingest trigger moved its events)
            AND EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = fb.profile_id)
             ON CONFLICT DO NOTHING
-        RETURNING t.profile_id, t.touched_at, t.send_id
+        RETURNING t.profile_id, t.touched_at, t.send_id, t.campaign_id
     ), late AS (
         -- orders already recorded that a new touch precedes more closely than their own touch
-        UPDATE personalize.order_touches o SET touch_send_id = n.send_id, touch_at = n.touched_at
+        UPDATE personalize.order_touches o SET touch_send_id = n.send_id, touch_at = n.touched_at, touch_campaign_id = n.campaign_id
           FROM (SELECT DISTINCT ON (o2.profile_id, o2.occurred_at, o2.message_id)
-                       o2.profile_id, o2.occurred_at, o2.message_id, t.send_id, t.touched_at
+                       o2.profile_id, o2.occurred_at, o2.message_id, t.send_id, t.touched_at, t.campaign_id
                   FROM touches t
                   JOIN personalize.order_touches o2 ON o2.profile_id = t.profile_id AND o2.occurred_at >= t.touched_at
                  ORDER BY o2.profile_id, o2.occurred_at, o2.message_id, t.touched_at DESC, t.send_id DESC) n
@@ -112,11 +114,12 @@ BEGIN
            complained_at = least(f.complained_at, excluded.complained_at);
 
     -- new orders, each with the latest touch at or before it (this statement's touches included)
-    INSERT INTO personalize.order_touches (profile_id, occurred_at, message_id, revenue, touch_send_id, touch_at)
+    INSERT INTO personalize.order_touches (profile_id, occurred_at, message_id, revenue, touch_send_id, touch_at,
+                                           touch_campaign_id)
     SELECT e.profile_id, e.occurred_at, e.message_id, coalesce(personalize.purchase_amount(e.properties), 0),
-           t.send_id, t.touched_at
+           t.send_id, t.touched_at, t.campaign_id
       FROM new_events e
-      LEFT JOIN LATERAL (SELECT t.send_id, t.touched_at FROM personalize.send_touches t
+      LEFT JOIN LATERAL (SELECT t.send_id, t.touched_at, t.campaign_id FROM personalize.send_touches t
                           WHERE t.profile_id = e.profile_id AND t.touched_at <= e.occurred_at
                           ORDER BY t.touched_at DESC, t.send_id DESC LIMIT 1) t ON true
      WHERE e.event = 'Order Completed'
@@ -151,14 +154,15 @@ BEGIN
           FROM old_events o JOIN new_events n USING (event_id)
          WHERE o.profile_id <> n.profile_id ORDER BY 1, 2
     LOOP
-        INSERT INTO personalize.send_touches (profile_id, touched_at, send_id)
-        SELECT moved.new_id, t.touched_at, t.send_id FROM personalize.send_touches t WHERE t.profile_id = moved.old_id
+        INSERT INTO personalize.send_touches (profile_id, touched_at, send_id, campaign_id)
+        SELECT moved.new_id, t.touched_at, t.send_id, t.campaign_id FROM personalize.send_touches t WHERE t.profile_id = moved.old_id
             ON CONFLICT DO NOTHING;
         DELETE FROM personalize.send_touches t WHERE t.profile_id = moved.old_id;
         UPDATE personalize.order_touches o SET profile_id = moved.new_id WHERE o.profile_id = moved.old_id;
         UPDATE personalize.send_feedback f SET profile_id = moved.new_id WHERE f.profile_id = moved.old_id;
         UPDATE personalize.order_touches o
-           SET (touch_send_id, touch_at) = (SELECT t.send_id, t.touched_at FROM personalize.send_touches t
+           SET (touch_send_id, touch_at, touch_campaign_id) = (SELECT t.send_id, t.touched_at, t.campaign_id
+                                                                FROM personalize.send_touches t
                                              WHERE t.profile_id = o.profile_id AND t.touched_at <= o.occurred_at
                                              ORDER BY t.touched_at DESC, t.send_id DESC LIMIT 1)
          WHERE o.profile_id = moved.new_id;
@@ -187,7 +191,7 @@ BEGIN
     DELETE FROM personalize.send_touches;
     DELETE FROM personalize.send_feedback;
     CREATE TEMP TABLE outcomes_feedback ON COMMIT DROP AS
-    SELECT s.send_id, s.profile_id AS send_profile_id, s.kind, e.profile_id, e.occurred_at, e.event,
+    SELECT s.send_id, s.profile_id AS send_profile_id, s.kind, s.campaign_id, e.profile_id, e.occurred_at, e.event,
            e.event = 'Email Opened' AND coalesce(e.properties ->> 'machine_open' = 'true', false) AS machine
       FROM personalize.events e
       JOIN personalize.sends_all s ON s.send_id = personalize._event_send_id(e.properties)
@@ -206,25 +210,27 @@ BEGIN
       FROM outcomes_feedback fb
      GROUP BY fb.send_id, fb.send_profile_id;
     GET DIAGNOSTICS feedback = ROW_COUNT;
-    INSERT INTO personalize.send_touches (profile_id, touched_at, send_id)
-    SELECT DISTINCT fb.profile_id, fb.occurred_at, fb.send_id FROM outcomes_feedback fb
+    INSERT INTO personalize.send_touches (profile_id, touched_at, send_id, campaign_id)
+    SELECT DISTINCT fb.profile_id, fb.occurred_at, fb.send_id, fb.campaign_id FROM outcomes_feedback fb
      WHERE fb.kind = 'marketing' AND (fb.event = 'Email Clicked' OR (fb.event = 'Email Opened' AND NOT fb.machine));
     GET DIAGNOSTICS touches = ROW_COUNT;
     DROP TABLE outcomes_feedback;
     -- each order with the latest touch at or before it: a profile's touches and orders in time
     -- order (a touch before an order at the same instant); group = the number of touches so far,
     -- so each order shares its group with its latest touch, which comes first in it
-    INSERT INTO personalize.order_touches (profile_id, occurred_at, message_id, revenue, touch_send_id, touch_at)
-    SELECT x.profile_id, x.occurred_at, x.message_id, x.revenue, x.touch_send_id, x.touch_at
-      FROM (SELECT g.*, first_value(g.send_id) OVER w AS touch_send_id, first_value(g.touched_at) OVER w AS touch_at
+    INSERT INTO personalize.order_touches (profile_id, occurred_at, message_id, revenue, touch_send_id, touch_at,
+                                           touch_campaign_id)
+    SELECT x.profile_id, x.occurred_at, x.message_id, x.revenue, x.touch_send_id, x.touch_at, x.touch_campaign_id
+      FROM (SELECT g.*, first_value(g.send_id) OVER w AS touch_send_id, first_value(g.touched_at) OVER w AS touch_at,
+                   first_value(g.campaign_id) OVER w AS touch_campaign_id
               FROM (SELECT a.*, count(a.send_id) OVER (PARTITION BY a.profile_id ORDER BY a.occurred_at, a.is_order, a.send_id
                                                         ROWS UNBOUNDED PRECEDING) AS touch_group
                       FROM (SELECT t.profile_id, t.touched_at AS occurred_at, NULL::text AS message_id,
-                                   NULL::numeric AS revenue, t.send_id, t.touched_at, 0 AS is_order
+                                   NULL::numeric AS revenue, t.send_id, t.touched_at, t.campaign_id, 0 AS is_order
                               FROM personalize.send_touches t
                             UNION ALL
                             SELECT e.profile_id, e.occurred_at, e.message_id,
-                                   coalesce(personalize.purchase_amount(e.properties), 0), NULL, NULL, 1
+                                   coalesce(personalize.purchase_amount(e.properties), 0), NULL, NULL, NULL, 1
                               FROM personalize.events e WHERE e.event = 'Order Completed') a) g
             WINDOW w AS (PARTITION BY g.profile_id, g.touch_group ORDER BY g.occurred_at, g.is_order, g.send_id)) x
      WHERE x.is_order = 1;
