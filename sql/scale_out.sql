@@ -20,7 +20,9 @@ INSERT INTO exceptions VALUES
   ('sends', 'unique',
    'must change before distribution: primary key (send_id) to (profile_id, send_id); the idempotency key is already unique in send_keys'),
   ('send_decisions', 'unique',
-   'must change before distribution: primary key (decision_id) to (profile_id, decision_id)');
+   'must change before distribution: primary key (decision_id) to (profile_id, decision_id)'),
+  ('send_feedback', 'unique',
+   'keyed by send_id like sends, and must change with it: primary key (send_id) to (profile_id, send_id)');
 
 CREATE TEMP VIEW profile_keyed AS
 SELECT c.oid, c.relname AS tab, a.attnum AS profile_col, a.attnotnull
