@@ -1140,6 +1140,15 @@ BEGIN
             'ingest'::text, new_profiles);
     END IF;
 
+    -- journeys (src/journey/run.sql): entries, wait_for completions and goals, from the accepted
+    -- events whose names a live journey reads (none read when there is no journey)
+    PERFORM personalize._journeys_on_events(array_agg(coalesce(r.to_id, e.profile_id)), array_agg(e.event),
+                                            array_agg(e.properties), array_agg(e.occurred_at), array_agg(e.event_id))
+       FROM new_events e
+       LEFT JOIN unnest(redirect_from, redirect_to) AS r(from_id, to_id) ON r.from_id = e.profile_id
+      WHERE EXISTS (SELECT FROM personalize.journeys) AND e.event = ANY ((SELECT personalize._journey_event_names())::text[])
+        AND NOT e.event_id = ANY (dropped);
+
     PERFORM personalize._ingest_end(n_rows - cardinality(dropped), cardinality(dropped)::bigint,
                                     cardinality(redirect_from) > 0);
     RETURN NULL;
@@ -1904,6 +1913,8 @@ BEGIN
     UPDATE personalize.segments s SET evaluated_at = as_of
      WHERE s.kind = 'rule' AND (s.evaluated_at IS NULL OR s.evaluated_at < as_of);
     PERFORM personalize._segments_notify(summary, 'tick');
+    -- the journeys' share: the runs due by as_of (src/journey/run.sql)
+    PERFORM personalize._journeys_tick(as_of);
     -- the outbox's share of the clock (src/send/queue.sql)
     PERFORM personalize._sends_tick(as_of);
     -- experiments' share: test-then-roll-out decisions that are due (src/experiment/launch.sql)
@@ -1912,5 +1923,9 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION personalize.tick(timestamptz) IS
-'Re-evaluates the memberships whose answer may have changed with time by as_of, then the outbox''s leases and due sends, then the experiments'' due decisions; pg_cron calls it every minute';
+'Re-evaluates the memberships whose answer may have changed with time by as_of, advances the journey runs due, then the outbox''s leases and due sends, then the experiments'' due decisions; pg_cron calls it every minute';
 -- ---- end of experiments
+
+-- ---- journeys (issue 15): tick() advances the journey runs that are due (_journeys_tick) and the
+-- ingest trigger passes the events journeys read to _journeys_on_events; both calls are in the
+-- last copy of each function above. The journey modules (src/journey/) follow, created whole.

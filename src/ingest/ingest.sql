@@ -465,6 +465,15 @@ BEGIN
             'ingest'::text, new_profiles);
     END IF;
 
+    -- journeys (src/journey/run.sql): entries, wait_for completions and goals, from the accepted
+    -- events whose names a live journey reads (none read when there is no journey)
+    PERFORM personalize._journeys_on_events(array_agg(coalesce(r.to_id, e.profile_id)), array_agg(e.event),
+                                            array_agg(e.properties), array_agg(e.occurred_at), array_agg(e.event_id))
+       FROM new_events e
+       LEFT JOIN unnest(redirect_from, redirect_to) AS r(from_id, to_id) ON r.from_id = e.profile_id
+      WHERE EXISTS (SELECT FROM personalize.journeys) AND e.event = ANY ((SELECT personalize._journey_event_names())::text[])
+        AND NOT e.event_id = ANY (dropped);
+
     PERFORM personalize._ingest_end(n_rows - cardinality(dropped), cardinality(dropped)::bigint,
                                     cardinality(redirect_from) > 0);
     RETURN NULL;

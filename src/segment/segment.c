@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "core/hash.h"
+#include "core/json_node.h"
 #include "segment/segment.h"
 
 PG_FUNCTION_INFO_V1(personalize_compile_rule);
@@ -155,68 +156,9 @@ field_names_expected(void)
 static char *compile_node(RuleCompiler *rc, JsonbValue *node, const char *path, int depth);
 
 /* Raises the compile error for the node at path. */
-static void
-bad_rule(const char *path, const char *expected)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid segment rule at %s", path),
-			 errdetail("Expected %s.", expected)));
-}
-
-/* Looks up key in an object node; NULL when absent. */
-static JsonbValue *
-key_of(JsonbValue *obj, const char *key)
-{
-	return getKeyJsonValueFromContainer(obj->val.binary.data, key, strlen(key), NULL);
-}
-
-/* True if the value is a JSON object. */
-static bool
-is_object(JsonbValue *v)
-{
-	return v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
-}
-
-/* True if the value is a JSON array. */
-static bool
-is_array(JsonbValue *v)
-{
-	return v && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
-}
-
-/*
- * Refuses any key of an object node that is not in allowed (NULL-terminated), naming the JSON
- * path of the key: a misspelt "mni" or a node with both "all" and "any" is an error, not ignored.
- */
-static void
-check_keys(JsonbValue *obj, const char *path, const char *const *allowed)
-{
-	JsonbIterator	  *it = JsonbIteratorInit(obj->val.binary.data);
-	JsonbValue		   k;
-	JsonbIteratorToken tok;
-
-	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
-	{
-		char		  *key;
-		int			   i;
-		StringInfoData expected;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(k.val.string.val, k.val.string.len);
-		for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
-			;
-		if (allowed[i])
-			continue;
-		initStringInfo(&expected);
-		appendStringInfoString(&expected, allowed[1] ? "one of the keys " : "only the key ");
-		for (i = 0; allowed[i]; i++)
-			appendStringInfo(&expected, "%s%s", i ? ", " : "", allowed[i]);
-		appendStringInfoString(&expected, " in this node");
-		bad_rule(psprintf("%s.%s", path, key), expected.data);
-	}
-}
+#define bad_rule(path, expected) json_node_refuse("segment rule", path, expected)
+/* Refuses a key of an object node that is not in allowed (NULL-terminated), naming its path. */
+#define check_keys(obj, path, allowed) json_node_check_keys("segment rule", obj, path, allowed)
 
 /* A string value as a palloc'd C string, or an error naming path. */
 static char *
@@ -261,23 +203,22 @@ jsonb_literal(JsonbValue *v)
 }
 
 /*
- * Parses s with a type's input function inside a subtransaction, so that a malformed value
- * becomes the rule error for path (PostgreSQL 15 input functions have no soft errors).
+ * Parses s with a type's input function inside a subtransaction, so that a malformed value is
+ * a false return rather than an error (PostgreSQL 15 input functions have no soft errors).
  */
-static Datum
-parse_or_refuse(PGFunction input, const char *s, const char *path, const char *expected)
+bool
+segment_try_parse(PGFunction input, const char *s, Datum *result)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	Datum		  result = (Datum) 0;
-	bool		  ok = true;
+	volatile bool ok = true;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		result = DirectFunctionCall3(input, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid),
-									 Int32GetDatum(-1));
+		*result = DirectFunctionCall3(input, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid),
+									  Int32GetDatum(-1));
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -290,7 +231,16 @@ parse_or_refuse(PGFunction input, const char *s, const char *path, const char *e
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
-	if (!ok)
+	return ok;
+}
+
+/* Parses s with a type's input function; a malformed value is the rule error for path. */
+static Datum
+parse_or_refuse(PGFunction input, const char *s, const char *path, const char *expected)
+{
+	Datum result = (Datum) 0;
+
+	if (!segment_try_parse(input, s, &result))
 		bad_rule(path, expected);
 	return result;
 }
@@ -686,8 +636,8 @@ compile_field(RuleCompiler *rc, JsonbValue *node, const char *path)
 }
 
 /* The property filters of an event condition, as SQL on "e" (empty string for none). */
-static char *
-event_filters(JsonbValue *where, const char *path)
+char *
+segment_event_filters(JsonbValue *where, const char *path)
 {
 	static const char *const keys[] = {"property", "op", "value", NULL};
 	StringInfoData			 buf;
@@ -739,7 +689,7 @@ compile_event(RuleCompiler *rc, JsonbValue *node, const char *path)
 
 	check_keys(node, path, keys);
 	name = string_at(key_of(node, "event"), psprintf("%s.event", path), "an event name");
-	filters = event_filters(key_of(node, "where"), psprintf("%s.where", path));
+	filters = segment_event_filters(key_of(node, "where"), psprintf("%s.where", path));
 	if (strlen(name) > 200)
 		bad_rule(psprintf("%s.event", path), "an event name of at most 200 bytes");
 	rc->events = add_name(rc->events, name);
@@ -1165,6 +1115,25 @@ compile_form(Jsonb *rule, bool live, SegmentCompiled *out)
 	return build_statement(pred, rc.rechecks != NIL ? recheck.data : NULL, rc.joins.data, rc.as_of_fields, live);
 }
 
+/*
+ * The statement that selects, of the profiles $2, those for which the rule (a node at path
+ * root of a larger document, for the errors) holds at $1: journeys' entry, branch and exit
+ * rules. Built when it runs, like the segment statements, never stored.
+ */
+char *
+segment_match_statement(JsonbValue *rule, const char *root)
+{
+	RuleCompiler rc = {0};
+	char		*pred;
+
+	initStringInfo(&rc.joins);
+	rc.live = true;
+	pred = compile_node(&rc, rule, root, 0);
+	return psprintf("SELECT p.profile_id FROM personalize.segment_profiles p%s%s"
+					" WHERE p.profile_id = ANY ($2) AND (%s)",
+					rc.as_of_fields ? AS_OF_SOURCE : "", rc.joins.data, pred);
+}
+
 /* Compiles a rule into both statement forms and what it reads; bad rules are refused. */
 void
 segment_compile(Jsonb *rule, SegmentCompiled *out)
@@ -1185,8 +1154,8 @@ segment_compile_sql(const char *where_clause, SegmentCompiled *out)
 }
 
 /* A list of C strings as a text[] datum. */
-static Datum
-names_array(List *names)
+Datum
+segment_names_array(List *names)
 {
 	Datum	 *d = palloc(sizeof(Datum) * (list_length(names) + 1));
 	ListCell *lc;
@@ -1225,9 +1194,9 @@ personalize_segment_compile(PG_FUNCTION_ARGS)
 		elog(ERROR, "_segment_compile must return a composite");
 	segment_compile(PG_GETARG_JSONB_P(0), &c);
 	values[0] = BoolGetDatum(c.time_dependent);
-	values[1] = names_array(c.events);
-	values[2] = names_array(c.fields);
-	values[3] = names_array(c.segments);
+	values[1] = segment_names_array(c.events);
+	values[2] = segment_names_array(c.fields);
+	values[3] = segment_names_array(c.segments);
 	values[4] = CStringGetTextDatum(c.live);
 	values[5] = CStringGetTextDatum(c.full);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));

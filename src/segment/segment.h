@@ -7,6 +7,7 @@
 #ifndef PERSONALIZE_SEGMENT_H
 #define PERSONALIZE_SEGMENT_H
 
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
@@ -26,5 +27,17 @@ extern void segment_compile(Jsonb *rule, SegmentCompiled *out);
 
 /* The statements of a SQL segment whose condition is where_clause (superuser-written). */
 extern void segment_compile_sql(const char *where_clause, SegmentCompiled *out);
+
+/* The statement selecting the profiles of $2 that a rule node holds for at $1 (errors name root). */
+extern char *segment_match_statement(JsonbValue *rule, const char *root);
+
+/* An event condition's "where" filters as SQL over an event row "e" ("" for none). */
+extern char *segment_event_filters(JsonbValue *where, const char *path);
+
+/* Parses s with a type's input function; false (no error) when it is malformed. */
+extern bool segment_try_parse(PGFunction input, const char *s, Datum *result);
+
+/* A list of C strings as a text[] datum. */
+extern Datum segment_names_array(List *names);
 
 #endif

@@ -591,6 +591,8 @@ BEGIN
     UPDATE personalize.segments s SET evaluated_at = as_of
      WHERE s.kind = 'rule' AND (s.evaluated_at IS NULL OR s.evaluated_at < as_of);
     PERFORM personalize._segments_notify(summary, 'tick');
+    -- the journeys' share: the runs due by as_of (src/journey/run.sql)
+    PERFORM personalize._journeys_tick(as_of);
     -- the outbox's share of the clock (src/send/queue.sql)
     PERFORM personalize._sends_tick(as_of);
     -- experiments' share: test-then-roll-out decisions that are due (src/experiment/launch.sql)
@@ -599,7 +601,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION personalize.tick(timestamptz) IS
-'Re-evaluates the memberships whose answer may have changed with time by as_of, then the outbox''s leases and due sends, then the experiments'' due decisions; pg_cron calls it every minute';
+'Re-evaluates the memberships whose answer may have changed with time by as_of, advances the journey runs due, then the outbox''s leases and due sends, then the experiments'' due decisions; pg_cron calls it every minute';
 
 CREATE FUNCTION personalize.in_segment(name text, profile_id bigint)
 RETURNS boolean
