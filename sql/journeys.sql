@@ -245,3 +245,5 @@ SELECT personalize.create_journey('x', '{}');
 SELECT count(*) FROM personalize.journey_runs;
 RESET ROLE;
 DROP ROLE regress_j_analyst, regress_j_writer;
+DROP FUNCTION pid(text), trail(text, text), try_journey_detail(text);
+DROP EXTENSION personalize;

@@ -192,7 +192,6 @@ COMMENT ON FUNCTION personalize.alter_journey(text, jsonb) IS
 CREATE FUNCTION personalize._journey_status(name text, status text)
 RETURNS void
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -207,6 +206,7 @@ $$;
 CREATE FUNCTION personalize.pause_journey(name text)
 RETURNS void
 LANGUAGE sql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT personalize._journey_status(name, 'paused') $$;
 COMMENT ON FUNCTION personalize.pause_journey(text) IS
@@ -215,6 +215,7 @@ COMMENT ON FUNCTION personalize.pause_journey(text) IS
 CREATE FUNCTION personalize.resume_journey(name text)
 RETURNS void
 LANGUAGE sql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT personalize._journey_status(name, 'active') $$;
 COMMENT ON FUNCTION personalize.resume_journey(text) IS
@@ -281,9 +282,8 @@ REVOKE ALL ON FUNCTION personalize._journey_check(jsonb), personalize._journey_e
     personalize._journey_store(text, jsonb, boolean), personalize.create_journey(text, jsonb),
     personalize.alter_journey(text, jsonb), personalize._journey_status(text, text),
     personalize.pause_journey(text), personalize.resume_journey(text), personalize.drop_journey(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION personalize._journey_check(jsonb), personalize.create_journey(text, jsonb),
-    personalize.alter_journey(text, jsonb), personalize._journey_status(text, text),
-    personalize.pause_journey(text), personalize.resume_journey(text), personalize.drop_journey(text)
+GRANT EXECUTE ON FUNCTION personalize.create_journey(text, jsonb),
+    personalize.alter_journey(text, jsonb), personalize.pause_journey(text), personalize.resume_journey(text), personalize.drop_journey(text)
     TO personalize_admin;
 GRANT SELECT ON personalize.journeys, personalize.journey_versions, personalize.journey_runs, personalize.journey_log,
     personalize.journey_report, personalize.journey_steps, personalize.journey_sends

@@ -39,10 +39,10 @@ typedef struct Step
 {
 	char *name;
 	char *path;
-	char  kind;		/* 'w' wait, 'f' wait_for, 'b' branch, 's' split, 'm' send, 'u' update, 'x' exit */
-	List *next;		/* names of the steps it can go to */
-	List *paths;	/* the JSON path of each of those references */
-	int	  mark;		/* for the graph walks */
+	char  kind;	 /* 'w' wait, 'f' wait_for, 'b' branch, 's' split, 'm' send, 'u' update, 'x' exit */
+	List *next;	 /* names of the steps it can go to */
+	List *paths; /* the JSON path of each of those references */
+	int	  mark;	 /* for the graph walks */
 } Step;
 
 /* What a check gathers: the steps and the names the definition refers to. */
@@ -475,9 +475,8 @@ check_graph(JourneyCheck *jc, JsonbValue *start)
 		Step	 *s = lfirst(lc);
 		ListCell *n, *p;
 
-		forboth (n, s->next, p, s->paths)
-			if (step_named(jc, lfirst(n)) == NULL)
-				bad_definition(lfirst(p), "the name of a step of $.steps");
+		forboth(n, s->next, p, s->paths) if (step_named(jc, lfirst(n)) == NULL)
+			bad_definition(lfirst(p), "the name of a step of $.steps");
 	}
 	first = step_named(jc, name_at(start, "$.start", "the name of the first step"));
 	if (first == NULL)

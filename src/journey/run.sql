@@ -336,7 +336,8 @@ $$;
 -- tick's share: wakes the runs that are due by as_of, by the index on wake_at, in batches,
 -- until none is due (a run woken may come to a wait already due). Paused journeys' runs wait.
 -- Profiles are locked in profile_id order first, as ingest locks them. Returns the runs woken.
-CREATE FUNCTION personalize._journeys_tick(as_of timestamptz)
+-- only_journey limits it to one journey (simulate_journey).
+CREATE FUNCTION personalize._journeys_tick(as_of timestamptz, only_journey integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -350,6 +351,7 @@ BEGIN
         SELECT array_agg(d.run_id) INTO due
           FROM (SELECT r.run_id FROM personalize.journey_runs r
                  WHERE r.state = 'waiting' AND r.wake_at <= as_of AND r.journey_id <> ALL (paused)
+                   AND (only_journey IS NULL OR r.journey_id = only_journey)
                  ORDER BY r.wake_at LIMIT 10000) d;
         EXIT WHEN due IS NULL;
         PERFORM FROM personalize.profiles p
@@ -362,21 +364,34 @@ BEGIN
 END
 $$;
 
+-- True for a version that may have runs in flight by the end of a statement: the current
+-- version of an active journey, or any version with runs in flight now.
+CREATE FUNCTION personalize._journey_version_live(journey_id integer, version integer)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM personalize.journeys j WHERE j.journey_id = $1 AND j.version = $2 AND j.status = 'active')
+        OR EXISTS (SELECT FROM personalize.journey_runs r WHERE r.journey_id = $1 AND r.version = $2 AND r.state <> 'done')
+$$;
+
 -- The ingest statement's share: the accepted events whose names a live journey reads, as
 -- parallel arrays (profile, event, properties, time, event_id). The matching events are taken
 -- in waves, each profile's k-th event in the k-th, in time order; in each wave the runs of
 -- those profiles first wake up to the event's time (timeouts and waits at their own times),
 -- then goals end runs, wait_for steps complete (their event's properties join the run's
 -- context under the step's "as", by default the step's name), and entries start runs.
+-- only_journey limits all this to one journey and at_time replaces the clock (simulate_journey).
 CREATE FUNCTION personalize._journeys_on_events(pids bigint[], names text[], props jsonb[], ats timestamptz[],
-                                                eids bigint[])
+                                                eids bigint[], only_journey integer DEFAULT NULL,
+                                                at_time timestamptz DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET IntervalStyle = 'postgres'
 AS $$
 DECLARE
-    as_of timestamptz := personalize._clock();
+    as_of timestamptz := coalesce(at_time, personalize._clock());
     c record;
     g record;
     m_kind text[] := '{}';
@@ -402,23 +417,25 @@ BEGIN
         RETURN;
     END IF;
     -- each event condition of the versions that read these names: entries of active journeys'
-    -- current versions, goals and wait_for steps of versions with runs in flight
+    -- current versions, goals and wait_for steps of those and of versions with runs in flight
     FOR c IN
         SELECT 'entry' AS kind, v.journey_id, v.version, NULL::text AS step, e.cond
           FROM personalize.journeys j JOIN personalize.journey_versions v ON v.journey_id = j.journey_id AND v.version = j.version
          CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN v.definition -> 'entry' ? 'events' THEN v.definition -> 'entry' -> 'events'
                                                       ELSE jsonb_build_array(v.definition -> 'entry') END) AS e(cond)
          WHERE j.status = 'active' AND v.entry_kind = 'event' AND v.entry_events && names
+           AND (only_journey IS NULL OR v.journey_id = only_journey)
         UNION ALL
         SELECT 'goal', v.journey_id, v.version, NULL, v.definition -> 'goal'
           FROM personalize.journey_versions v
-         WHERE v.goal_events && names
-           AND EXISTS (SELECT FROM personalize.journey_runs r WHERE r.journey_id = v.journey_id AND r.version = v.version AND r.state <> 'done')
+         WHERE v.goal_events && names AND (only_journey IS NULL OR v.journey_id = only_journey)
+           AND personalize._journey_version_live(v.journey_id, v.version)
         UNION ALL
         SELECT 'wait', v.journey_id, v.version, s.key, s.value -> 'wait_for'
           FROM personalize.journey_versions v CROSS JOIN LATERAL jsonb_each(v.definition -> 'steps') AS s
          WHERE v.wait_events && names AND s.value ? 'wait_for' AND (s.value -> 'wait_for' ->> 'event') = ANY (names)
-           AND EXISTS (SELECT FROM personalize.journey_runs r WHERE r.journey_id = v.journey_id AND r.version = v.version AND r.state <> 'done')
+           AND (only_journey IS NULL OR v.journey_id = only_journey)
+           AND personalize._journey_version_live(v.journey_id, v.version)
     LOOP
         hits := ARRAY(SELECT personalize._journey_event_matches(c.cond, names, props));
         m_kind := m_kind || array_fill(c.kind, ARRAY[cardinality(hits)]);
@@ -451,7 +468,8 @@ BEGIN
               JOIN (SELECT DISTINCT m.profile_id, m.at FROM unnest(w_wave, w_profile, w_at) AS m(wave, profile_id, at)
                      WHERE m.wave = w) e USING (profile_id)
               JOIN personalize.journeys j USING (journey_id)
-             WHERE r.state = 'waiting' AND r.wake_at <= e.at AND j.status = 'active';
+             WHERE r.state = 'waiting' AND r.wake_at <= e.at AND j.status = 'active'
+               AND (only_journey IS NULL OR r.journey_id = only_journey);
             EXIT WHEN due IS NULL;
             PERFORM personalize._journey_wake(due, 'infinity', as_of);
         END LOOP;
@@ -585,9 +603,7 @@ AS $$
       JOIN personalize.journeys j USING (journey_id)
      CROSS JOIN LATERAL unnest(CASE WHEN j.status = 'active' AND v.version = j.version THEN v.entry_events ELSE '{}' END
                                || v.goal_events || v.wait_events) AS n
-     WHERE (j.status = 'active' AND v.version = j.version)
-        OR EXISTS (SELECT FROM personalize.journey_runs r
-                    WHERE r.journey_id = v.journey_id AND r.version = v.version AND r.state <> 'done')
+     WHERE personalize._journey_version_live(v.journey_id, v.version)
 $$;
 
 REVOKE ALL ON FUNCTION personalize._journey_move(bigint[], text[], text[]),
@@ -595,7 +611,7 @@ REVOKE ALL ON FUNCTION personalize._journey_move(bigint[], text[], text[]),
     personalize._journey_send(integer, text, text, jsonb, bigint[], bigint[], jsonb[], timestamptz[], timestamptz),
     personalize._journey_advance(bigint[], timestamptz),
     personalize._journey_enter(integer, integer, bigint[], timestamptz[], jsonb[], text[], timestamptz),
-    personalize._journey_wake(bigint[], timestamptz, timestamptz), personalize._journeys_tick(timestamptz),
-    personalize._journeys_on_events(bigint[], text[], jsonb[], timestamptz[], bigint[]),
-    personalize._journeys_on_segment_log(), personalize._journeys_on_traits(), personalize._journey_event_names()
-    FROM PUBLIC;
+    personalize._journey_wake(bigint[], timestamptz, timestamptz), personalize._journeys_tick(timestamptz, integer),
+    personalize._journeys_on_events(bigint[], text[], jsonb[], timestamptz[], bigint[], integer, timestamptz),
+    personalize._journeys_on_segment_log(), personalize._journeys_on_traits(), personalize._journey_event_names(),
+    personalize._journey_version_live(integer, integer) FROM PUBLIC;
