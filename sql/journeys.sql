@@ -59,7 +59,7 @@ SELECT try_journey_detail(d) FROM (VALUES
   ('{"entry": {"event": "A"}, "reentry": "twice", "start": "s", "steps": {"s": {"exit": true}}}'),
   ('{"entry": {"segment": "nosuch"}, "start": "s", "steps": {"s": {"exit": true}}}'),
   ('{"entry": {"event": "A"}, "start": "s", "steps": {"s": {"send": {"template": "hello", "experiment": "nosuch"}, "next": "x"}, "x": {"exit": true}}}'),
-  ('{"entry": {"event": "A"}, "exit": {"field": "colour", "value": 1}, "start": "s", "steps": {"s": {"exit": true}}}'),
+  ('{"entry": {"event": "A"}, "exit": {"field": "purchase_count", "op": "bigger", "value": 1}, "start": "s", "steps": {"s": {"exit": true}}}'),
   ('{"entry": {"event": "A"}, "start": "s", "steps": {"s": {"send": {"template": "hello", "kind": "bulk"}, "next": "x"}, "x": {"exit": true}}}'),
   ('{"entry": {"event": "A"}, "start": "s", "steps": {"bad name": {"exit": true}}}')
 ) t(d);
