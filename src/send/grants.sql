@@ -35,7 +35,7 @@ GRANT EXECUTE ON FUNCTION personalize.send_policy(bigint, text, text, timestampt
 -- what the policy and campaign functions called by analysts and admins run as the caller
 GRANT EXECUTE ON FUNCTION personalize._policy(bigint[], text[], integer[], integer[], bigint[], timestamptz),
     personalize._policy_args(text, text, timestamptz),
-    personalize._timezone_or(text, text),
+    personalize._timezone_or(text, text), personalize._strictly_ascending(bigint[]),
     personalize._audience_segments(jsonb), personalize._audience_reduce(jsonb[], text),
     personalize._url_encode(text)
     TO personalize_analyst, personalize_admin;

@@ -30,6 +30,13 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION personalize._timezone_or(text, text) IS
 'name when it is a time zone the server knows (an IANA name such as Europe/Berlin), else fallback';
 
+CREATE FUNCTION personalize._strictly_ascending(ids bigint[])
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'personalize_strictly_ascending'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION personalize._strictly_ascending(bigint[]) IS
+'True when the ids rise strictly (no id twice, no NULL): the send policy then ranks no candidates against each other';
+
 -- The settings of the send path: one row, edited by personalize_admin with UPDATE.
 CREATE TABLE personalize.send_settings (
     singleton          boolean PRIMARY KEY DEFAULT true CHECK (singleton),

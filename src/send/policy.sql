@@ -65,6 +65,8 @@ DECLARE
     cfg personalize.send_settings;
     any_caps boolean := EXISTS (SELECT FROM personalize.frequency_caps);
     claiming boolean := send_ids IS NOT NULL;
+    -- a launch passes its members in profile_id order: no profile twice, nothing to rank
+    distinct_profiles boolean := coalesce(personalize._strictly_ascending(profile_ids), true);
 BEGIN
     SELECT * INTO cfg FROM personalize.send_settings;
     RETURN QUERY
@@ -99,23 +101,24 @@ BEGIN
                   JOIN personalize.send_history h
                     ON h.status = 'sent' AND h.kind = ANY (fc.kinds)
                    AND h.finished_at > as_of - fc.window_length AND h.finished_at <= as_of
-                 WHERE any_caps AND h.profile_id = ANY (profile_ids)
+                 WHERE any_caps AND EXISTS (SELECT FROM cand c WHERE c.profile_id = h.profile_id)
                  GROUP BY 1, 2
                 UNION ALL
                 SELECT fc.cap_id, s.profile_id, count(*)
                   FROM personalize.frequency_caps fc
                   JOIN personalize.sends s ON s.status = 'leased' AND s.kind = ANY (fc.kinds)
-                 WHERE any_caps AND s.profile_id = ANY (profile_ids)
+                 WHERE any_caps AND EXISTS (SELECT FROM cand c WHERE c.profile_id = s.profile_id)
                    AND NOT s.send_id = ANY (coalesce(send_ids, '{}'))
                  GROUP BY 1, 2) x
          GROUP BY 1, 2
     ), contested AS MATERIALIZED (
         -- the profiles a cap can hold back: with sends counted in a window, with more than one
-        -- candidate, or (at claim) with other due sends; a lone candidate of any other profile
-        -- ranks first under every cap, and no cap allows fewer than one
+        -- candidate (none when the ids rise strictly), or (at claim) with other due sends; a lone
+        -- candidate of any other profile ranks first under every cap, and no cap allows fewer than one
         SELECT k.profile_id FROM counted k
          UNION
-        SELECT c.profile_id FROM cand c WHERE any_caps GROUP BY c.profile_id HAVING count(*) > 1 OR claiming
+        SELECT c.profile_id FROM cand c WHERE any_caps AND (claiming OR NOT distinct_profiles)
+         GROUP BY c.profile_id HAVING count(*) > 1 OR claiming
     ), held AS MATERIALIZED (
         -- the candidates of those profiles that a cap applies to (few, as a rule)
         SELECT f.* FROM contested t JOIN facts f ON f.profile_id = t.profile_id

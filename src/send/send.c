@@ -1,7 +1,8 @@
 /*
  * send.c: the small hot helpers of the send path (src/send/ SQL modules): HMAC-SHA256 for the signed
  * unsubscribe tokens, a constant-time comparison to verify them, strong random bytes for new
- * signing secrets, and the check that a profile's time zone names a zone the server knows.
+ * signing secrets, the check that a profile's time zone names a zone the server knows, and the
+ * check that a batch of candidates names each profile once (so the send policy can skip ranking).
  */
 #include "postgres.h"
 
@@ -10,12 +11,16 @@
 #include "common/sha2.h"
 #include "pgtime.h"
 #include "port.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(personalize_hmac_sha256);
 PG_FUNCTION_INFO_V1(personalize_bytes_equal);
 PG_FUNCTION_INFO_V1(personalize_random_bytes);
 PG_FUNCTION_INFO_V1(personalize_timezone_or);
+PG_FUNCTION_INFO_V1(personalize_strictly_ascending);
 
 /* HMAC-SHA256 (RFC 2104) of a message under a key, as 32 bytes. */
 Datum
@@ -135,4 +140,29 @@ personalize_timezone_or(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+}
+
+/* True when the ids of a one-dimensional array without NULLs rise strictly (each id at most once). */
+Datum
+personalize_strictly_ascending(PG_FUNCTION_ARGS)
+{
+	ArrayType *ids = PG_GETARG_ARRAYTYPE_P(0);
+	int		   n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
+	int64	  *v;
+
+	if (ARR_ELEMTYPE(ids) != INT8OID || ARR_NDIM(ids) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expected a one-dimensional bigint array")));
+	if (ARR_HASNULL(ids))
+		PG_RETURN_BOOL(false);
+	v = (int64 *) ARR_DATA_PTR(ids);
+	for (int i = 1; i < n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (v[i] <= v[i - 1])
+			PG_RETURN_BOOL(false);
+	}
+	PG_RETURN_BOOL(true);
 }
