@@ -44,13 +44,20 @@ SELECT personalize.create_campaign('bench', 'everyone', 'news', utm => '{"source
 SQL
 }
 
-# Seconds a SQL statement takes by the server's clock (one psql session; CHECKPOINT first).
-time_sql() {
-  psql_run -At <<SQL
+# Seconds a SQL statement takes by the server's clock, and the CPU seconds its backend used
+# (utime + stime from /proc/<pid>/stat, read by psql's shell escape on this machine): "wall cpu".
+# On a shared machine the CPU seconds are the steadier figure. One psql session; CHECKPOINT first.
+send_time_sql() {
+  psql_run -At <<SQL | tail -1
 CHECKPOINT;
+SELECT pg_backend_pid() AS pid \gset
+\setenv BACKEND :pid
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset
+\! awk '{print (\$14 + \$15) / 100}' /proc/\$BACKEND/stat > "$work/cpu0"
 $1
-SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3);
+\! awk '{print (\$14 + \$15) / 100}' /proc/\$BACKEND/stat > "$work/cpu1"
+SELECT round((extract(epoch FROM clock_timestamp()) - :t0)::numeric, 3) || ' '
+       || round((pg_read_file('$work/cpu1')::numeric - pg_read_file('$work/cpu0')::numeric), 2);
 SQL
 }
 
@@ -60,14 +67,15 @@ bench_send_launch() {
   psql_run -q -c "CREATE TABLE public.plain_sends (send_id bigint, profile_id bigint, campaign_id integer, campaign_run bigint,
                     template text, kind text, priority integer, idempotency_key text, status text,
                     available_at timestamptz, created_at timestamptz, extra jsonb)"
-  local base secs n
-  base=$(time_sql "INSERT INTO public.plain_sends SELECT m.profile_id, m.profile_id, 1, 1, 'news', 'marketing', 0,
+  local base secs n base_cpu cpu
+  read -r base base_cpu <<<"$(send_time_sql "INSERT INTO public.plain_sends SELECT m.profile_id, m.profile_id, 1, 1, 'news', 'marketing', 0,
                      'c:1:1:' || m.profile_id, 'queued', '2024-04-15 10:00+00', '2024-04-15 10:00+00', '{}'
-                     FROM personalize.segment_members m ORDER BY m.profile_id;" | tail -1)
-  secs=$(time_sql "SELECT * FROM personalize.launch_campaign('bench', '2024-04-15 10:00+00');" | tail -1)
+                     FROM personalize.segment_members m ORDER BY m.profile_id;")"
+  read -r secs cpu <<<"$(send_time_sql "SELECT * FROM personalize.launch_campaign('bench', '2024-04-15 10:00+00');")"
   n=$(psql_run -At -c "SELECT count(*) FROM personalize.sends_all")
   psql_run -At -c "SELECT '  launch: ' || string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM personalize.sends_all GROUP BY 1 ORDER BY 1) x"
   echo "  baseline: INSERT INTO a plain heap table (no index) SELECT the same $n rows from segment_members"
+  echo "  backend CPU seconds: launch $cpu, baseline $base_cpu (ratio $(awk -v a="$base_cpu" -v b="$cpu" 'BEGIN {printf "%.3f", a / (b > 0 ? b : 0.01)}'))"
   print_figure send_launch "$n" "$secs" "$base"
 }
 
