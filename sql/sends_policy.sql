@@ -122,4 +122,21 @@ SELECT pg_temp.err($$UPDATE personalize.send_settings SET quiet_start = '21:00'$
 SELECT pg_temp.err($$UPDATE personalize.send_settings SET default_timezone = 'Atlantis/Capital'$$);
 SELECT pg_temp.err($$UPDATE personalize.send_settings SET control_percent = 101$$);
 
+-- A launch passes its members in rising profile_id order, and the policy then skips ranking
+-- candidates against each other (no profile can appear twice): _strictly_ascending decides it
+SELECT a, personalize._strictly_ascending(a)
+  FROM (VALUES ('{1,2,3}'::bigint[]), ('{1,1}'), ('{3,2}'), ('{1,NULL}'), ('{{1,2},{3,4}}'), ('{}')) v(a);
+-- and rising ids get the decisions the full ranking gives the same ids in falling order, with a
+-- cap of one in 30 days that holds back the profiles with a send in the history
+BEGIN;
+INSERT INTO personalize.frequency_caps (max_sends, window_length) VALUES (1, '30 days');
+WITH up AS (SELECT * FROM personalize.send_policies(ARRAY(SELECT profile_id FROM personalize.profiles ORDER BY 1),
+                                                    'marketing', NULL, '2026-03-10 12:00')),
+     down AS (SELECT * FROM personalize.send_policies(ARRAY(SELECT profile_id FROM personalize.profiles ORDER BY 1 DESC),
+                                                      'marketing', NULL, '2026-03-10 12:00'))
+SELECT count(*) AS profiles, count(*) FILTER (WHERE u.reason = 'frequency_cap') AS capped,
+       count(*) FILTER (WHERE (u.decision, u.not_before, u.reason) IS DISTINCT FROM (d.decision, d.not_before, d.reason)) AS differ
+  FROM up u JOIN down d USING (profile_id);
+ROLLBACK;
+
 DROP EXTENSION personalize;

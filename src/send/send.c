@@ -147,15 +147,15 @@ Datum
 personalize_strictly_ascending(PG_FUNCTION_ARGS)
 {
 	ArrayType *ids = PG_GETARG_ARRAYTYPE_P(0);
-	int		   n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
+	int		   n;
 	int64	  *v;
 
-	if (ARR_ELEMTYPE(ids) != INT8OID || ARR_NDIM(ids) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expected a one-dimensional bigint array")));
-	if (ARR_HASNULL(ids))
+	if (ARR_ELEMTYPE(ids) != INT8OID)
+		elog(ERROR, "expected a bigint array");
+	/* a multi-dimensional array or one with NULLs gets no shortcut: the caller ranks as usual */
+	if (ARR_NDIM(ids) > 1 || ARR_HASNULL(ids))
 		PG_RETURN_BOOL(false);
+	n = ArrayGetNItems(ARR_NDIM(ids), ARR_DIMS(ids));
 	v = (int64 *) ARR_DATA_PTR(ids);
 	for (int i = 1; i < n; i++)
 	{
