@@ -57,7 +57,7 @@ COMMENT ON TABLE personalize.journey_versions IS
 -- runs now (state active, only inside a statement) or wait (state waiting) until wake_at or,
 -- at a wait_for step, for the event waiting_for; finished runs keep their outcome.
 CREATE TABLE personalize.journey_runs (
-    run_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id       bigint GENERATED ALWAYS AS IDENTITY,
     journey_id   integer NOT NULL,
     version      integer NOT NULL,
     profile_id   bigint NOT NULL,
@@ -70,8 +70,10 @@ CREATE TABLE personalize.journey_runs (
     entered_at   timestamptz NOT NULL,
     ended_at     timestamptz,
     outcome      text CHECK (outcome IN ('completed', 'converted', 'exited', 'dropped')),
-    CHECK ((state = 'done') = (ended_at IS NOT NULL) AND (state = 'done') = (outcome IS NOT NULL))
+    CHECK ((state = 'done') = (ended_at IS NOT NULL) AND (state = 'done') = (outcome IS NOT NULL)),
+    PRIMARY KEY (profile_id, run_id)   -- profile_id first: distributable by it (docs/scale-out.md)
 );
+CREATE INDEX journey_runs_run_idx ON personalize.journey_runs (run_id);
 -- at most one run in flight per profile and journey
 CREATE UNIQUE INDEX journey_runs_active_idx ON personalize.journey_runs (journey_id, profile_id) WHERE state <> 'done';
 -- tick advances exactly the runs that are due: its cost follows them, not all waiting runs
@@ -82,7 +84,7 @@ COMMENT ON TABLE personalize.journey_runs IS
 'Journey runs: the step each is at, when it wakes (wake_at) or what it waits for, its context, and for finished runs the outcome';
 
 CREATE TABLE personalize.journey_log (
-    log_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    log_id      bigint GENERATED ALWAYS AS IDENTITY,
     run_id      bigint NOT NULL,
     journey_id  integer NOT NULL,
     version     integer NOT NULL,
@@ -90,7 +92,8 @@ CREATE TABLE personalize.journey_log (
     from_step   text,
     to_step     text,
     cause       text NOT NULL,
-    at          timestamptz NOT NULL
+    at          timestamptz NOT NULL,
+    PRIMARY KEY (profile_id, log_id)
 );
 CREATE INDEX journey_log_journey_idx ON personalize.journey_log (journey_id, log_id);
 CREATE INDEX journey_log_run_idx ON personalize.journey_log (run_id);
