@@ -84,8 +84,8 @@ static int64 last_accepted = 0, last_duplicates = 0, last_rejected = 0;
 /* Cached schema per event name; schema NULL marks a name known to have none. */
 typedef struct SchemaEntry
 {
-	char   name[MAX_EVENT_NAME_BYTES + 1];
-	Jsonb *schema;
+	char name[MAX_EVENT_NAME_BYTES + 1];
+	jv	*schema; /* schema_prepare's form */
 } SchemaEntry;
 
 static HTAB			*schema_cache = NULL;
@@ -211,14 +211,14 @@ load_schemas(void)
 			continue;
 		e = hash_search(schema_cache, name, HASH_ENTER, NULL);
 		old = MemoryContextSwitchTo(schema_cxt);
-		e->schema = isnull ? NULL : DatumGetJsonbPCopy(d);
+		e->schema = isnull ? NULL : schema_prepare(DatumGetJsonbP(d));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
 }
 
 /* Finds the schema of an event; *known says whether the name is registered at all. */
-static Jsonb *
+static const jv *
 find_schema(const char *name, bool *known)
 {
 	SchemaEntry *e;
@@ -604,7 +604,7 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 	Jsonb		 *props;
 	const char	 *why;
 	char		 *name;
-	Jsonb		 *schema;
+	const jv	 *schema;
 	bool		  known;
 	HeapTuple	  result;
 
@@ -688,14 +688,10 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 	if (schema != NULL)
 	{
 		SchemaViolation sv;
-		JsonbValue		pv;
 
 		initStringInfo(&sv.path);
 		initStringInfo(&sv.expected);
-		pv.type = jbvBinary;
-		pv.val.binary.data = &props->root;
-		pv.val.binary.len = VARSIZE(props) - VARHDRSZ;
-		if (!schema_validate(&schema->root, &pv, "$.properties", &sv))
+		if (!schema_validate(schema, props, "$.properties", &sv))
 			REJECT(ERRCODE_CHECK_VIOLATION, "the properties do not match the event's schema",
 				   sv.path.data, sv.expected.data);
 	}

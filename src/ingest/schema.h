@@ -1,5 +1,6 @@
 /*
- * schema.h: the JSON Schema subset that event_schemas holds, checked in C.
+ * schema.h: the JSON Schema subset that event_schemas holds: the server's entry points to the
+ * pure-C core (schema_core.c).
  */
 #ifndef PERSONALIZE_SCHEMA_H
 #define PERSONALIZE_SCHEMA_H
@@ -7,6 +8,8 @@
 #include "postgres.h"
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
+
+#include "core/jvalue.h"
 
 /* Where a value failed its schema: a JSON path and what was expected there. */
 typedef struct SchemaViolation
@@ -18,8 +21,10 @@ typedef struct SchemaViolation
 /* Checks that a schema uses only the supported keywords with well-typed arguments; errors if not. */
 extern void schema_check_definition(Jsonb *schema);
 
-/* Validates value against schema; on failure fills *v (path starting at root_path) and returns false. */
-extern bool schema_validate(JsonbContainer *schema, JsonbValue *value, const char *root_path,
-							SchemaViolation *v);
+/* A stored (checked) schema as the validator reads it, in the current memory context. */
+extern jv *schema_prepare(Jsonb *schema);
+
+/* Validates value against a prepared schema; on failure fills *v (path starting at root_path). */
+extern bool schema_validate(const jv *schema, Jsonb *value, const char *root_path, SchemaViolation *v);
 
 #endif
