@@ -40,9 +40,17 @@ SELECT personalize.render('{{ a | money: "£" }} {{ b | money }} {{ c | money: "
                             "d": 9223372036854775807, "e": "1_000.5", "f": 12345678901234.56}');
 SELECT pg_temp.try('{{ 1055555555555555555555555555555555555555555555555555555555550 | money: "£" }}');
 SELECT pg_temp.try('{{ x | money }}', '{"x": 9007199254740992.0}'), pg_temp.try('{{ x | money }}', '{"x": 9007199254740991.0}');
--- int64 overflow in arithmetic gives a float, never a wrapped or wrongly signed integer
-SELECT personalize.render('{{ a | abs }} {{ a | plus: 0 | abs }} {{ b | abs }} {{ a | divided_by: -1 }} {{ c | plus: 1 }} {{ s | plus: 1 }}',
-                          '{"a": -9223372036854775808, "b": -9223372036854775807, "c": 9223372036854775807, "s": "99999999999999999999"}');
+-- Integers beyond 64 bits (Ruby keeps them exact; these are 64-bit): a literal or a context value
+-- keeps its exact digits and prints them as Ruby does; integer arithmetic whose result would leave
+-- 64 bits is refused with 22003 (never a wrapped, wrongly signed or float answer). Ruby's answers:
+-- 9223372036854775808, 9223372036854775808, 9223372036854775808, 100000000000000000000,
+-- 246913578024691357802469135780, 123456789012345678902, 9223372036854775808.
+SELECT personalize.render('{{ 99999999999999999999 }} {{ big }} {{ b | abs }} {{ c | minus: 1 }} {{ c | plus: 0.5 }}',
+                          '{"big": 123456789012345678901234567890, "b": -9223372036854775807, "c": 9223372036854775807}');
+SELECT pg_temp.try(t, '{"a": -9223372036854775808, "c": 9223372036854775807, "s": "99999999999999999999",
+                        "big": 123456789012345678901234567890, "f": 123456789012345678901.5}')
+  FROM unnest(ARRAY['{{ a | abs }}', '{{ a | plus: 0 | abs }}', '{{ a | divided_by: -1 }}', '{{ s | plus: 1 }}',
+                    '{{ big | times: 2 }}', '{{ f | ceil }}', '{{ c | plus: 1 }}']) AS t;
 -- truncate and truncatewords lengths near -2^63 and 2^63 (Ruby: "..." and an error)
 SELECT personalize.render('{{ "abcdef" | truncate: -9223372036854775808 }} {{ "abcdef" | truncate: -1 }} {{ "abcdef" | truncate: 9223372036854775807 }} {{ "a b c" | truncatewords: -9223372036854775808 }}', '{}');
 SELECT pg_temp.try('{{ "a b c" | truncatewords: 9223372036854775807 }}');

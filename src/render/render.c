@@ -293,7 +293,8 @@ scalar_to_liq(JsonbValue *v)
 
 			if (!liq_number_from_text(s, strlen(s), &out))
 				out = liq_nil();
-			pfree(s);
+			if (out.type != LIQ_STRING) /* an integer beyond 64 bits keeps pointing at its digits */
+				pfree(s);
 			return out;
 		}
 		default:

@@ -153,7 +153,8 @@ main(void)
 	check(liq_number_from_text("367", 3, &v) && v.type == LIQ_INT && v.u.i == 367, "int text", NULL);
 	check(liq_number_from_text("367.0", 5, &v) && v.type == LIQ_FLOAT, "float text", NULL);
 	check(!liq_number_from_text("12abc", 5, &v), "bad number text", NULL);
-	check(liq_number_from_text("99999999999999999999", 20, &v) && v.type == LIQ_FLOAT, "int overflow -> float", NULL);
+	check(liq_number_from_text("99999999999999999999", 20, &v) && v.type == LIQ_STRING && v.len == 20,
+		  "an integer beyond 64 bits keeps its exact digits", NULL);
 	liq_object_set(ar, ctx, "nul", 3, liq_string(ar, "a\0b", 3));
 	liq_object_set(ar, ctx, "html", 4, liq_string(ar, "<b>&\"'", 6));
 	liq_object_set(ar, ctx, "who", 3, liq_string(ar, "Ann", 3));
@@ -325,10 +326,24 @@ main(void)
 						 "1,000.00|0.00|0.00|0.00");
 	expect_out("{{ 9007199254740991.0 | money }}|{{ 0.000001 | money }}|{{ 999.995 | money }}", ctx, &ro,
 			   "9,007,199,254,740,991.00|0.00|1,000.00");
-	expect_err("{{ 1055555555555555555555555555555555555555555555555555555555550 | money: '£' }}", ctx, &ro, LIQ_ERR_RANGE);
+	/* an integer literal beyond 64 bits keeps its digits, so money is exact on it (it refused the float before) */
+	expect_out("{{ 1055555555555555555555555555555555555555555555555555555555550 | money: '£' }}", ctx, &ro,
+			   "£1,055,555,555,555,555,555,555,555,555,555,555,555,555,555,555,555,555,555,555,550.00");
 	expect_err("{{ 9007199254740992.0 | money }}", ctx, &ro, LIQ_ERR_RANGE);
-	expect_out("{{ -9223372036854775808 | abs }}|{{ '-9223372036854775808' | abs }}|{{ -9223372036854775807 | abs }}",
-			   ctx, &ro, "9.223372036854776e+18|9.223372036854776e+18|9223372036854775807");
+	/* integers beyond 64 bits: exact digits when printed, refused (not a float) by integer arithmetic */
+	expect_out("{{ -9223372036854775807 | abs }}|{{ 99999999999999999999 }}|{{ 9223372036854775807 | plus: 0.5 }}", ctx, &ro,
+			   "9223372036854775807|99999999999999999999|9.223372036854776e+18");
+	expect_err("{{ -9223372036854775808 | abs }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ '-9223372036854775808' | abs }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ 9223372036854775807 | plus: 1 }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ -9223372036854775807 | minus: 2 }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ 4294967296 | times: 4294967296 }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ -9223372036854775808 | divided_by: -1 }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ '99999999999999999999' | plus: 0 }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ 99999999999999999999 | at_least: 1 }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_out("{{ 99999999999999999999 | at_most: 1 }}", ctx, &ro, "1");
+	expect_err("{{ 99999999999999999999 | round }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ 123456789012345678901.5 | floor }}", ctx, &ro, LIQ_ERR_RANGE);
 
 	/* compile once, render many; pluggable allocator leaks nothing */
 	{

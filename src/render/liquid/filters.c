@@ -963,6 +963,21 @@ FILTER(f_slice)
 /* math filters                                                        */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A math filter's result as a value, or the refusal of an integer beyond 64 bits: Ruby keeps such
+ * integers exact, this engine's are 64-bit, and a float would print a different number.
+ */
+static int
+num_result(liq_rs *rs, const char *filter, liq_num n, liq_value *out)
+{
+	if (n.big)
+		return liq_rs_fail(rs, LIQ_ERR_RANGE, "%s: integer beyond 64 bits (Liquid integers here are 64-bit; "
+											  "Ruby would keep it exact)",
+						   filter);
+	*out = liq_num_value(n);
+	return 0;
+}
+
 /* plus / minus / times / divided_by / modulo driver. */
 static int
 arith(liq_rs *rs, liq_value a, liq_value b, liq_arith_op op, liq_value *out)
@@ -970,8 +985,7 @@ arith(liq_rs *rs, liq_value a, liq_value b, liq_arith_op op, liq_value *out)
 	liq_num r;
 	if (!liq_num_arith(liq_to_num(a), liq_to_num(b), op, &r))
 		return liq_rs_fail(rs, LIQ_ERR_RENDER, "divided by 0");
-	*out = liq_num_value(r);
-	return 0;
+	return num_result(rs, (const char *[]){"plus", "minus", "times", "divided_by", "modulo"}[op], r, out);
 }
 
 /* plus */
@@ -1009,8 +1023,22 @@ FILTER(f_modulo)
 FILTER(f_abs)
 {
 	UNUSED_ARGS;
-	(void) rs;
-	*out = liq_num_value(liq_num_abs(liq_to_num(in)));
+	return num_result(rs, "abs", liq_num_abs(liq_to_num(in)), out);
+}
+
+/* ceil (dir > 0) or floor (dir < 0) to an integer: Ruby's is exact, so one beyond 64 bits is refused. */
+static int
+floor_ceil(liq_rs *rs, const char *filter, liq_num n, int dir, liq_value *out)
+{
+	if (n.big)
+		return num_result(rs, filter, n, out);
+	if (!liq_num_floor_ceil(n, dir, out))
+		return liq_rs_fail(rs, LIQ_ERR_RENDER, "Infinity");
+	if (out->type == LIQ_FLOAT)
+	{
+		n.big = true;
+		return num_result(rs, filter, n, out);
+	}
 	return 0;
 }
 
@@ -1018,18 +1046,14 @@ FILTER(f_abs)
 FILTER(f_ceil)
 {
 	UNUSED_ARGS;
-	if (!liq_num_floor_ceil(liq_to_num(in), 1, out))
-		return liq_rs_fail(rs, LIQ_ERR_RENDER, "Infinity");
-	return 0;
+	return floor_ceil(rs, "ceil", liq_to_num(in), 1, out);
 }
 
 /* floor */
 FILTER(f_floor)
 {
 	UNUSED_ARGS;
-	if (!liq_num_floor_ceil(liq_to_num(in), -1, out))
-		return liq_rs_fail(rs, LIQ_ERR_RENDER, "Infinity");
-	return 0;
+	return floor_ceil(rs, "floor", liq_to_num(in), -1, out);
 }
 
 /* round: half away from zero; 0 digits -> integer */
@@ -1046,19 +1070,25 @@ FILTER(f_round)
 		liq_num_floor_ceil(d, -1, &dv);
 		digits = dv.type == LIQ_INT ? dv.u.i : 0;
 	}
+	if (n.big)
+		return num_result(rs, "round", n, out);
 	r = liq_num_round(n, digits);
 	if (r.kind == LIQ_NUM_DBL && r.d != r.d)
 		return liq_rs_fail(rs, LIQ_ERR_RENDER, "NaN");
-	if (digits <= 0 && r.kind != LIQ_NUM_INT)
+	if (digits <= 0 && r.kind != LIQ_NUM_INT && !r.big)
 	{
 		if (!liq_num_floor_ceil(r, -1, out))
 		{
 			*out = liq_num_value(r);
 		}
+		else if (out->type == LIQ_FLOAT && isfinite(out->u.f))
+		{
+			r.big = true; /* Ruby's Float#round(0) is an exact Integer */
+			return num_result(rs, "round", r, out);
+		}
 		return 0;
 	}
-	*out = liq_num_value(r);
-	return 0;
+	return num_result(rs, "round", r, out);
 }
 
 /* at_least / at_most driver (Ruby [a, b].max / min). */
@@ -1067,9 +1097,9 @@ clamp(liq_rs *rs, liq_value in, liq_value b, bool least, liq_value *out)
 {
 	liq_num x = liq_to_num(in), y = liq_to_num(b);
 	int		c = liq_num_cmp(x, y);
-	(void) rs;
-	*out = liq_num_value((least ? c < 0 : c > 0) ? y : x);
-	return 0;
+	liq_num r = (least ? c < 0 : c > 0) ? y : x; /* refused only when the answer is beyond 64 bits */
+
+	return num_result(rs, least ? "at_least" : "at_most", r, out);
 }
 
 /* at_least */
@@ -1745,8 +1775,7 @@ FILTER(f_sum)
 		if (!liq_num_arith(total, liq_to_num(v), LIQ_OP_ADD, &total))
 			return liq_rs_fail(rs, LIQ_ERR_RENDER, "sum failed");
 	}
-	*out = liq_num_value(total);
-	return 0;
+	return num_result(rs, "sum", total, out);
 }
 
 /* ------------------------------------------------------------------ */

@@ -120,7 +120,9 @@ extern "C"
 	liq_value liq_string_ref(const char *s, size_t len);
 	/* Number from decimal text as in JSON/jsonb numeric: "367" -> LIQ_INT 367,
 	 * "367.0" -> LIQ_FLOAT 367.0, "19.90" -> LIQ_FLOAT 19.9, "1e3" -> LIQ_FLOAT.
-	 * Integers that do not fit int64 become floats. Returns false (and *out =
+	 * An integer that does not fit int64 becomes a string of its exact digits
+	 * that references s (the caller keeps s alive): it prints exactly, and the
+	 * math filters refuse it (README, "Numbers"). Returns false (and *out =
 	 * nil) if the text is not a number. */
 	bool liq_number_from_text(const char *s, size_t len, liq_value *out);
 	/* Array with initial capacity; returns LIQ_NIL on OOM. */

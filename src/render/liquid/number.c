@@ -241,7 +241,8 @@ liq_parse_number_literal(const char *s, size_t len, liq_value *out)
 	return liq_number_from_text(s, len, out);
 }
 
-/* Number from decimal text as in JSON: ints stay ints, the rest are floats. */
+/* Number from decimal text as in JSON: ints stay ints, the rest are floats; an integer beyond
+ * 64 bits stays its exact digits (a string referencing s). */
 bool
 liq_number_from_text(const char *s, size_t len, liq_value *out)
 {
@@ -278,6 +279,8 @@ liq_number_from_text(const char *s, size_t len, liq_value *out)
 			*out = liq_int(v);
 			return true;
 		}
+		*out = liq_string_ref(s, len);
+		return true;
 	}
 	{
 		char  *end;
@@ -425,8 +428,11 @@ liq_to_num(liq_value v)
 			{
 				bool of;
 				n.i = liq_str_to_i(v.u.s, v.len, &of);
-				if (of) /* String#to_i is a bignum in Ruby: keep it exact as a decimal, or a double */
+				if (of) /* String#to_i is a bignum in Ruby: exact as a decimal, or a double, marked big */
+				{
 					n = num_from_integer_text(v.u.s, v.len);
+					n.big = true;
+				}
 			}
 			break;
 		}
@@ -621,6 +627,12 @@ liq_num_arith(liq_num a, liq_num b, liq_arith_op op, liq_num *res)
 {
 	i128 m1, m2;
 	int	 e1, e2;
+	if (a.big || b.big)
+	{
+		*res = mk_dbl(0);
+		res->big = true;
+		return true;
+	}
 	if (a.kind == LIQ_NUM_INT && b.kind == LIQ_NUM_INT)
 	{
 		int64_t r;
@@ -655,7 +667,8 @@ liq_num_arith(liq_num a, liq_num b, liq_arith_op op, liq_num *res)
 					return false;
 				if (a.i == INT64_MIN && b.i == -1)
 				{
-					*res = op == LIQ_OP_DIV ? mk_dbl(9223372036854775808.0) : mk_int(0);
+					*res = op == LIQ_OP_DIV ? mk_dec(-(i128) a.i, 0) : mk_int(0);
+					res->big = op == LIQ_OP_DIV;
 					return true;
 				}
 				floor_divmod(a.i, b.i, &q, &rr);
@@ -663,7 +676,12 @@ liq_num_arith(liq_num a, liq_num b, liq_arith_op op, liq_num *res)
 				return true;
 			}
 		}
-		return dbl_arith((double) a.i, (double) b.i, op, res);
+		/* an integer beyond 64 bits (exact here: two int64 fit an i128 product) */
+		*res = mk_dec(op == LIQ_OP_ADD ? (i128) a.i + b.i : op == LIQ_OP_SUB ? (i128) a.i - b.i
+																			 : (i128) a.i * b.i,
+					  0);
+		res->big = true;
+		return true;
 	}
 	if (!as_dec(a, &m1, &e1) || !as_dec(b, &m2, &e2))
 		return dbl_arith(liq_num_to_double(a), liq_num_to_double(b), op, res);
@@ -742,7 +760,12 @@ liq_num_round(liq_num a, int64_t digits)
 			if (v < 0)
 				q = -q;
 			if (q > INT64_MAX || q < INT64_MIN)
-				return mk_dbl((double) q);
+			{
+				liq_num r = mk_dec(q, 0);
+
+				r.big = true;
+				return r;
+			}
 			return mk_int((int64_t) q);
 		}
 	}
@@ -842,12 +865,17 @@ liq_num_cmp(liq_num a, liq_num b)
 	}
 }
 
-/* Absolute value (of INT64_MIN: 2^63 as a decimal, like every int64 overflow). */
+/* Absolute value (of INT64_MIN: 2^63, an integer beyond 64 bits, marked big). */
 liq_num
 liq_num_abs(liq_num a)
 {
 	if (a.kind == LIQ_NUM_INT && a.i == INT64_MIN)
-		return mk_dec(-(i128) a.i, 0);
+	{
+		liq_num r = mk_dec(-(i128) a.i, 0);
+
+		r.big = true;
+		return r;
+	}
 	if (a.kind == LIQ_NUM_INT && a.i < 0)
 		a.i = -a.i;
 	else if (a.kind == LIQ_NUM_DEC && a.m < 0)

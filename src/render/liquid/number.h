@@ -23,6 +23,8 @@ typedef struct liq_num
 	__int128 m;
 	int		 e;
 	double	 d;
+	bool	 big; /* an integer beyond 64 bits, which Ruby keeps exact: the filters refuse it
+				   * (LIQ_ERR_RANGE) rather than print it as a float (see README, "Numbers") */
 } liq_num;
 
 /* Format v like Ruby Float#to_s into buf (>= LIQ_NUMBUF); returns length. */
@@ -52,7 +54,8 @@ typedef enum
 	LIQ_OP_DIV,
 	LIQ_OP_MOD
 } liq_arith_op;
-/* Apply an arithmetic filter op; returns false on integer division by zero. */
+/* Apply an arithmetic filter op; returns false on integer division by zero. An integer result
+ * beyond 64 bits, or any result from an operand that is one, comes back with big set. */
 bool liq_num_arith(liq_num a, liq_num b, liq_arith_op op, liq_num *res);
 /* Round half away from zero to `digits` decimals (Ruby BigDecimal#round). */
 liq_num liq_num_round(liq_num a, int64_t digits);
