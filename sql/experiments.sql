@@ -69,6 +69,9 @@ SELECT q AS query, pg_temp.refusal(q) FROM (VALUES
     ($q$SELECT personalize.create_experiment('x', '[{"name": "A"}, {"name": "B c"}]')$q$),
     ($q$SELECT personalize.create_experiment('x', '[{"name": "A"}, {"name": "B", "weight": 0}]')$q$),
     ($q$SELECT personalize.create_experiment('x', '[{"name": "A"}, {"name": "B", "weight": "2"}]')$q$),
+    -- weights that float8 cannot carry were accepted, then failed every assignment with 22003
+    ($q$SELECT personalize.create_experiment('x', '[{"name": "A"}, {"name": "B", "weight": 1e-400}]')$q$),
+    ($q$SELECT personalize.create_experiment('x', '[{"name": "A", "weight": 1e308}, {"name": "B", "weight": 1e308}]')$q$),
     ($q$SELECT personalize.create_experiment('x', '[{"name": "A"}, {"name": "B", "colour": "red"}]')$q$),
     ($q$SELECT personalize.create_experiment('x', '[{"name": "A"}, {"name": "B", "send_offset": "soon"}]')$q$),
     ($q$SELECT personalize.create_experiment('x', '[{"name": "A"}, {"name": "B"}]', holdout_percent => 100)$q$),

@@ -56,6 +56,14 @@ SELECT count(*) FROM personalize.claim_sends('w2', 10, '5 min', '2026-03-10 10:0
 -- 60 s * (0.5 + bucket(s1, 'retry:1') / 20000); bucket is SHA-256("retry:1:<s1>")'s first 16 hex digits mod 10000
 -- (python3: int(sha256(b'retry:1:1').hexdigest()[:16], 16) % 10000 == 7627), so 60 * 0.88135 = 52.881 s
 SELECT :s1 = 1 AS s1_is_1, personalize.send_backoff(1, 1) = interval '52.881 seconds' AS backoff_1;
+-- a large attempt (max_attempts may be 100) or backoff_base never overflows the interval: attempt 38
+-- raised 22008 "interval out of range" before; past backoff_max the delay is backoff_max * (0.5 + bucket / 20000)
+SELECT a, personalize.send_backoff(1, a) = interval '6 hours' * (0.5 + personalize.bucket(1, 'retry:' || a) / 20000.0) AS capped
+  FROM unnest(ARRAY[10, 38, 41, 100]) a;
+BEGIN;
+UPDATE personalize.send_settings SET backoff_base = '100 years', backoff_max = '150 years';
+SELECT personalize.send_backoff(1, 3) = interval '150 years' * (0.5 + personalize.bucket(1, 'retry:3') / 20000.0) AS capped_long;
+ROLLBACK;
 SET ROLE regress_sender;
 SELECT personalize.fail_send(:s1, '421 try later', true, NULL, '2026-03-10 10:02');
 RESET ROLE;

@@ -30,7 +30,7 @@ CREATE TABLE personalize.experiment_variants (
     experiment_id  integer NOT NULL REFERENCES personalize.experiments ON DELETE CASCADE,
     variant        text NOT NULL CHECK (variant ~ '^[A-Za-z0-9_.-]{1,64}$' AND variant <> 'holdout'),
     position       integer NOT NULL CHECK (position >= 1),
-    weight         numeric NOT NULL CHECK (weight > 0),
+    weight         numeric NOT NULL CHECK (weight >= 1e-9 AND weight <= 1e9),
     is_control     boolean NOT NULL DEFAULT false,
     template       text,
     subject        text,
@@ -124,8 +124,11 @@ BEGIN
             PERFORM personalize._experiment_refuse(format('variant %s must be an object with a name', pos),
                 'Keys: name (required), weight, control, template, subject, send_offset.');
         END IF;
-        IF (v ? 'weight') AND (jsonb_typeof(v -> 'weight') <> 'number' OR (v ->> 'weight')::numeric <= 0) THEN
-            PERFORM personalize._experiment_refuse(format('variant %s: weight must be a positive number', pos));
+        -- weights are used as float8 (a sum of them too): one that underflows or overflows it
+        -- would make every later assignment fail, so the range is refused here
+        IF (v ? 'weight') AND (jsonb_typeof(v -> 'weight') <> 'number' OR (v ->> 'weight')::numeric < 1e-9
+                               OR (v ->> 'weight')::numeric > 1e9) THEN
+            PERFORM personalize._experiment_refuse(format('variant %s: weight must be a number from 1e-9 to 1e9', pos));
         END IF;
         IF (v ->> 'name') !~ '^[A-Za-z0-9_.-]{1,64}$' OR v ->> 'name' = 'holdout' THEN
             PERFORM personalize._experiment_refuse(format('variant %s: invalid name', pos),

@@ -135,7 +135,12 @@ RETURNS interval
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT least(s.backoff_max, s.backoff_base * power(2, least(greatest(attempt, 1) - 1, 40)))
+    -- the doubling is compared with backoff_max in seconds first, so that a large attempt or
+    -- backoff_base never overflows the interval (max_attempts may be up to 100)
+    SELECT CASE WHEN extract(epoch FROM s.backoff_base) * power(2::float8, least(greatest(attempt, 1) - 1, 40))
+                     >= extract(epoch FROM s.backoff_max)
+                THEN s.backoff_max
+                ELSE s.backoff_base * power(2, least(greatest(attempt, 1) - 1, 40)) END
            * (0.5 + personalize.bucket(send_id, 'retry:' || attempt) / 20000.0)
       FROM personalize.send_settings s
 $$;
