@@ -1,4 +1,4 @@
--- Event schemas: a JSON Schema subset per event name, checked in C (src/schema.c).
+-- Event schemas: a JSON Schema subset per event name, checked in C (src/ingest/schema_core.c, through the adapter src/ingest/schema.c).
 
 CREATE FUNCTION personalize._check_event_schema(schema jsonb)
 RETURNS boolean

@@ -1,4 +1,4 @@
--- Segments: rules compiled in C (src/segment/segment.c) into whole evaluation statements that
+-- Segments: rules compiled in C (src/segment/rule_core.c, through src/segment/segment.c) into whole evaluation statements that
 -- are never stored, membership kept in the same transaction as the events that change it,
 -- time-driven rechecks for tick(), and NOTIFY of what changed. Every function that compiles or
 -- evaluates a rule runs with TimeZone UTC (and fixed date and interval styles), so no answer
