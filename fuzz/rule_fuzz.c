@@ -20,6 +20,8 @@ static const rule_field fields[] = {
 	{"created_at", 't', "created_at", false},
 	{"email", 's', "email", false},
 	{"do_not_sell", 'b', "consent", false},
+	{"p_alive", 'n', "clv", true, 'p'},
+	{"cluster", 'n', "cluster", false, 'k'},
 	{NULL, 0, NULL, false}};
 
 /* "N unit" with N > 0 and at most 100 years, as a literal. */
