@@ -15,14 +15,14 @@
 #include "jv_arena.h"
 
 static const rule_field fields[] = {
-	{"event_count", 'n', "event_count", true},
-	{"last_seen_at", 't', "last_seen_at", true},
-	{"created_at", 't', "created_at", false},
-	{"email", 's', "email", false},
-	{"do_not_sell", 'b', "consent", false},
+	{"event_count", 'n', "event_count", true, 0},
+	{"last_seen_at", 't', "last_seen_at", true, 0},
+	{"created_at", 't', "created_at", false, 0},
+	{"email", 's', "email", false, 0},
+	{"do_not_sell", 'b', "consent", false, 0},
 	{"p_alive", 'n', "clv", true, 'p'},
 	{"cluster", 'n', "cluster", false, 'k'},
-	{NULL, 0, NULL, false}};
+	{NULL, 0, NULL, false, 0}};
 
 /* "N unit" with N > 0 and at most 100 years, as a literal. */
 static const char *
