@@ -90,6 +90,18 @@ SELECT * FROM personalize.refresh_segment('bought_30d', '2026-06-01 00:00+00');
 SELECT personalize.alter_segment('bought_30d', '{"field": "last_purchase_at", "op": "gte", "value": {"ago": "40 days"}}', '2026-06-01');
 SELECT * FROM personalize.refresh_segment('bought_30d', '2026-06-25 12:00+00');
 SELECT count(*) AS u1_back_in FROM members WHERE name = 'bought_30d' AND user_id = 'u1';
+-- ... nor a tick (22023 too): before the last tick, or before the latest refresh; the same time
+-- again is a plain tick, and a refused one leaves the clock where it was
+SELECT personalize.tick('2026-06-01 00:00+00');
+\set VERBOSITY sqlstate
+SELECT personalize.tick('2026-06-01 00:00+00');
+\set VERBOSITY terse
+SELECT personalize.tick('2026-06-25 12:00+00') AS same_time_again;
+SELECT * FROM personalize.refresh_segment('bought_30d', '2026-06-26 00:00+00');
+SELECT personalize.tick('2026-06-25 18:00+00');
+SELECT last_tick FROM personalize.tick_state;
+SELECT count(*) AS u1_back_in FROM members WHERE name = 'bought_30d' AND user_id = 'u1';
+SELECT personalize.tick('2026-06-26 00:00+00') AS at_the_refresh;
 
 -- 6. Bad rules are refused with the JSON path of the bad key (SQLSTATE 22023)
 SELECT personalize.create_segment('bad', '{"event": "Email Opened", "mni": 5}');

@@ -1,6 +1,6 @@
 -- The configuration tables across pg_dump and restore (docs/limits.md, "Dump and restore"). CREATE
 -- EXTENSION seeds built-in rows (event_schemas, scoring_events, rfm_segments) and one settings row
--- (scoring_settings, send_settings, recommendation_settings); a restore then loads the dumped rows
+-- (scoring_settings, send_settings, recommendation_settings, tick_state); a restore then loads the dumped rows
 -- on top. Two triggers make that exact, as PostgreSQL's documentation of extension configuration
 -- tables suggests: an edit of a built-in row marks it as the user's (builtin = false), so the
 -- dump's filter WHERE NOT builtin keeps it; and a loaded row whose key is a seeded row's replaces
@@ -63,6 +63,8 @@ CREATE TRIGGER rfm_segments_restore BEFORE INSERT ON personalize.rfm_segments
 CREATE TRIGGER scoring_settings_restore BEFORE INSERT ON personalize.scoring_settings
     FOR EACH ROW EXECUTE FUNCTION personalize._config_row_restore('singleton');
 CREATE TRIGGER send_settings_restore BEFORE INSERT ON personalize.send_settings
+    FOR EACH ROW EXECUTE FUNCTION personalize._config_row_restore('singleton');
+CREATE TRIGGER tick_state_restore BEFORE INSERT ON personalize.tick_state
     FOR EACH ROW EXECUTE FUNCTION personalize._config_row_restore('singleton');
 CREATE TRIGGER recommendation_settings_restore BEFORE INSERT ON personalize.recommendation_settings
     FOR EACH ROW EXECUTE FUNCTION personalize._config_row_restore('singleton');

@@ -552,6 +552,38 @@ $$;
 COMMENT ON FUNCTION personalize.refresh_segments(text[], timestamptz) IS
 'Recomputes the named segments (NULL: all) as of as_of, and the segments that read them, each once, in dependency order; one row per segment';
 
+-- The clock of tick(): the time it last ran at. Dumped, so a restored database keeps it.
+CREATE TABLE personalize.tick_state (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    last_tick  timestamptz
+);
+INSERT INTO personalize.tick_state DEFAULT VALUES;
+COMMENT ON TABLE personalize.tick_state IS 'The time tick() last ran at (it refuses an earlier one)';
+SELECT pg_catalog.pg_extension_config_dump('personalize.tick_state', '');
+
+-- Moves the clock of tick() to as_of, or refuses an as_of earlier than the last tick or than the
+-- latest evaluation of a rule segment (a refresh), as refresh_segment refuses one: evaluating at
+-- an earlier time would put back members that have left since. Concurrent ticks run one at a time.
+CREATE FUNCTION personalize._tick_advance(as_of timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    last timestamptz;
+BEGIN
+    SELECT t.last_tick INTO last FROM personalize.tick_state t FOR UPDATE;
+    SELECT greatest(last, max(s.evaluated_at)) INTO last FROM personalize.segments s WHERE s.kind = 'rule';
+    IF last > as_of THEN
+        RAISE EXCEPTION 'cannot tick at %: the clock is already at %', as_of, last
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Segments and the outbox were evaluated at the later time; evaluating them at an earlier time would put back members that have left since.',
+                  HINT = 'Tick at that time or later; personalize.audience(name, as_of) gives the membership at an earlier time.';
+    END IF;
+    UPDATE personalize.tick_state SET last_tick = as_of;
+END
+$$;
+
 CREATE FUNCTION personalize.tick(as_of timestamptz DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -569,6 +601,7 @@ DECLARE
 BEGIN
     as_of := coalesce(as_of, personalize._clock());
     PERFORM personalize._check_as_of(as_of);
+    PERFORM personalize._tick_advance(as_of);     -- never back in time
     FOR seg IN SELECT * FROM personalize.segments WHERE kind = 'rule' ORDER BY eval_order, segment_id LOOP
         SELECT array_agg(profile_id) INTO ids FROM (
             SELECT m.profile_id FROM personalize.segment_members m
