@@ -104,6 +104,30 @@ SELECT * FROM cart_sums('ordered', '2026-02-01 13:00');
 SELECT * FROM cart_lines('prices', '2026-02-02');
 SELECT * FROM cart_sums('prices', '2026-02-02');
 
+-- ---- the bound: a cart log keeps the latest 1000 cart events since the order (docs/limits.md),
+-- kept by ingest exactly as the full recompute keeps them. By hand: 1005 adds of products b1 ..
+-- b1005, one a minute, quantity 1, price 1: the latest 1000 are b6 .. b1005, so item_count 1000,
+-- total 1000, oldest line b6.
+INSERT INTO personalize.events (user_id, event, properties, occurred_at, message_id)
+SELECT 'bulk', 'Product Added', jsonb_build_object('product_id', 'b' || g, 'price', 1, 'quantity', 1),
+       '2026-02-03 00:00+00'::timestamptz + make_interval(mins => g), 'bulk-' || g
+  FROM generate_series(1, 1005) g;
+SELECT jsonb_array_length(cart_log -> 'ops') AS ops, cart ->> 'item_count' AS item_count, cart ->> 'total' AS total,
+       cart -> 'items' -> 0 ->> 'product_id' AS oldest_line, cart_log = personalize._cart_log_from_events(profile_id) AS equals_full
+  FROM personalize.profiles WHERE user_id = 'bulk';
+-- an add older than all of them arrives late: it is not among the latest 1000, the cart is
+-- unchanged; then a removal of b1005 arrives, the newest event: it pushes b6 out and removes
+-- b1005, so b7 .. b1004: item_count 998, oldest line b7
+SELECT personalize.track('bulk', 'Product Added', '{"product_id": "b0", "price": 1, "quantity": 1}', '2026-02-02 00:00+00', 'bulk-0');
+SELECT jsonb_array_length(cart_log -> 'ops') AS ops, cart ->> 'item_count' AS item_count,
+       cart -> 'items' -> 0 ->> 'product_id' AS oldest_line, cart_log = personalize._cart_log_from_events(profile_id) AS equals_full
+  FROM personalize.profiles WHERE user_id = 'bulk';
+SELECT personalize.track('bulk', 'Product Removed', '{"product_id": "b1005"}', '2026-02-03 16:46+00', 'bulk-r');
+SELECT jsonb_array_length(cart_log -> 'ops') AS ops, cart ->> 'item_count' AS item_count, cart ->> 'total' AS total,
+       cart -> 'items' -> 0 ->> 'product_id' AS oldest_line, cart_log = personalize._cart_log_from_events(profile_id) AS equals_full,
+       personalize.context(profile_id, '2026-02-04') -> 'cart' = cart || jsonb_build_object('updated_at', cart_updated_at) AS context_equal
+  FROM personalize.profiles WHERE user_id = 'bulk';
+
 DROP FUNCTION cart_lines(text, timestamptz);
 DROP FUNCTION cart_sums(text, timestamptz);
 DROP EXTENSION personalize;

@@ -9,6 +9,11 @@
  * events folded in out of time order give exactly the cart the events give (src/scoring/scoring.sql
  * holds the full recompute, personalize._cart_log_from_events).
  *
+ * The log is bounded: it keeps the latest CART_LOG_MAX_OPS cart events since the order (in
+ * (occurred_at, event_id) order), and the cart is the replay of those. Keeping the latest N of a
+ * set commutes with adding to it and with dropping what an order ends, so the incremental fold
+ * and the full recompute keep the same events, in any arrival order.
+ *
  * The log: {"ordered_at": microseconds or null, "ops": [[microseconds, event_id, "A" or "R", props], ...]}
  * sorted by (microseconds, event_id).
  */
@@ -25,6 +30,9 @@
 #include "utils/timestamp.h"
 
 #include "scoring/cart.h"
+
+/* The most cart events a cart log keeps (docs/limits.md): older ones drop out of the cart. */
+#define CART_LOG_MAX_OPS 1000
 
 PG_FUNCTION_INFO_V1(personalize_cart_log_add);
 PG_FUNCTION_INFO_V1(personalize_cart_of);
@@ -255,7 +263,7 @@ cart_log_combine(CartLog *a, const CartLog *b)
 /*
  * Puts a log in its stored form: the events at or before the latest order dropped, the rest in
  * (occurred_at, event_id) order, an event folded in twice (a merge met it, then a statement's fold)
- * counted once.
+ * counted once, and the latest CART_LOG_MAX_OPS of them kept.
  */
 void
 cart_log_normalize(CartLog *log)
@@ -276,6 +284,12 @@ cart_log_normalize(CartLog *log)
 			log->ops[keep++] = log->ops[i];
 	}
 	log->n = keep;
+	/* the latest CART_LOG_MAX_OPS only */
+	if (log->n > CART_LOG_MAX_OPS)
+	{
+		memmove(log->ops, log->ops + (log->n - CART_LOG_MAX_OPS), sizeof(CartOp) * CART_LOG_MAX_OPS);
+		log->n = CART_LOG_MAX_OPS;
+	}
 }
 
 /*

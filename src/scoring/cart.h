@@ -40,7 +40,7 @@ extern void cart_log_event(CartLog *log, const char *event, Jsonb *props, Timest
 /* Adds the ops and order of b to a. */
 extern void cart_log_combine(CartLog *a, const CartLog *b);
 
-/* Drops events at or before the latest order, sorts, and keeps each event once. */
+/* Drops events at or before the latest order, sorts, keeps each event once, and the latest 1000. */
 extern void cart_log_normalize(CartLog *log);
 
 /* The cart a (normalized) log replays to. */
