@@ -1246,6 +1246,8 @@ BEGIN
     DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
     -- queued sends, send history, decisions and suppressions follow the person (src/send/profile_data.sql)
     PERFORM personalize._merge_sends(keep, drop, as_of);
+    -- journey runs and their log follow the person too (src/journey/profile_data.sql)
+    PERFORM personalize._merge_journeys(keep, drop, as_of);
     DELETE FROM personalize.profiles WHERE profile_id = drop;
     WITH gone AS (DELETE FROM personalize.segment_members m WHERE m.profile_id = drop RETURNING m.segment_id)
     INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)
@@ -1482,6 +1484,8 @@ BEGIN
     DELETE FROM personalize.segment_log l WHERE l.profile_id = forget.profile_id;
     -- the outbox and its history (a send's extra may hold personal data), decisions, suppressions
     n_sends := personalize._forget_sends(forget.profile_id);
+    -- journey runs and their log (a run's context holds event properties and the cart)
+    PERFORM personalize._forget_journeys(forget.profile_id);
     DELETE FROM personalize.profiles p WHERE p.profile_id = forget.profile_id;
     INSERT INTO personalize.erasure_log VALUES (forget.profile_id, as_of, n_events, n_identities, n_rejected,
                                                 session_user, n_sends);
@@ -1734,7 +1738,7 @@ $$;
 -- merge_profiles are replaced in the security section above (one copy each, from src/).
 ALTER TABLE personalize.erasure_log ADD COLUMN sends_deleted bigint NOT NULL DEFAULT 0;
 COMMENT ON FUNCTION personalize.forget(bigint, timestamptz) IS
-'Right to erasure: deletes the profile, its identities, consent history, events, quarantined events and sends; logs the fact';
+'Right to erasure: deletes the profile, its identities, consent history, events, quarantined events, sends and journey runs; logs the fact';
 
 CREATE OR REPLACE FUNCTION personalize.export_profile(profile_id bigint)
 RETURNS jsonb
@@ -1760,6 +1764,7 @@ BEGIN
         'merges', coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.merge_id)
                               FROM personalize.merge_log m WHERE m.kept_profile = p.profile_id), '[]'))
            || personalize._export_sends(p.profile_id)
+           || personalize._export_journeys(p.profile_id)
       INTO result
       FROM personalize.profiles p
      WHERE p.profile_id = export_profile.profile_id;

@@ -91,6 +91,8 @@ BEGIN
     DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
     -- queued sends, send history, decisions and suppressions follow the person (src/send/profile_data.sql)
     PERFORM personalize._merge_sends(keep, drop, as_of);
+    -- journey runs and their log follow the person too (src/journey/profile_data.sql)
+    PERFORM personalize._merge_journeys(keep, drop, as_of);
     DELETE FROM personalize.profiles WHERE profile_id = drop;
     WITH gone AS (DELETE FROM personalize.segment_members m WHERE m.profile_id = drop RETURNING m.segment_id)
     INSERT INTO personalize.segment_log (segment_id, profile_id, change, at, cause)

@@ -55,6 +55,8 @@ BEGIN
     DELETE FROM personalize.segment_log l WHERE l.profile_id = forget.profile_id;
     -- the outbox and its history (a send's extra may hold personal data), decisions, suppressions
     n_sends := personalize._forget_sends(forget.profile_id);
+    -- journey runs and their log (a run's context holds event properties and the cart)
+    PERFORM personalize._forget_journeys(forget.profile_id);
     DELETE FROM personalize.profiles p WHERE p.profile_id = forget.profile_id;
     INSERT INTO personalize.erasure_log VALUES (forget.profile_id, as_of, n_events, n_identities, n_rejected,
                                                 session_user, n_sends);
@@ -63,7 +65,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION personalize.forget(bigint, timestamptz) IS
-'Right to erasure: deletes the profile, its identities, consent history, events, quarantined events and sends; logs the fact';
+'Right to erasure: deletes the profile, its identities, consent history, events, quarantined events, sends and journey runs; logs the fact';
 
 CREATE FUNCTION personalize.export_profile(profile_id bigint)
 RETURNS jsonb
@@ -89,6 +91,7 @@ BEGIN
         'merges', coalesce((SELECT jsonb_agg(to_jsonb(m) ORDER BY m.merge_id)
                               FROM personalize.merge_log m WHERE m.kept_profile = p.profile_id), '[]'))
            || personalize._export_sends(p.profile_id)
+           || personalize._export_journeys(p.profile_id)
       INTO result
       FROM personalize.profiles p
      WHERE p.profile_id = export_profile.profile_id;
