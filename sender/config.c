@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "strbuf.h"
 
@@ -33,6 +34,7 @@ provider_free(provider *p)
 	free(p->token);
 	free(p->username);
 	free(p->password);
+	free(p->ca_file);
 	pthread_mutex_destroy(&p->lock);
 }
 
@@ -144,6 +146,12 @@ set_provider_key(provider *p, const char *k, const char *v)
 	{
 		if (read_secret_file(v, &p->password) < 0)
 			return "password_file cannot be read";
+	}
+	else if (strcmp(k, "ca_file") == 0)
+	{
+		if (access(v, R_OK) != 0)
+			return "ca_file cannot be read";
+		set_string(&p->ca_file, v);
 	}
 	else if (strcmp(k, "starttls") == 0)
 	{

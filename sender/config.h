@@ -32,6 +32,7 @@ typedef struct provider
 	char		 *token;	/* HTTP: bearer token */
 	char		 *username; /* SMTP AUTH */
 	char		 *password;
+	char		 *ca_file;	/* CA certificates to verify the server with, NULL: the system's */
 	tls_mode	  starttls; /* SMTP */
 	double		  rate;		/* messages per second, 0: unlimited */
 	long		  timeout_ms;

@@ -99,6 +99,16 @@ transport_failure(outcome *o, CURLcode rc, const char *errbuf, int whole_sent)
 	snprintf(o->error, sizeof(o->error), "%s: %s", curl_easy_strerror(rc), errbuf[0] ? errbuf : "no detail");
 }
 
+/* Whether an SMTP failure is the provider's, not the message's: AUTH refused or required
+ * (RFC 4954: 530, 534, 535, 538), STARTTLS required but not offered, a certificate that is not
+ * trusted. Every message would meet it: a retry (through another provider), never final. */
+static int
+smtp_provider_fault(CURLcode rc, long code)
+{
+	return rc == CURLE_LOGIN_DENIED || rc == CURLE_USE_SSL_FAILED || rc == CURLE_PEER_FAILED_VERIFICATION ||
+		   rc == CURLE_SSL_CACERT_BADFILE || code == 530 || code == 534 || code == 535 || code == 538;
+}
+
 /* The options both kinds of transfer share: timeouts, no signals, the reply's lines. */
 static void
 common_options(CURL *h, const provider *p, transfer *t, char *errbuf)
@@ -174,6 +184,8 @@ smtp_deliver(provider *p, CURL *h, const claimed *m, outcome *o)
 		curl_easy_setopt(h, CURLOPT_USERNAME, p->username);
 	if (p->password)
 		curl_easy_setopt(h, CURLOPT_PASSWORD, p->password);
+	if (p->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, p->ca_file);
 	common_options(h, p, &t, errbuf);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &o->code);
@@ -182,12 +194,24 @@ smtp_deliver(provider *p, CURL *h, const claimed *m, outcome *o)
 		o->kind = OUTCOME_SENT;
 		snprintf(o->provider_id, sizeof(o->provider_id), "%s", t.last_line.data ? t.last_line.data : "250");
 	}
-	else if (o->code >= 500 && rc != CURLE_LOGIN_DENIED)
+	else if (smtp_provider_fault(rc, o->code))
+	{
+		o->kind = OUTCOME_RETRY;
+		o->provider_fault = 1;
+		snprintf(o->error, sizeof(o->error), "%s: %s",
+				 rc == CURLE_LOGIN_DENIED	  ? "SMTP AUTH refused"
+				 : rc == CURLE_USE_SSL_FAILED ? "STARTTLS required but not offered by the server"
+				 : o->code >= 500			  ? "SMTP"
+											  : curl_easy_strerror(rc),
+				 t.err_line.data ? t.err_line.data : errbuf[0] ? errbuf
+															   : "no detail");
+	}
+	else if (o->code >= 500)
 	{
 		o->kind = OUTCOME_FINAL;
 		snprintf(o->error, sizeof(o->error), "SMTP %s", t.err_line.data ? t.err_line.data : "5xx");
 	}
-	else if (o->code >= 400 && rc != CURLE_LOGIN_DENIED)
+	else if (o->code >= 400)
 	{
 		o->kind = OUTCOME_RETRY;
 		snprintf(o->error, sizeof(o->error), "SMTP %s", t.err_line.data ? t.err_line.data : "4xx");
@@ -349,7 +373,7 @@ breaker_record(provider *p, const config *c, const outcome *o, double now)
 	{
 		p->retried++;
 		p->failures++;
-		if (p->probing || (p->open_until == 0 && p->failures >= c->breaker_failures))
+		if (p->probing || (p->open_until == 0 && (p->failures >= c->breaker_failures || o->provider_fault)))
 		{
 			opened = 1;
 			p->open_until = now + c->breaker_cooldown;

@@ -39,10 +39,13 @@ typedef enum
 typedef struct outcome
 {
 	outcome_kind kind;
-	long		 code;		  /* SMTP or HTTP status, 0 when none */
-	double		 retry_after; /* seconds, 0 when the provider said nothing */
-	char		 provider_id[256];
-	char		 error[512];
+	long		 code;			 /* SMTP or HTTP status, 0 when none */
+	double		 retry_after;	 /* seconds, 0 when the provider said nothing */
+	int			 provider_fault; /* refused for what the provider is (AUTH refused, STARTTLS
+								  * missing, certificate not trusted), not for the message:
+								  * a retry, and the provider's breaker opens at once */
+	char provider_id[256];
+	char error[512];
 } outcome;
 
 /* Delivers m through p with handle h (one per worker and provider, so its connection is
