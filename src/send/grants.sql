@@ -1,8 +1,9 @@
 -- Privileges of the send path (docs/sends.md, "Roles"). The role personalize_sender may call
--- claim_sends, complete_send and fail_send and nothing else: it reads no table. Writers
--- enqueue one-off sends, record feedback and serve one-click unsubscribes; analysts read the
--- outbox and check the policy; admins run campaigns and edit settings, caps and suppressions.
--- Nobody but the extension's owner reads personalize.unsubscribe_secrets.
+-- claim_sends, complete_send and fail_send (and their set forms, granted in src/send/settle.sql)
+-- and nothing else: it reads no table. Writers enqueue one-off sends, record feedback and serve
+-- one-click unsubscribes; analysts read the outbox and check the policy; admins run campaigns and
+-- edit settings, caps and suppressions. Nobody but the extension's owner reads
+-- personalize.unsubscribe_secrets.
 
 DO $$
 BEGIN
