@@ -24,6 +24,8 @@
  * repeats at most a group's messages more than per-message recording would, all of them
  * leased to this worker at the time. */
 #define RECORD_GROUP 20
+/* Statements recording outcomes that may be in flight in the pipeline at a time. */
+#define MAX_INFLIGHT 16
 
 /* An outcome still to be recorded in the database. */
 typedef struct pending
@@ -34,6 +36,8 @@ typedef struct pending
 	char	 *provider;
 	char	 *error;
 	double	  retry_after;
+	int		  tag; /* 0: not sent yet; n: sent in statement n, answer awaited; -1: that
+					* statement failed, to be recorded one by one */
 } pending;
 
 /* The sends whose last delivery's outcome is unknown, with the provider that may have
@@ -101,8 +105,13 @@ typedef struct wstate
 	int			 npend;
 	int			 cappend;
 	worker_stats batch;
-	double		 record_seconds; /* of the batch, in complete_send/fail_send */
+	double		 record_seconds;		 /* of the batch, waiting for complete_sends/fail_sends */
+	int			 inflight[MAX_INFLIGHT]; /* tags of the statements in flight, in order */
+	int			 ninflight;
+	int			 next_tag;
 } wstate;
+
+static int collect(wstate *s);
 
 /* The first line of a libpq message, in buf. */
 static const char *
@@ -168,9 +177,14 @@ db_connect(wstate *s)
 		if (PQstatus(s->conn) == CONNECTION_OK)
 		{
 			r = PQexec(s->conn, "LISTEN personalize_sends");
-			if (PQresultStatus(r) == PGRES_COMMAND_OK)
+			/* pipeline mode: outcomes are recorded while the next messages go out, and the
+			 * last ones of a batch travel with the next claim */
+			if (PQresultStatus(r) == PGRES_COMMAND_OK && PQenterPipelineMode(s->conn))
 			{
 				PQclear(r);
+				s->ninflight = 0;
+				for (int i = 0; i < s->npend; i++)
+					s->pend[i].tag = 0;
 				return 1;
 			}
 			log_line("worker %d: LISTEN failed: %s", s->w->id, PQerrorMessage(s->conn));
@@ -188,9 +202,11 @@ db_connect(wstate *s)
 	}
 }
 
-/* Records one outcome; returns 0, or -1 when the connection is lost (the caller keeps it).
- * Another error is tried twice more after a pause (a transient conflict) and then logged: the
- * lease then runs out and the send is delivered again, with the same Message-ID. */
+/* Records one outcome with the single form (the fallback when a set-form statement fails
+ * otherwise than by a lost connection; the connection is out of pipeline mode); returns 0, or
+ * -1 when the connection is lost (the caller keeps it). Another error is tried twice more after
+ * a pause (a transient conflict) and then logged: the lease then runs out and the send is
+ * delivered again, with the same Message-ID. */
 static int
 record(wstate *s, const pending *p)
 {
@@ -273,103 +289,201 @@ array_element(strbuf *b, const char *v)
 	sb_addc(b, '"');
 }
 
-/* Records the kept sent outcomes in one statement (one round trip, one transaction); returns
- * 0, 1 when there are fewer than two or the statement failed otherwise (they are then
- * recorded one by one), or -1 when the connection is lost. */
+/* Queues one set-form statement in the pipeline over the kept outcomes not yet sent whose kind
+ * is sent (complete_sends) or not (fail_sends), with its own sync (its own transaction, so that
+ * its failure does not abort what follows); marks them with the statement's tag. Returns 0
+ * (also when there were none), or -1 when the connection is lost. */
 static int
-record_sent_group(wstate *s)
+send_group(wstate *s, int sent)
 {
-	strbuf ids,
-		pids,
-		provs;
-	const char *params[3];
-	PGresult   *r;
+	static const char *const sql[2] = {
+		"SELECT count(*) FROM personalize.fail_sends($1::bigint[], $2::text[], $3::boolean[], $4::interval[])",
+		"SELECT count(*) FROM personalize.complete_sends($1::bigint[], $2::text[], now(), $3::text[])"};
+	strbuf		a[4];
+	const char *params[4];
 	int			n = 0,
-		rc = 1;
+		rc = 0;
 
-	sb_init(&ids);
-	sb_init(&pids);
-	sb_init(&provs);
-	sb_addc(&ids, '{');
-	sb_addc(&pids, '{');
-	sb_addc(&provs, '{');
+	for (int k = 0; k < 4; k++)
+	{
+		sb_init(&a[k]);
+		sb_addc(&a[k], '{');
+	}
 	for (int i = 0; i < s->npend; i++)
-		if (s->pend[i].kind == OUTCOME_SENT)
-		{
-			char id[32];
-
-			snprintf(id, sizeof(id), "%lld", s->pend[i].send_id);
-			array_element(&ids, id);
-			array_element(&pids, s->pend[i].provider_id);
-			array_element(&provs, s->pend[i].provider);
-			n++;
-		}
-	sb_addc(&ids, '}');
-	sb_addc(&pids, '}');
-	sb_addc(&provs, '}');
-	params[0] = ids.data;
-	params[1] = pids.data;
-	params[2] = provs.data;
-	if (n >= 2)
 	{
-		r = PQexecParams(s->conn,
-						 "SELECT count(personalize.complete_send(u.id, u.pid, now(), u.prov)) "
-						 "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, pid, prov)",
-						 3, NULL, params, NULL, NULL, 0);
-		rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : PQstatus(s->conn) != CONNECTION_OK ? -1
-																						   : 1;
-		PQclear(r);
-	}
-	if (rc == 0)
-	{
-		int kept = 0;
+		pending *p = &s->pend[i];
+		char	 id[32],
+			after[64];
 
-		for (int i = 0; i < s->npend; i++)
-			if (s->pend[i].kind == OUTCOME_SENT)
-				pending_free(&s->pend[i]);
-			else
-				s->pend[kept++] = s->pend[i];
-		s->npend = kept;
+		if (p->tag != 0 || (p->kind == OUTCOME_SENT) != sent)
+			continue;
+		snprintf(id, sizeof(id), "%lld", p->send_id);
+		snprintf(after, sizeof(after), "%.3f seconds", p->retry_after);
+		array_element(&a[0], id);
+		array_element(&a[1], sent ? p->provider_id : p->error);
+		array_element(&a[2], sent ? p->provider : p->kind == OUTCOME_FINAL ? "false"
+																		   : "true");
+		array_element(&a[3], p->retry_after > 0 ? after : NULL);
+		p->tag = s->next_tag;
+		n++;
 	}
-	sb_free(&ids);
-	sb_free(&pids);
-	sb_free(&provs);
+	for (int k = 0; k < 4; k++)
+	{
+		sb_addc(&a[k], '}');
+		params[k] = a[k].data;
+	}
+	if (n > 0)
+	{
+		if (PQsendQueryParams(s->conn, sql[sent], sent ? 3 : 4, NULL, params, NULL, NULL, 0) && PQpipelineSync(s->conn))
+			s->inflight[s->ninflight++] = s->next_tag++;
+		else
+			rc = -1;
+	}
+	for (int k = 0; k < 4; k++)
+		sb_free(&a[k]);
 	return rc;
 }
 
-/* Records the kept outcomes: the sent ones in one statement, the others one by one; returns 0
- * when all are, -1 when the connection is lost (the rest stay kept). */
+/* Sends the kept outcomes not yet sent, without waiting for the answers (collect reads them):
+ * delivery goes on meanwhile. Returns 0, or -1 when the connection is lost. */
+static int
+flush_async(wstate *s)
+{
+	if (s->ninflight + 2 > MAX_INFLIGHT && collect(s) < 0)
+		return -1;
+	if (send_group(s, 1) < 0 || send_group(s, 0) < 0)
+		return -1;
+	PQflush(s->conn);
+	return 0;
+}
+
+/* Drops the kept outcomes of a statement (tag) that has been answered. */
+static void
+forget_tag(wstate *s, int tag)
+{
+	int kept = 0;
+
+	for (int i = 0; i < s->npend; i++)
+		if (s->pend[i].tag == tag)
+			pending_free(&s->pend[i]);
+		else
+			s->pend[kept++] = s->pend[i];
+	s->npend = kept;
+}
+
+/* Reads the answers of the statements in flight, in order, each followed by its sync: an
+ * answered statement's outcomes are dropped, a failed one's marked to be recorded one by one
+ * (fallback). Returns 0, or -1 when the connection is lost (every outcome not answered is kept,
+ * to be sent again after the reconnect: the set forms are idempotent). */
+static int
+read_answers(wstate *s)
+{
+	double t0 = now_seconds();
+	int	   rc = 0;
+
+	while (s->ninflight > 0 && rc == 0)
+	{
+		int		  tag = s->inflight[0];
+		int		  ok = 0;
+		PGresult *r;
+		char	  buf[300];
+
+		while ((r = PQgetResult(s->conn)) != NULL)
+		{
+			if (PQresultStatus(r) == PGRES_TUPLES_OK)
+				ok = 1;
+			else
+				log_line("worker %d: recording a group of outcomes failed (recording them one by one): %s", s->w->id,
+						 first_line(PQresultErrorMessage(r), buf, sizeof(buf)));
+			PQclear(r);
+		}
+		/* the sync that closes the statement */
+		r = PQgetResult(s->conn);
+		if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC || PQstatus(s->conn) != CONNECTION_OK)
+			rc = -1;
+		PQclear(r);
+		if (rc == 0)
+		{
+			memmove(s->inflight, s->inflight + 1, sizeof(int) * --s->ninflight);
+			if (ok)
+				forget_tag(s, tag);
+			else
+				for (int i = 0; i < s->npend; i++)
+					if (s->pend[i].tag == tag)
+						s->pend[i].tag = -1;
+		}
+	}
+	if (rc < 0)
+	{
+		s->ninflight = 0;
+		for (int i = 0; i < s->npend; i++)
+			s->pend[i].tag = 0;
+	}
+	s->record_seconds += now_seconds() - t0;
+	return rc;
+}
+
+/* Records the outcomes of failed statements one by one with the single forms (an unknown send,
+ * say, then fails alone), out of pipeline mode; needs nothing in flight. Returns 0, or -1 when
+ * the connection is lost (they stay kept). */
+static int
+fallback(wstate *s)
+{
+	int kept = 0,
+		rc = 0,
+		any = 0;
+	double t0 = now_seconds();
+
+	for (int i = 0; i < s->npend; i++)
+		any |= s->pend[i].tag == -1;
+	if (!any)
+		return 0;
+	PQexitPipelineMode(s->conn);
+	for (int i = 0; i < s->npend; i++)
+	{
+		if (s->pend[i].tag == -1 && rc == 0 && (rc = record(s, &s->pend[i])) == 0)
+		{
+			pending_free(&s->pend[i]);
+			continue;
+		}
+		s->pend[i].tag = s->pend[i].tag == -1 ? 0 : s->pend[i].tag;
+		s->pend[kept++] = s->pend[i];
+	}
+	s->npend = kept;
+	if (rc == 0 && (PQstatus(s->conn) != CONNECTION_OK || !PQenterPipelineMode(s->conn)))
+		rc = -1;
+	s->record_seconds += now_seconds() - t0;
+	return rc;
+}
+
+/* Reads the answers in flight and records what failed one by one. */
+static int
+collect(wstate *s)
+{
+	if (read_answers(s) < 0)
+		return -1;
+	return fallback(s);
+}
+
+/* Records every kept outcome and waits for the answers; returns 0, or -1 when the connection
+ * is lost (the rest stay kept). */
 static int
 flush_pending(wstate *s)
 {
-	int	   done = 0;
-	double t0 = now_seconds();
-
-	if (s->npend > 0 && record_sent_group(s) < 0)
-	{
-		s->record_seconds += now_seconds() - t0;
+	if (flush_async(s) < 0 || collect(s) < 0)
 		return -1;
-	}
-	while (done < s->npend)
-	{
-		if (record(s, &s->pend[done]) < 0)
-			break;
-		pending_free(&s->pend[done]);
-		done++;
-	}
-	memmove(s->pend, s->pend + done, sizeof(pending) * (s->npend - done));
-	s->npend -= done;
-	s->record_seconds += now_seconds() - t0;
 	return s->npend ? -1 : 0;
 }
 
-/* Keeps an outcome: completions are recorded in groups of RECORD_GROUP and at the end of each
- * batch, failures at once (with the completions kept so far), all after a reconnect. */
+/* Keeps an outcome: completions are sent in groups of RECORD_GROUP and at the end of each batch,
+ * failures at once (with the completions kept so far), all without waiting for the answer (read
+ * before the next claim), and all again after a reconnect. */
 static void
 settle(wstate *s, long long send_id, int kind, const char *provider, const outcome *o)
 {
 	pending p = {send_id, kind, xstrdup(o ? o->provider_id : NULL), xstrdup(provider),
-				 xstrdup(o ? o->error : "released: the sender is stopping"), o ? o->retry_after : 0};
+				 xstrdup(o ? o->error : "released: the sender is stopping"), o ? o->retry_after : 0, 0};
+	int		unsent = 0;
 
 	if (s->npend == s->cappend)
 	{
@@ -383,10 +497,12 @@ settle(wstate *s, long long send_id, int kind, const char *provider, const outco
 		s->pend = v;
 	}
 	s->pend[s->npend++] = p;
-	/* a failure is recorded at once: the send becomes due again after its backoff (another
-	 * worker may take it meanwhile) */
-	if ((kind != OUTCOME_SENT || s->npend >= RECORD_GROUP) && PQstatus(s->conn) == CONNECTION_OK)
-		flush_pending(s);
+	for (int i = 0; i < s->npend; i++)
+		unsent += s->pend[i].tag == 0;
+	/* a failure is sent at once: the send becomes due again after its backoff (another worker
+	 * may take it meanwhile) */
+	if ((kind != OUTCOME_SENT || unsent >= RECORD_GROUP) && PQstatus(s->conn) == CONNECTION_OK)
+		flush_async(s);
 }
 
 /* Picks the provider for m: the first whose breaker allows it (only the bound one for a send
@@ -516,29 +632,54 @@ run_batch(wstate *s)
 	int			n;
 	double		t0 = now_seconds(),
 		   t_claim,
+		   claim_record,
 		   lease;
 
 	snprintf(batch, sizeof(batch), "%d", s->cfg->batch);
-	r = PQexecParams(s->conn,
-					 "SELECT send_id, attempt, to_address, from_address, reply_to, subject, html, text, "
-					 "headers::text, message_id, extract(epoch FROM $3::interval) "
-					 "FROM personalize.claim_sends($1, $2::integer, $3::interval)",
-					 3, NULL, params, NULL, NULL, 0);
+	s->record_seconds = 0;
+	/* the outcomes not yet recorded, then the claim, in one round trip; the answers in order */
+	if (flush_async(s) < 0 ||
+		!PQsendQueryParams(s->conn,
+						   "SELECT send_id, attempt, to_address, from_address, reply_to, subject, html, text, "
+						   "headers::text, message_id, extract(epoch FROM $3::interval) "
+						   "FROM personalize.claim_sends($1, $2::integer, $3::interval)",
+						   3, NULL, params, NULL, NULL, 0) ||
+		!PQpipelineSync(s->conn) || read_answers(s) < 0)
+		return -1;
+	r = PQgetResult(s->conn);
+	for (PGresult *x; (x = PQgetResult(s->conn)) != NULL;)
+		PQclear(x); /* the end of the claim's results */
+	{
+		PGresult *sync = PQgetResult(s->conn);
+		int		  synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+
+		PQclear(sync);
+		if (!synced || PQstatus(s->conn) != CONNECTION_OK)
+		{
+			PQclear(r);
+			return -1;
+		}
+	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
-		int	 lost = PQstatus(s->conn) != CONNECTION_OK;
 		char buf[300];
 
 		log_line("worker %d: claim_sends failed: %s", s->w->id, first_line(PQresultErrorMessage(r), buf, sizeof(buf)));
 		PQclear(r);
-		if (!lost)
-			nap(s->cfg->poll_interval);
-		return lost ? -1 : 0;
+		if (fallback(s) < 0)
+			return -1;
+		nap(s->cfg->poll_interval);
+		return 0;
+	}
+	if (fallback(s) < 0)
+	{
+		PQclear(r);
+		return -1;
 	}
 	t_claim = now_seconds();
+	claim_record = s->record_seconds;
 	n = PQntuples(r);
 	memset(&s->batch, 0, sizeof(s->batch));
-	s->record_seconds = 0;
 	lease = n ? atof(PQgetvalue(r, 0, 10)) : 0;
 	for (int i = 0; i < n; i++)
 	{
@@ -572,7 +713,8 @@ run_batch(wstate *s)
 		json_pairs_free(m.headers, m.nheaders);
 	}
 	PQclear(r);
-	if (s->npend > 0 && flush_pending(s) < 0)
+	/* the last outcomes go now, unanswered: their answers come with the next claim's */
+	if (s->npend > 0 && flush_async(s) < 0)
 		log_line("worker %d: lost the database connection with %d outcomes to record", s->w->id, s->npend);
 	if (n > 0)
 	{
@@ -584,10 +726,10 @@ run_batch(wstate *s)
 		log_line("worker %d: batch of %d: %ld sent, %ld failed, %ld to retry, %ld released; claim %.0f ms, "
 				 "delivery %.0f ms, recording %.0f ms",
 				 s->w->id, n, s->batch.sent, s->batch.failed, s->batch.retried, s->batch.released,
-				 (t_claim - t0) * 1000, (now_seconds() - t_claim - s->record_seconds) * 1000,
+				 (t_claim - t0 - claim_record) * 1000, (now_seconds() - t_claim - s->record_seconds + claim_record) * 1000,
 				 s->record_seconds * 1000);
 	}
-	if (s->npend > 0)
+	if (PQstatus(s->conn) != CONNECTION_OK)
 		return -1;
 	return n;
 }
@@ -620,6 +762,7 @@ worker_main(void *arg)
 
 	memset(&s, 0, sizeof(s));
 	s.w = arg;
+	s.next_tag = 1;
 	s.cfg = config_acquire();
 	gethostname(host, sizeof(host) - 1);
 	snprintf(s.name, sizeof(s.name), "%s:%s:%d:%d", s.cfg->name, host, (int) getpid(), s.w->id);
@@ -640,10 +783,13 @@ worker_main(void *arg)
 			}
 			else
 				config_release(now);
-			if (s.npend > 0 && flush_pending(&s) < 0)
+			if (sender_stopping)
+			{
+				/* what is still kept (or in flight) is recorded before the worker ends */
+				if (s.npend == 0 || flush_pending(&s) == 0)
+					break;
 				n = -1;
-			else if (sender_stopping)
-				break;
+			}
 			else
 				n = run_batch(&s);
 			if (n < 0)
@@ -653,7 +799,7 @@ worker_main(void *arg)
 					break;
 				continue;
 			}
-			if (n == 0 && s.cfg->once)
+			if (n == 0 && s.cfg->once && (s.npend == 0 || flush_pending(&s) == 0))
 				break;
 			if (n == 0 && wait_for_work(&s) < 0 && !sender_stopping)
 			{
