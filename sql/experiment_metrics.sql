@@ -74,6 +74,52 @@ SELECT (SELECT (sum(sent), sum(unique_opens), sum(unique_clicks), sum(conversion
 -- the 20 orders on 25 March are 15 days after their profiles' last touch at most: none attributed
 SELECT count(*) AS "late orders attributed" FROM personalize.send_outcomes WHERE revenue >= 999;
 
+-- the per-campaign and per-variant counts (from the sends, send_feedback and send_conversions
+-- apart) against the same counts over send_outcomes, one row per send: equal as seeded, with
+-- feedback on sends that were not sent (failed, or still leased: only sent sends are delivered,
+-- opened or clicked), and for a campaign without an experiment (variant NULL)
+CREATE TEMP VIEW per_send_counts AS
+SELECT o.campaign_id, o.variant, count(*) FILTER (WHERE o.sent) AS sent, count(*) FILTER (WHERE o.delivered) AS delivered,
+       count(*) FILTER (WHERE o.bounced) AS bounced, count(*) FILTER (WHERE o.opened AND o.delivered) AS unique_opens,
+       count(*) FILTER (WHERE o.machine_opened AND o.delivered) AS machine_opens,
+       count(*) FILTER (WHERE o.clicked AND o.delivered) AS unique_clicks, count(*) FILTER (WHERE o.unsubscribed) AS unsubscribes,
+       count(*) FILTER (WHERE o.complained) AS complaints, count(*) FILTER (WHERE o.conversions > 0 AND o.sent) AS converters,
+       coalesce(sum(o.conversions) FILTER (WHERE o.sent), 0) AS conversions, coalesce(sum(o.revenue) FILTER (WHERE o.sent), 0) AS revenue,
+       avg(o.revenue) FILTER (WHERE o.sent) AS revenue_per_recipient, var_samp(o.revenue) FILTER (WHERE o.sent) AS revenue_variance
+  FROM personalize.send_outcomes o GROUP BY 1, 2;
+CREATE TEMP VIEW counts_differing AS
+SELECT count(*) AS variants,
+       count(*) FILTER (WHERE (p.sent, p.delivered, p.bounced, p.unique_opens, p.machine_opens, p.unique_clicks, p.unsubscribes,
+                               p.complaints, p.converters, p.conversions, p.revenue, p.revenue_per_recipient, p.revenue_variance)
+                              IS DISTINCT FROM
+                              (c.sent, c.delivered, c.bounced, c.unique_opens, c.machine_opens, c.unique_clicks, c.unsubscribes,
+                               c.complaints, c.converters, c.conversions, c.revenue, c.revenue_per_recipient, c.revenue_variance))
+           AS "variants where the counts differ",
+       sum(p.sent) AS sent, sum(p.delivered) AS delivered, sum(p.unique_clicks) AS clicks, sum(p.converters) AS converters
+  FROM per_send_counts p
+  FULL JOIN (SELECT * FROM personalize._campaign_counts(false) WHERE breakdown = 'variant') c
+         ON c.campaign_id = p.campaign_id AND c.variant IS NOT DISTINCT FROM p.variant;
+SELECT * FROM counts_differing;
+BEGIN;
+UPDATE personalize.send_history SET status = 'failed'
+ WHERE send_id IN (SELECT send_id FROM personalize.send_feedback WHERE clicked_at IS NOT NULL ORDER BY send_id LIMIT 7)
+    OR send_id IN (SELECT send_id FROM personalize.send_feedback WHERE bounced_at IS NOT NULL ORDER BY send_id LIMIT 2)
+    OR send_id IN (SELECT touch_send_id FROM personalize.order_touches ORDER BY touch_send_id LIMIT 3);
+WITH back AS (DELETE FROM personalize.send_history WHERE send_id IN (SELECT send_id FROM personalize.send_feedback
+                                                                      WHERE opened_at IS NOT NULL ORDER BY send_id DESC LIMIT 4)
+              RETURNING *)
+INSERT INTO personalize.sends (send_id, profile_id, campaign_id, campaign_run, template, variant, kind, priority,
+                               idempotency_key, status, attempts, available_at, lease_until, leased_by, created_at, extra)
+SELECT send_id, profile_id, campaign_id, campaign_run, template, variant, kind, priority, idempotency_key, 'leased', attempts,
+       available_at, '2026-03-10 10:00', 'w', created_at, extra FROM back;
+SELECT status, count(*) FROM personalize.sends_all WHERE campaign_id = 1 GROUP BY 1 ORDER BY 1;
+SELECT * FROM counts_differing;
+UPDATE personalize.send_history SET variant = NULL WHERE variant = 'B';
+UPDATE personalize.send_feedback SET variant = NULL WHERE variant = 'B';
+SELECT * FROM counts_differing;
+ROLLBACK;
+DROP VIEW counts_differing, per_send_counts;
+
 -- incremental equals full: the outcomes ingest kept equal those recomputed from all events
 CREATE TEMP TABLE kept_feedback AS SELECT * FROM personalize.send_feedback;
 CREATE TEMP TABLE kept_touches AS SELECT * FROM personalize.send_touches;
@@ -170,8 +216,11 @@ SELECT m.variant, m.sent, m.delivered, m.unique_clicks, m.converters,
   LEFT JOIN personalize.segment_metrics c ON c.segment = 'odd' AND c.variant = 'A'
  WHERE m.campaign = 'spring' AND m.segment = 'odd' ORDER BY m.variant NULLS FIRST;
 SELECT d.breakdown, d.segment, d.sent_day, d.variant,
-       (d.sent, d.delivered, d.unique_opens, d.unique_clicks, d.converters, d.revenue, d.ctr_lower, d.p_value)
-       IS NOT DISTINCT FROM (v.sent, v.delivered, v.unique_opens, v.unique_clicks, v.converters, v.revenue, v.ctr_lower, v.p_value)
+       (d.sent, d.delivered, d.bounced, d.unique_opens, d.machine_opens, d.unique_clicks, d.unsubscribes, d.complaints,
+        d.converters, d.conversions, d.revenue, d.revenue_per_recipient, d.revenue_variance, d.ctr_lower, d.p_value)
+       IS NOT DISTINCT FROM (v.sent, v.delivered, v.bounced, v.unique_opens, v.machine_opens, v.unique_clicks, v.unsubscribes,
+                             v.complaints, v.converters, v.conversions, v.revenue, v.revenue_per_recipient, v.revenue_variance,
+                             v.ctr_lower, v.p_value)
        AS "equals variant_metrics"
   FROM personalize.breakdown_metrics d
   JOIN personalize.variant_metrics v ON v.campaign = d.campaign AND v.variant = d.variant

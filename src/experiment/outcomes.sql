@@ -8,6 +8,8 @@
 CREATE TABLE personalize.send_feedback (
     send_id            bigint PRIMARY KEY,
     profile_id         bigint NOT NULL REFERENCES personalize.profiles ON DELETE CASCADE,
+    campaign_id        integer,   -- the send's campaign and variant (fixed when it is enqueued),
+    variant            text,      -- so that per-variant counts need not join the sends
     delivered_at       timestamptz,
     bounced_at         timestamptz,
     opened_at          timestamptz,
@@ -18,7 +20,7 @@ CREATE TABLE personalize.send_feedback (
 );
 CREATE INDEX send_feedback_profile_idx ON personalize.send_feedback (profile_id);
 COMMENT ON TABLE personalize.send_feedback IS
-'Per send with feedback: the first Email Delivered, Email Bounced, human and machine Email Opened, Email Clicked, Unsubscribed and Email Marked as Spam (kept by ingest)';
+'Per send with feedback: its campaign and variant, and the first Email Delivered, Email Bounced, human and machine Email Opened, Email Clicked, Unsubscribed and Email Marked as Spam (kept by ingest)';
 
 CREATE TABLE personalize.send_touches (
     profile_id  bigint NOT NULL REFERENCES personalize.profiles ON DELETE CASCADE,
@@ -64,8 +66,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     WITH fb AS MATERIALIZED (
-        SELECT s.send_id, s.profile_id AS send_profile_id, s.kind, s.campaign_id, e.profile_id, e.occurred_at, e.event,
-               e.event = 'Email Opened' AND coalesce(e.properties ->> 'machine_open' = 'true', false) AS machine
+        SELECT s.send_id, s.profile_id AS send_profile_id, s.kind, s.campaign_id, s.variant, e.profile_id, e.occurred_at,
+               e.event, e.event = 'Email Opened' AND coalesce(e.properties ->> 'machine_open' = 'true', false) AS machine
           FROM new_events e
           JOIN personalize.sends_all s ON s.send_id = personalize._event_send_id(e.properties)
          WHERE e.event IN ('Email Delivered', 'Email Bounced', 'Email Opened', 'Email Clicked', 'Unsubscribed',
@@ -92,9 +94,9 @@ BEGIN
            AND (o.touch_at IS NULL OR (n.touched_at, n.send_id) > (o.touch_at, o.touch_send_id))
         RETURNING 1
     )
-    INSERT INTO personalize.send_feedback AS f (send_id, profile_id, delivered_at, bounced_at, opened_at,
-                                                machine_opened_at, clicked_at, unsubscribed_at, complained_at)
-    SELECT fb.send_id, fb.send_profile_id,
+    INSERT INTO personalize.send_feedback AS f (send_id, profile_id, campaign_id, variant, delivered_at, bounced_at,
+                                                opened_at, machine_opened_at, clicked_at, unsubscribed_at, complained_at)
+    SELECT fb.send_id, fb.send_profile_id, fb.campaign_id, fb.variant,
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Email Delivered'),
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Email Bounced'),
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Email Opened' AND NOT fb.machine),
@@ -103,7 +105,7 @@ BEGIN
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Unsubscribed'),
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Email Marked as Spam')
       FROM fb
-     GROUP BY fb.send_id, fb.send_profile_id
+     GROUP BY fb.send_id, fb.send_profile_id, fb.campaign_id, fb.variant
         ON CONFLICT (send_id) DO UPDATE
        SET delivered_at = least(f.delivered_at, excluded.delivered_at),
            bounced_at = least(f.bounced_at, excluded.bounced_at),
@@ -191,15 +193,15 @@ BEGIN
     DELETE FROM personalize.send_touches;
     DELETE FROM personalize.send_feedback;
     CREATE TEMP TABLE outcomes_feedback ON COMMIT DROP AS
-    SELECT s.send_id, s.profile_id AS send_profile_id, s.kind, s.campaign_id, e.profile_id, e.occurred_at, e.event,
-           e.event = 'Email Opened' AND coalesce(e.properties ->> 'machine_open' = 'true', false) AS machine
+    SELECT s.send_id, s.profile_id AS send_profile_id, s.kind, s.campaign_id, s.variant, e.profile_id, e.occurred_at,
+           e.event, e.event = 'Email Opened' AND coalesce(e.properties ->> 'machine_open' = 'true', false) AS machine
       FROM personalize.events e
       JOIN personalize.sends_all s ON s.send_id = personalize._event_send_id(e.properties)
      WHERE e.event IN ('Email Delivered', 'Email Bounced', 'Email Opened', 'Email Clicked', 'Unsubscribed',
                        'Email Marked as Spam');
-    INSERT INTO personalize.send_feedback (send_id, profile_id, delivered_at, bounced_at, opened_at,
+    INSERT INTO personalize.send_feedback (send_id, profile_id, campaign_id, variant, delivered_at, bounced_at, opened_at,
                                            machine_opened_at, clicked_at, unsubscribed_at, complained_at)
-    SELECT fb.send_id, fb.send_profile_id,
+    SELECT fb.send_id, fb.send_profile_id, fb.campaign_id, fb.variant,
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Email Delivered'),
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Email Bounced'),
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Email Opened' AND NOT fb.machine),
@@ -208,7 +210,7 @@ BEGIN
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Unsubscribed'),
            min(fb.occurred_at) FILTER (WHERE fb.event = 'Email Marked as Spam')
       FROM outcomes_feedback fb
-     GROUP BY fb.send_id, fb.send_profile_id;
+     GROUP BY fb.send_id, fb.send_profile_id, fb.campaign_id, fb.variant;
     GET DIAGNOSTICS feedback = ROW_COUNT;
     INSERT INTO personalize.send_touches (profile_id, touched_at, send_id, campaign_id)
     SELECT DISTINCT fb.profile_id, fb.occurred_at, fb.send_id, fb.campaign_id FROM outcomes_feedback fb
@@ -239,6 +241,12 @@ END
 $$;
 COMMENT ON FUNCTION personalize.rebuild_send_outcomes() IS
 'Recomputes send_feedback, send_touches and order_touches from all events (the twin of the ingest trigger''s fold); returns their row counts';
+
+-- Dumped with their rows: a restore loads the events into their partitions, where the statement
+-- triggers on the parent do not fire, so the outcomes come back from the dump, not from a rebuild.
+SELECT pg_catalog.pg_extension_config_dump('personalize.send_feedback', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.send_touches', '');
+SELECT pg_catalog.pg_extension_config_dump('personalize.order_touches', '');
 
 REVOKE ALL ON FUNCTION personalize._event_send_id(jsonb), personalize._events_outcomes(),
     personalize._events_outcomes_moved(), personalize.rebuild_send_outcomes() FROM PUBLIC;

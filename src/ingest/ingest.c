@@ -68,11 +68,17 @@ typedef struct IngestFrame
 	 * AFTER trigger stores them: a tuplestore, so that a COPY of many bad rows spills to disk past
 	 * work_mem instead of growing without bound in memory.
 	 */
-	Tuplestorestate	   *rejects;
-	TupleDesc			reject_desc;
-	int64				n_rejects;
-	List			   *identities;
-	DedupSet		   *keys; /* message ids accepted so far, to drop later copies */
+	Tuplestorestate *rejects;
+	TupleDesc		 reject_desc;
+	int64			 n_rejects;
+	List			*identities;
+	DedupSet		*keys; /* message ids accepted so far, to drop later copies */
+	/*
+	 * Pushed by the row trigger itself: the rows go into a partition directly, not through
+	 * personalize.events (whose statement trigger pushes the frames), which only the owner can
+	 * do, and which pg_restore does when it loads a dump.
+	 */
+	bool				direct;
 	struct IngestFrame *parent;
 } IngestFrame;
 
@@ -611,7 +617,13 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_INSERT(td->tg_event))
 		elog(ERROR, "personalize_events_before_row must be a BEFORE INSERT FOR EACH ROW trigger");
-	f = current_frame ? current_frame : push_frame();
+	if (current_frame == NULL)
+	{
+		f = push_frame();
+		f->direct = true;
+	}
+	else
+		f = current_frame;
 	desc = RelationGetDescr(td->tg_relation);
 	c = event_columns(td->tg_relation);
 	values = palloc(desc->natts * sizeof(Datum));
@@ -711,6 +723,13 @@ personalize_events_before_row(PG_FUNCTION_ARGS)
 		if (dedup_seen(f->keys, VARDATA_ANY(mid), VARSIZE_ANY_EXHDR(mid)))
 			return PointerGetDatum(NULL); /* a later copy of a key this statement accepted */
 	}
+	/*
+	 * A dumped row loaded into its partition by pg_restore keeps its profile, identity and
+	 * arrival: resolving its user_id again would allocate new profile ids (the identities may not
+	 * be loaded yet), and the restored event_keys name the dumped event_id.
+	 */
+	if (f->direct && !nulls[c->profile_id - 1] && !nulls[c->event_id - 1] && !nulls[c->received_at - 1])
+		return PointerGetDatum(heap_modify_tuple(td->tg_trigtuple, desc, values, nulls, repl));
 	values[c->profile_id - 1] = Int64GetDatum(resolve_profile(f, user_id, anonymous_id));
 	nulls[c->profile_id - 1] = false;
 	repl[c->profile_id - 1] = true;
