@@ -113,6 +113,32 @@ UPDATE personalize.events SET properties = properties || '{"revenue": 20}';
 SELECT personalize.rebuild_scores() AS rebuilt_profiles;
 SELECT m.p IS NULL AS no_spend_model, m.gamma_gamma_customers FROM personalize.fit_clv('2026-05-01 00:00+00') m;
 SELECT bool_and(c.expected_spend = 20) AS own_mean FROM personalize.clv_predictions('2026-05-01 00:00+00') c;
+-- clv_models is read by segment evaluation: a model that would break it cannot be stored, even by
+-- an admin writing the row by hand (non-finite or non-positive parameters, q <= 1, half a spend
+-- model, a time unit under a second), and an analyst stores a model only by fitting it.
+INSERT INTO personalize.clv_models (as_of, time_unit, r, alpha, a, b, bgnbd_loglik, bgnbd_customers, gamma_gamma_customers)
+VALUES ('2026-05-01 00:00+00', '7 days', 0.5, 'NaN', 1, 4, -1, 3, 0);
+INSERT INTO personalize.clv_models (as_of, time_unit, r, alpha, a, b, bgnbd_loglik, bgnbd_customers, gamma_gamma_customers)
+VALUES ('2026-05-01 00:00+00', '7 days', 0.5, 3, -1, 4, -1, 3, 0);
+INSERT INTO personalize.clv_models (as_of, time_unit, r, alpha, a, b, bgnbd_loglik, bgnbd_customers, gamma_gamma_customers)
+VALUES ('2026-05-01 00:00+00', '7 days', 'Infinity', 3, 1, 4, -1, 3, 0);
+INSERT INTO personalize.clv_models (as_of, time_unit, r, alpha, a, b, bgnbd_loglik, bgnbd_customers, gamma_gamma_customers)
+VALUES ('2026-05-01 00:00+00', '-7 days', 0.5, 3, 1, 4, -1, 3, 0);
+INSERT INTO personalize.clv_models (as_of, time_unit, r, alpha, a, b, bgnbd_loglik, bgnbd_customers,
+                                    p, q, v, gamma_gamma_loglik, gamma_gamma_customers)
+VALUES ('2026-05-01 00:00+00', '7 days', 0.5, 3, 1, 4, -1, 3, 6, 1, 15, -1, 3);
+INSERT INTO personalize.clv_models (as_of, time_unit, r, alpha, a, b, bgnbd_loglik, bgnbd_customers,
+                                    p, gamma_gamma_customers)
+VALUES ('2026-05-01 00:00+00', '7 days', 0.5, 3, 1, 4, -1, 3, 6, 3);
+CREATE ROLE regress_clv_analyst IN ROLE personalize_analyst;
+SET ROLE regress_clv_analyst;
+INSERT INTO personalize.clv_models (as_of, time_unit, r, alpha, a, b, bgnbd_loglik, bgnbd_customers, gamma_gamma_customers)
+VALUES ('2026-05-01 00:00+00', '7 days', 0.5, 3, 1, 4, -1, 3, 0);
+SELECT m.bgnbd_customers, m.r = f.r AND m.alpha = f.alpha AND m.a = f.a AND m.b = f.b AS the_fit
+  FROM personalize.fit_clv('2026-05-01 00:00+00') m,
+       (SELECT (personalize.bgnbd_fit(s.x, s.t_x, s."T")).* FROM personalize.purchase_summary('2026-05-01 00:00+00') s) f;
+RESET ROLE;
+DROP ROLE regress_clv_analyst;
 DELETE FROM personalize.clv_models;
 SELECT * FROM personalize.clv_predictions('2026-05-01 00:00+00');
 DROP EXTENSION personalize;

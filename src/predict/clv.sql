@@ -112,23 +112,25 @@ COMMENT ON FUNCTION personalize.clv_value(float8, float8, float8, float8, float8
 
 CREATE TABLE personalize.clv_models (
     model_id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    as_of                 timestamptz NOT NULL,
-    time_unit             interval NOT NULL,
-    r                     float8 NOT NULL,
-    alpha                 float8 NOT NULL,
-    a                     float8 NOT NULL,
-    b                     float8 NOT NULL,
-    bgnbd_loglik          float8 NOT NULL,
-    bgnbd_customers       bigint NOT NULL,
-    p                     float8,
-    q                     float8,
-    v                     float8,
-    gamma_gamma_loglik    float8,
-    gamma_gamma_customers bigint NOT NULL,
-    fitted_at             timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp()
+    as_of                 timestamptz NOT NULL CHECK (pg_catalog.isfinite(as_of)),
+    time_unit             interval NOT NULL CHECK (time_unit >= interval '1 second' AND time_unit <= interval '3660 days'),
+    r                     float8 NOT NULL CHECK (r > 0 AND r < 'Infinity'),
+    alpha                 float8 NOT NULL CHECK (alpha > 0 AND alpha < 'Infinity'),
+    a                     float8 NOT NULL CHECK (a > 0 AND a < 'Infinity'),
+    b                     float8 NOT NULL CHECK (b > 0 AND b < 'Infinity'),
+    bgnbd_loglik          float8 NOT NULL CHECK (bgnbd_loglik > '-Infinity' AND bgnbd_loglik < 'Infinity'),
+    bgnbd_customers       bigint NOT NULL CHECK (bgnbd_customers >= 0),
+    p                     float8 CHECK (p > 0 AND p < 'Infinity'),
+    q                     float8 CHECK (q > 1 AND q < 'Infinity'),
+    v                     float8 CHECK (v > 0 AND v < 'Infinity'),
+    gamma_gamma_loglik    float8 CHECK (gamma_gamma_loglik > '-Infinity' AND gamma_gamma_loglik < 'Infinity'),
+    gamma_gamma_customers bigint NOT NULL CHECK (gamma_gamma_customers >= 0),
+    fitted_at             timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),
+    -- a spend model is whole or absent
+    CONSTRAINT clv_models_spend_model_whole CHECK ((p IS NULL) = (q IS NULL) AND (p IS NULL) = (v IS NULL) AND (p IS NULL) = (gamma_gamma_loglik IS NULL))
 );
 COMMENT ON TABLE personalize.clv_models IS
-'Every CLV fit (personalize.fit_clv): BG/NBD parameters (alpha in time_unit), Gamma-Gamma parameters (NULL when fewer than 10 repeat buyers, or when spend does not vary between customers), log-likelihoods and sample sizes; predictions use the latest';
+'Every CLV fit (personalize.fit_clv): BG/NBD parameters (alpha in time_unit), Gamma-Gamma parameters (NULL when fewer than 10 repeat buyers, or when spend does not vary between customers), log-likelihoods and sample sizes; predictions and segment rules use the latest. Parameters are checked finite and positive (q > 1, so that the population''s mean spend exists); only admins write rows directly, analysts store fits through fit_clv';
 SELECT pg_catalog.pg_extension_config_dump('personalize.clv_models', '');
 
 CREATE FUNCTION personalize._check_time_unit(time_unit interval)
@@ -195,10 +197,13 @@ $$;
 COMMENT ON FUNCTION personalize.purchase_summary(timestamptz, interval, bigint[]) IS
 'Per purchasing profile as of a time: repeat purchases x, recency t_x and age T in time units since the first purchase, mean amount; profiles whose first purchase is not before as_of are left out';
 
--- Fits both models as of a time and stores them.
-CREATE FUNCTION personalize.fit_clv(as_of timestamptz DEFAULT now(), time_unit interval DEFAULT '7 days')
+-- Fits both models as of a time and stores them: the fit itself, run as the extension's owner so
+-- that an analyst can store a model only by fitting it on the purchase data (clv_models is not
+-- theirs to write: segment rules read it).
+CREATE FUNCTION personalize._clv_fit_and_store(as_of timestamptz, time_unit interval)
 RETURNS personalize.clv_models
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -233,6 +238,26 @@ BEGIN
     VALUES (as_of, time_unit, (fits.bg).r, (fits.bg).alpha, (fits.bg).a, (fits.bg).b, (fits.bg).loglik, (fits.bg).customers,
             gg.p, gg.q, gg.v, gg.loglik, coalesce(gg.customers, 0))
     RETURNING * INTO m;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION personalize._clv_fit_and_store(timestamptz, interval) IS
+'fit_clv''s fit and its row in clv_models, as the extension''s owner: the only way an analyst stores a model';
+
+-- Fits both models as of a time and stores them; refreshes the segments that read them.
+CREATE FUNCTION personalize.fit_clv(as_of timestamptz DEFAULT now(), time_unit interval DEFAULT '7 days')
+RETURNS personalize.clv_models
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m personalize.clv_models;
+BEGIN
+    PERFORM personalize._check_time_unit(time_unit);
+    IF as_of IS NULL OR NOT isfinite(as_of) THEN
+        RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    m := personalize._clv_fit_and_store(as_of, time_unit);
     -- segment rules on p_alive and churn_risk read the latest model: refreshed when the caller
     -- may write segments (an admin); an analyst is told
     IF EXISTS (SELECT FROM personalize.segments s WHERE s.kind = 'rule' AND 'clv' = ANY (s.reads_fields)) THEN
@@ -246,9 +271,6 @@ BEGIN
     RETURN m;
 END
 $$;
-COMMENT ON FUNCTION personalize.fit_clv(timestamptz, interval) IS
-'Fits BG/NBD on every purchasing profile and Gamma-Gamma on the repeat buyers (at least 10 needed) as of a time; stores and returns the model, and refreshes the segments whose rules read p_alive or churn_risk';
-
 -- The latest model, or the one asked for; refuses when there is none.
 CREATE FUNCTION personalize._clv_model(model_id bigint)
 RETURNS personalize.clv_models
@@ -400,9 +422,9 @@ GRANT EXECUTE ON FUNCTION
     personalize.purchase_summary(timestamptz, interval, bigint[]), personalize.fit_clv(timestamptz, interval),
     personalize.clv_predictions(timestamptz, integer, interval, float8, bigint[], bigint),
     personalize.explain_clv(bigint, timestamptz, integer, interval, float8),
-    personalize._check_time_unit(interval), personalize._clv_model(bigint),
+    personalize._check_time_unit(interval), personalize._clv_model(bigint), personalize._clv_fit_and_store(timestamptz, interval),
     personalize._p_alive_at(float8, float8, float8, float8, float8, bigint, timestamptz, timestamptz, timestamptz),
     personalize._p_alive_crossing(float8, float8, float8, float8, float8, bigint, timestamptz, timestamptz, timestamptz, float8)
 TO personalize_admin, personalize_analyst;
-GRANT SELECT, INSERT ON personalize.clv_models TO personalize_admin, personalize_analyst;
-GRANT DELETE ON personalize.clv_models TO personalize_admin;
+GRANT SELECT ON personalize.clv_models TO personalize_admin, personalize_analyst;
+GRANT INSERT, DELETE ON personalize.clv_models TO personalize_admin;
