@@ -23,7 +23,7 @@ eval(bfgs_objective f, void *arg, const double *x, double *g, int *count)
 }
 
 BfgsResult
-bfgs(bfgs_objective f, void *arg, nm_tick tick, int n, double *x, double gtol, int max_iter)
+bfgs(bfgs_objective f, void *arg, nm_tick tick, int n, double *x, double gtol, int max_iter, double bound)
 {
 	double H[NM_MAX_DIM][NM_MAX_DIM];
 	double g[NM_MAX_DIM],
@@ -117,6 +117,11 @@ bfgs(bfgs_objective f, void *arg, nm_tick tick, int n, double *x, double gtol, i
 		memcpy(x, xn, sizeof(double) * n);
 		memcpy(g, gn, sizeof(double) * n);
 		fx = fn;
+		if (outside(n, x, bound))
+		{
+			r.escaped = true;
+			break;
+		}
 	}
 	r.fmin = fx;
 	return r;

@@ -18,13 +18,15 @@ typedef struct BfgsResult
 	int	   iterations;
 	int	   evaluations;
 	bool   converged; /* the gradient vanished (within gtol) */
+	bool   escaped;	  /* the point left [-bound, bound] in some coordinate */
 } BfgsResult;
 
 /*
  * Minimizes f from x (updated in place) until the largest gradient component is below gtol or
- * a step no longer changes f, or max_iter iterations; tick is called once per iteration.
+ * a step no longer changes f, or max_iter iterations, or as soon as x leaves [-bound, bound] in a
+ * coordinate (bound 0: no bound); tick is called once per iteration.
  */
 extern BfgsResult bfgs(bfgs_objective f, void *arg, nm_tick tick, int n, double *x, double gtol,
-					   int max_iter);
+					   int max_iter, double bound);
 
 #endif

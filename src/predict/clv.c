@@ -211,7 +211,8 @@ check_fit(const char *model, const ClvFit *fit)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("the data cannot identify the %s model", model),
-				 errdetail("The likelihood keeps growing as a parameter runs off towards 0 or infinity (%.0f customers).", fit->n),
+				 errdetail("The likelihood keeps growing as a parameter runs off towards 0 or infinity (%.0f customers; the search stopped after %d iterations%s).",
+						   fit->n, fit->search.iterations, fit->search.escaped ? ", when a parameter passed 1e10" : ""),
 				 errhint("Fit on more customers over a longer time, with some who stopped buying and with spend that varies between customers.")));
 	if (!fit->search.converged || !isfinite(fit->loglik))
 		ereport(ERROR,

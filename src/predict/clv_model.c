@@ -27,6 +27,13 @@
  * varies between customers); running past the bound means the likelihood kept growing.
  */
 #define IDENTIFIED_LOG_BOUND 18.4207
+/*
+ * Where the search stops: a parameter this far out (e^23, about 1e10) is past the bound above, so
+ * the data cannot identify the model; searching on only wanders along a likelihood still rising
+ * towards its limit (spend that never varies within a customer sends p to infinity: on 1M
+ * customers that ran for over 20 minutes before the search was stopped here).
+ */
+#define ESCAPE_LOG_BOUND 23.0
 
 /* Whether every log-parameter stayed within the bound: if not, the likelihood kept growing as one
  * ran off towards 0 or infinity, and the data cannot identify the model. */
@@ -274,18 +281,19 @@ bgnbd_objective(const double *theta, void *arg)
 
 /*
  * Minimizes an objective from theta: BFGS on the closed-form gradient, then Nelder–Mead from
- * where it stopped if it did not converge (a flat or awkward likelihood).
+ * where it stopped if it did not converge (a flat or awkward likelihood); either stops once a
+ * log-parameter passes ESCAPE_LOG_BOUND.
  */
 static NelderMeadResult
 minimize(bfgs_objective fg, nm_objective f, FitData *d, int n, double *theta)
 {
-	BfgsResult		 q = bfgs(fg, d, data_tick, n, theta, FIT_GTOL, FIT_MAX_ITER);
-	NelderMeadResult r = {q.fmin, q.iterations, q.evaluations, q.converged};
+	BfgsResult		 q = bfgs(fg, d, data_tick, n, theta, FIT_GTOL, FIT_MAX_ITER, ESCAPE_LOG_BOUND);
+	NelderMeadResult r = {q.fmin, q.iterations, q.evaluations, q.converged, q.escaped};
 
-	if (!q.converged)
+	if (!q.converged && !q.escaped)
 	{
 		NelderMeadResult nm = nelder_mead(f, d, data_tick, n, theta, 0.1, FIT_FTOL, FIT_XTOL,
-										  FIT_MAX_ITER);
+										  FIT_MAX_ITER, ESCAPE_LOG_BOUND);
 
 		nm.iterations += r.iterations;
 		nm.evaluations += r.evaluations;

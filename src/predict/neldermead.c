@@ -49,10 +49,22 @@ along(int n, const double *c, const double *w, double t, double *out)
 		out[k] = c[k] + t * (c[k] - w[k]);
 }
 
+/* Whether a point has left [-bound, bound] in some coordinate (never when bound is 0). */
+bool
+outside(int n, const double *x, double bound)
+{
+	if (bound <= 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (!(fabs(x[i]) <= bound))
+			return true;
+	return false;
+}
+
 /* One Nelder–Mead run from x; returns the result and leaves the best point in x. */
 static NelderMeadResult
 run(nm_objective f, void *arg, nm_tick tick, int n, double *x, double step, double ftol,
-	double xtol, int max_iter)
+	double xtol, int max_iter, double bound)
 {
 	double			 pts[NM_MAX_DIM + 1][NM_MAX_DIM];
 	double			 val[NM_MAX_DIM + 1];
@@ -77,6 +89,11 @@ run(nm_objective f, void *arg, nm_tick tick, int n, double *x, double step, doub
 		if (tick)
 			tick(arg);
 		order(n, pts, val);
+		if (outside(n, pts[0], bound))
+		{
+			r.escaped = true;
+			break;
+		}
 		for (int i = 1; i <= n; i++)
 			for (int k = 0; k < n; k++)
 				spread = fmax(spread, fabs(pts[i][k] - pts[0][k]));
@@ -149,10 +166,14 @@ run(nm_objective f, void *arg, nm_tick tick, int n, double *x, double step, doub
 
 NelderMeadResult
 nelder_mead(nm_objective f, void *arg, nm_tick tick, int n, double *x, double step, double ftol,
-			double xtol, int max_iter)
+			double xtol, int max_iter, double bound)
 {
-	NelderMeadResult first = run(f, arg, tick, n, x, step, ftol, xtol, max_iter);
-	NelderMeadResult second = run(f, arg, tick, n, x, step / 10, ftol, xtol, max_iter);
+	NelderMeadResult first = run(f, arg, tick, n, x, step, ftol, xtol, max_iter, bound);
+	NelderMeadResult second;
+
+	if (first.escaped)
+		return first;
+	second = run(f, arg, tick, n, x, step / 10, ftol, xtol, max_iter, bound);
 
 	second.iterations += first.iterations;
 	second.evaluations += first.evaluations;
