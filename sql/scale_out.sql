@@ -18,7 +18,7 @@ INSERT INTO exceptions VALUES
   ('segment_log', 'unique',
    'must change before distribution: primary key (log_id) to (profile_id, log_id)'),
   ('sends', 'unique',
-   'must change before distribution: primary key (send_id) to (profile_id, send_id); the idempotency key is already unique in send_keys'),
+   'must change before distribution: primary key (send_id) to (profile_id, send_id); a caller''s idempotency key is already unique in send_keys, a campaign send''s derived from its run'),
   ('send_decisions', 'unique',
    'must change before distribution: primary key (decision_id) to (profile_id, decision_id)'),
   ('send_feedback', 'unique',

@@ -138,6 +138,7 @@ SELECT pg_temp.err($$SELECT personalize.enqueue_send('receipt', NULL, 'transacti
 SELECT pg_temp.err(format($$SELECT personalize.enqueue_send('receipt', %s, 'bulk', '{}', 'k1', NULL, 0, '2026-03-10')$$, :ann));
 SELECT pg_temp.err(format($$SELECT personalize.enqueue_send('receipt', %s, 'transactional', '[1]', 'k1', NULL, 0, '2026-03-10')$$, :ann));
 SELECT pg_temp.err(format($$SELECT personalize.enqueue_send('receipt', %s, 'transactional', '{}', '', NULL, 0, '2026-03-10')$$, :ann));
+SELECT pg_temp.err(format($$SELECT personalize.enqueue_send('receipt', %s, 'transactional', '{}', 'c:1:1:1', NULL, 0, '2026-03-10')$$, :ann));
 SELECT pg_temp.err(format($$SELECT personalize.enqueue_send('receipt', %s, 'transactional', '{}', 'k1', 'infinity', 0, '2026-03-10')$$, :ann));
 SELECT pg_temp.err(format($$SELECT personalize.enqueue_send('receipt', %s, 'transactional', '{}', 'k1', NULL, 0, NULL)$$, :ann));
 SELECT pg_temp.err($$SELECT * FROM personalize.claim_sends(NULL)$$);

@@ -88,6 +88,20 @@ SELECT count(*) FROM cron.job;
 SELECT personalize.unschedule_campaign('later');
 DROP EXTENSION pg_cron;
 
+-- a run is unique at run level (its sends' keys c:<campaign>:<run>:<profile> are derived, stored
+-- in no send_keys row): another launch of the run skips a profile whose send of it is queued or
+-- finished, and enqueues one for a member who has none (here one deleted by hand)
+SELECT personalize.create_campaign('rerun', 'gold', 'news');
+SELECT queued, existing FROM personalize.launch_campaign('rerun', '2026-03-10 11:00');
+SELECT personalize._sends_finish(array_agg(s.send_id), 'sent', '2026-03-10 11:01')
+  FROM personalize.sends s JOIN personalize.campaigns c USING (campaign_id) WHERE c.name = 'rerun' AND s.profile_id = 1;
+DELETE FROM personalize.sends s USING personalize.campaigns c
+ WHERE c.campaign_id = s.campaign_id AND c.name = 'rerun' AND s.profile_id = 2;
+SELECT queued, existing FROM personalize.launch_campaign('rerun', '2026-03-10 11:02');
+SELECT s.profile_id, s.status, s.idempotency_key = format('c:%s:1:%s', s.campaign_id, s.profile_id) AS derived_key
+  FROM personalize.sends_all s JOIN personalize.campaigns c USING (campaign_id) WHERE c.name = 'rerun' ORDER BY s.send_id;
+SELECT count(*) AS campaign_keys_stored FROM personalize.send_keys WHERE idempotency_key LIKE 'c:%';
+
 -- bad input
 SELECT pg_temp.err($$SELECT personalize.create_campaign('x', 'gold', 'nope')$$);
 SELECT pg_temp.err($$SELECT personalize.create_campaign('x', 'platinum', 'news')$$);

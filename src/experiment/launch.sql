@@ -44,8 +44,8 @@ COMMENT ON FUNCTION personalize.experiment_weights(integer) IS
 'NULL (the variants'' own weights), or for a thompson experiment each variant''s probability of being best on the primary rate so far';
 
 -- Enqueues a campaign run's members through its experiment: called by launch_campaign with the
--- members, their keys and send times; one _enqueue per variant (each has its own template).
-CREATE FUNCTION personalize._experiment_enqueue(c personalize.campaigns, run_id bigint, ids bigint[], keys text[],
+-- members and send times (their keys are derived from the run); one _enqueue per variant (each has its own template).
+CREATE FUNCTION personalize._experiment_enqueue(c personalize.campaigns, run_id bigint, ids bigint[],
                                                 send_ats timestamptz[], as_of timestamptz,
                                                 OUT queued bigint, OUT deferred bigint, OUT suppressed bigint,
                                                 OUT existing bigint)
@@ -59,7 +59,6 @@ DECLARE
     w float8[];
     vs text[];
     members bigint[];
-    member_keys text[];
     member_send_ats timestamptz[];
     n integer;
 BEGIN
@@ -81,14 +80,15 @@ BEGIN
     FOR v IN SELECT ev.variant, coalesce(ev.template, c.template) AS template, ev.subject, ev.send_offset
                FROM personalize.experiment_variants ev JOIN personalize.experiments x USING (experiment_id)
               WHERE x.name = c.experiment ORDER BY ev.position LOOP
-        SELECT coalesce(array_agg(m.profile_id ORDER BY m.profile_id), '{}'), coalesce(array_agg(m.key ORDER BY m.profile_id), '{}'),
+        SELECT coalesce(array_agg(m.profile_id ORDER BY m.profile_id), '{}'),
                coalesce(array_agg(CASE WHEN v.send_offset IS NULL THEN m.send_at
                                        ELSE coalesce(m.send_at, as_of) + v.send_offset END ORDER BY m.profile_id), '{}')
-          INTO members, member_keys, member_send_ats
-          FROM unnest(ids, keys, send_ats, vs) AS m(profile_id, key, send_at, variant)
+          INTO members, member_send_ats
+          FROM unnest(ids, send_ats, vs) AS m(profile_id, send_at, variant)
          WHERE m.variant = v.variant;
         n := cardinality(members);
-        r := personalize._enqueue(members, member_keys,
+        -- keys derived from the run (launch_campaign holds the campaign's lock)
+        r := personalize._enqueue(members, NULL,
                                   array_fill(jsonb_build_object('experiment', jsonb_strip_nulls(jsonb_build_object(
                                       'name', c.experiment, 'variant', v.variant, 'subject', v.subject))), ARRAY[n]),
                                   member_send_ats, array_fill(v.variant, ARRAY[n]),
@@ -98,7 +98,7 @@ BEGIN
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], text[], timestamptz[], timestamptz) IS
+COMMENT ON FUNCTION personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], timestamptz[], timestamptz) IS
 'launch_campaign''s path for a campaign with an experiment: variants by assign_variants, holdouts recorded, one _enqueue per variant';
 
 -- Decides test-then-roll-out experiments whose test has run for decide_after: the best variant
@@ -200,12 +200,12 @@ COMMENT ON VIEW personalize.holdout_metrics IS
 'Per campaign with a holdout (variant NULL: all recipients) and per variant: conversion within the attribution window of assignment against the holdout''s, the lift with its Newcombe interval and z-test p-value, revenue per member with Welch''s test';
 
 REVOKE ALL ON FUNCTION personalize.experiment_weights(integer),
-    personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], text[], timestamptz[], timestamptz),
+    personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], timestamptz[], timestamptz),
     personalize.experiment_tick(timestamptz) FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON personalize.experiment_holdouts TO personalize_admin;
 GRANT SELECT ON personalize.experiment_holdouts TO personalize_analyst;
 GRANT SELECT ON personalize.holdout_metrics TO personalize_admin, personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.experiment_weights(integer),
-    personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], text[], timestamptz[], timestamptz),
+    personalize._experiment_enqueue(personalize.campaigns, bigint, bigint[], timestamptz[], timestamptz),
     personalize.experiment_tick(timestamptz) TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize.experiment_weights(integer) TO personalize_analyst;

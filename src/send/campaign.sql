@@ -466,12 +466,11 @@ DECLARE
     c personalize.campaigns;
     cfg personalize.send_settings;
     ids bigint[];
-    keys text[];
     send_ats timestamptz[];
     r record;
 BEGIN
     PERFORM personalize._check_as_of(as_of);
-    -- one launch of a campaign at a time; a second waits and then finds every key taken
+    -- one launch of a campaign at a time; a second waits and then finds the run's sends there
     c := personalize._campaign_for_update(name);
     IF c.status IN ('paused', 'cancelled') THEN
         RAISE EXCEPTION 'campaign "%" is %', name, c.status USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -481,21 +480,25 @@ BEGIN
     SELECT * INTO cfg FROM personalize.send_settings;
     -- a one-off campaign has one run; a scheduled one a run per firing (the UTC minute of as_of)
     run_id := coalesce(run, CASE WHEN c.schedule IS NULL THEN 1 ELSE floor(extract(epoch FROM as_of) / 60)::bigint END);
-    SELECT array_agg(m.id ORDER BY m.id),
-           array_agg('c:' || c.campaign_id || ':' || run_id || ':' || m.id ORDER BY m.id),
-           array_agg(CASE c.send_time WHEN 'at' THEN c.send_at
-                         WHEN 'local_time' THEN personalize._next_local_time(as_of,
-                             personalize._timezone_or(p.traits ->> 'timezone', cfg.default_timezone), c.local_time)
-                     END ORDER BY m.id)
-      INTO ids, keys, send_ats
-      FROM personalize.audience_members(personalize._audience_eval(c.audience_tree, as_of)) m(id)
-      LEFT JOIN personalize.profiles p ON c.send_time = 'local_time' AND p.profile_id = m.id;
+    IF c.send_time = 'local_time' THEN
+        SELECT array_agg(m.id ORDER BY m.id),
+               array_agg(personalize._next_local_time(as_of, personalize._timezone_or(p.traits ->> 'timezone',
+                                                                                     cfg.default_timezone), c.local_time)
+                         ORDER BY m.id)
+          INTO ids, send_ats
+          FROM personalize.audience_members(personalize._audience_eval(c.audience_tree, as_of)) m(id)
+          LEFT JOIN personalize.profiles p ON p.profile_id = m.id;
+    ELSE
+        -- audience_members gives the ids ascending, as _enqueue requires of a campaign run
+        ids := ARRAY(SELECT personalize.audience_members(personalize._audience_eval(c.audience_tree, as_of)));
+        send_ats := array_fill(c.send_at, ARRAY[cardinality(ids)]);
+    END IF;
     IF c.experiment IS NOT NULL THEN
         -- variants, holdout and waiting members by the campaign's experiment (src/experiment/launch.sql)
-        r := personalize._experiment_enqueue(c, run_id, coalesce(ids, '{}'), coalesce(keys, '{}'),
-                                             coalesce(send_ats, '{}'), as_of);
+        r := personalize._experiment_enqueue(c, run_id, coalesce(ids, '{}'), coalesce(send_ats, '{}'), as_of);
     ELSE
-        r := personalize._enqueue(coalesce(ids, '{}'), coalesce(keys, '{}'),
+        -- no keys: each send's is derived from the run, which is unique under the lock held above
+        r := personalize._enqueue(coalesce(ids, '{}'), NULL,
                                   array_fill('{}'::jsonb, ARRAY[coalesce(cardinality(ids), 0)]),
                                   coalesce(send_ats, '{}'), array_fill(NULL::text, ARRAY[coalesce(cardinality(ids), 0)]),
                                   c.template, c.kind, c.priority, c.campaign_id, run_id, as_of);

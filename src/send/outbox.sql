@@ -61,18 +61,24 @@ INSERT INTO personalize.send_settings DEFAULT VALUES;
 COMMENT ON TABLE personalize.send_settings IS
 'Settings of the send path (one row): addresses, retries, time zone, quiet hours, control group, unsubscribe links';
 
--- Every send ever enqueued, by idempotency key: a retried enqueue or launch finds its key here
--- whether the send is still queued or long finished.
+-- The caller's idempotency key of every send enqueued with one (enqueue_send, journeys): a retried
+-- enqueue finds its key here whether the send is still queued or long finished. Campaign sends
+-- have none: their key c:<campaign>:<run>:<profile> is derived, and a run is unique at run level
+-- (_enqueue), so keys beginning with c: are reserved for them.
 CREATE TABLE personalize.send_keys (
     idempotency_key  text COLLATE "C" PRIMARY KEY CHECK (octet_length(idempotency_key) BETWEEN 1 AND 400),
     send_id          bigint NOT NULL
 );
 COMMENT ON TABLE personalize.send_keys IS
-'The idempotency key of every send ever enqueued (unique), with its send_id';
+'The caller''s idempotency key of every send enqueued with one (unique), with its send_id; campaign keys are derived, not stored here';
 
 CREATE SEQUENCE personalize.send_id_seq AS bigint;
 
--- The hot queue: queued and leased sends. Finished sends move to send_history.
+-- The hot queue: queued and leased sends. Finished sends move to send_history. Every index here
+-- is written by each enqueue (a launch writes a million rows), so there are four: the primary key,
+-- the due queue (claim_sends; tick counts what became due through it, priority by priority), the
+-- profile (policy, merge, forget) and the campaign run (run-level idempotency, cancel, done). The
+-- lease index is partial on leased sends, which an enqueue never writes.
 CREATE TABLE personalize.sends (
     send_id              bigint PRIMARY KEY,
     profile_id           bigint NOT NULL,
@@ -86,7 +92,7 @@ CREATE TABLE personalize.sends (
     variant              text,
     kind                 text NOT NULL CHECK (kind IN ('marketing', 'transactional')),
     priority             integer NOT NULL DEFAULT 0,
-    idempotency_key      text COLLATE "C" NOT NULL,   -- unique: send_keys holds every key
+    idempotency_key      text COLLATE "C" NOT NULL,   -- unique: a caller's in send_keys, a campaign run's derived
     status               text NOT NULL CHECK (status IN ('queued', 'leased')),
     attempts             integer NOT NULL DEFAULT 0,
     available_at         timestamptz NOT NULL,
@@ -100,10 +106,9 @@ CREATE TABLE personalize.sends (
     extra                jsonb NOT NULL DEFAULT '{}' CHECK (pg_catalog.jsonb_typeof(extra) = 'object')
 );
 CREATE INDEX sends_due_idx ON personalize.sends (priority DESC, available_at, send_id) WHERE status = 'queued';
-CREATE INDEX sends_available_idx ON personalize.sends (available_at) WHERE status = 'queued';
 CREATE INDEX sends_lease_idx ON personalize.sends (lease_until) WHERE status = 'leased';
 CREATE INDEX sends_profile_idx ON personalize.sends (profile_id);
-CREATE INDEX sends_campaign_idx ON personalize.sends (campaign_id) WHERE campaign_id IS NOT NULL;
+CREATE INDEX sends_campaign_idx ON personalize.sends (campaign_id, campaign_run) WHERE campaign_id IS NOT NULL;
 COMMENT ON TABLE personalize.sends IS
 'The outbox queue: sends queued or leased by a worker; finished sends move to send_history';
 
@@ -156,7 +161,11 @@ BEGIN
         hi := (date_trunc('month', as_of AT TIME ZONE 'UTC') + make_interval(months => i + 1)) AT TIME ZONE 'UTC';
         part := format('send_history_y%sm%s', to_char(lo AT TIME ZONE 'UTC', 'YYYY'), to_char(lo AT TIME ZONE 'UTC', 'MM'));
         CONTINUE WHEN to_regclass(format('personalize.%I', part)) IS NOT NULL;
-        -- no send may finish into the default partition between the move and the attach
+        -- no send may finish into the history until the new partition is attached: a writer
+        -- that had already routed its row to the default partition would break the default
+        -- partition's new constraint once it got the lock (specs/sends_history_partition.spec);
+        -- waiting on the parent, it routes the row afresh. Readers are not held up.
+        LOCK TABLE personalize.send_history IN SHARE ROW EXCLUSIVE MODE;
         LOCK TABLE personalize.send_history_default IN ACCESS EXCLUSIVE MODE;
         EXECUTE format('CREATE TABLE personalize.%I (LIKE personalize.send_history_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)', part);
         EXECUTE format('WITH moved AS (DELETE FROM personalize.send_history_default WHERE finished_at >= %L AND finished_at < %L RETURNING *)

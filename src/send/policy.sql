@@ -51,7 +51,7 @@ SELECT pg_catalog.pg_extension_config_dump('personalize.send_decisions', '');
 -- the documented order of the rules. send_ids are the queued sends being claimed (NULL at
 -- enqueue): other due sends of the same profiles then compete by priority. Every rule is a join
 -- over the whole set: the profiles and suppressions joined once, quiet hours computed once per
--- time zone, caps counted by one grouped scan of the window and ranked only where a profile can
+-- zone name, caps counted by one grouped scan of the window and ranked only where a profile can
 -- reach one.
 CREATE FUNCTION personalize._policy(profile_ids bigint[], kinds text[], campaign_ids integer[],
                                     priorities integer[], send_ids bigint[], as_of timestamptz)
@@ -76,19 +76,24 @@ BEGIN
                WITH ORDINALITY AS c(profile_id, kind, campaign_id, priority, ord)
     ), facts AS MATERIALIZED (
         SELECT c.*, p.profile_id IS NOT NULL AS known, p.email, p.email_consent,
+               -- the zone as the profile names it ('' for none): checked once per name, in zones below
                CASE WHEN cfg.quiet_start IS NOT NULL AND c.kind = ANY (cfg.quiet_kinds)
-                    THEN personalize._timezone_or(p.traits ->> 'timezone', cfg.default_timezone) END AS tz,
+                    THEN coalesce(p.traits ->> 'timezone', '') END AS tz_name,
                EXISTS (SELECT FROM personalize.suppressions x WHERE x.profile_id = c.profile_id) AS suppressed,
                coalesce(k.holdout_percent, 0) AS holdout_percent, coalesce(k.drop_when_capped, false) AS drop_when_capped
           FROM cand c
           LEFT JOIN personalize.profiles p ON p.profile_id = c.profile_id
           LEFT JOIN personalize.campaigns k ON k.campaign_id = c.campaign_id
+    ), zones AS MATERIALIZED (
+        -- each zone name once, and the zone it stands for (the default when missing or unknown)
+        SELECT n.tz_name, personalize._timezone_or(nullif(n.tz_name, ''), cfg.default_timezone) AS tz
+          FROM (SELECT DISTINCT f.tz_name FROM facts f WHERE f.tz_name IS NOT NULL) n
     ), quiet AS MATERIALIZED (
-        -- per time zone: when the quiet window that as_of falls in ends (no row outside one)
-        SELECT z.tz,
+        -- per zone name: when the quiet window that as_of falls in ends (no row outside one)
+        SELECT z.tz_name,
                ((l.d + CASE WHEN cfg.quiet_start > cfg.quiet_end AND l.t >= cfg.quiet_start THEN 1 ELSE 0 END)
                 + cfg.quiet_end) AT TIME ZONE z.tz AS quiet_until
-          FROM (SELECT DISTINCT f.tz FROM facts f WHERE f.tz IS NOT NULL) z,
+          FROM zones z,
                LATERAL (SELECT (as_of AT TIME ZONE z.tz)::time AS t, (as_of AT TIME ZONE z.tz)::date AS d) l
          WHERE CASE WHEN cfg.quiet_start < cfg.quiet_end
                     THEN l.t >= cfg.quiet_start AND l.t < cfg.quiet_end
@@ -163,7 +168,7 @@ BEGIN
                q.quiet_until
           FROM facts f
           LEFT JOIN capped cp ON cp.ord = f.ord
-          LEFT JOIN quiet q ON q.tz = f.tz
+          LEFT JOIN quiet q ON q.tz_name = f.tz_name
     )
     SELECT j.ord, j.profile_id,
            CASE WHEN j.reason IS NULL THEN 'send'

@@ -3,8 +3,12 @@
 -- backoff, lease expiry and due deferred sends on tick, and the operator's requeue of dead sends.
 
 -- Enqueues one message of a template per element of the parallel arrays, through the policy,
--- in one statement: a key already taken enqueues nothing; suppressed messages go straight to
--- send_history, deferred ones are queued for later; one NOTIFY for the statement.
+-- in one statement; suppressed messages go straight to send_history, deferred ones are queued
+-- for later; one NOTIFY for the statement. With keys, a key already taken (send_keys) enqueues
+-- nothing. Without keys (a campaign run: profile_ids distinct), each send's key is derived,
+-- c:<campaign>:<run>:<profile>, and stored in no send_keys row: the run is unique at run level,
+-- under the campaign's row lock that the launch holds (a profile with a send of the run, queued
+-- or finished, is skipped; a run with no send yet skips nobody).
 CREATE FUNCTION personalize._enqueue(profile_ids bigint[], keys text[], extras jsonb[], send_ats timestamptz[],
                                      variants text[], template text, kind text, priority integer,
                                      campaign_id integer, campaign_run bigint, as_of timestamptz,
@@ -18,31 +22,67 @@ SET jit = off
 AS $$
 DECLARE
     n integer := coalesce(cardinality(profile_ids), 0);
+    derived boolean := keys IS NULL;
     version integer := (personalize._email_template(template)).version;
     earliest timestamptz;
 BEGIN
+    existing := 0;
+    IF derived THEN
+        IF campaign_id IS NULL OR campaign_run IS NULL OR NOT personalize._strictly_ascending(profile_ids) THEN
+            RAISE EXCEPTION 'derived keys need a campaign run and distinct profile ids in ascending order'
+                USING ERRCODE = 'internal_error';
+        END IF;
+        IF EXISTS (SELECT FROM personalize.sends s
+                    WHERE s.campaign_id = _enqueue.campaign_id AND s.campaign_run = _enqueue.campaign_run)
+           OR EXISTS (SELECT FROM personalize.send_history h
+                       WHERE h.campaign_id = _enqueue.campaign_id AND h.campaign_run = _enqueue.campaign_run) THEN
+            -- launched before (a relaunch, a roll-out): only the members without a send of the run
+            SELECT coalesce(array_agg(i.profile_id ORDER BY i.ord), '{}'), coalesce(array_agg(i.extra ORDER BY i.ord), '{}'),
+                   coalesce(array_agg(i.send_at ORDER BY i.ord), '{}'), coalesce(array_agg(i.variant ORDER BY i.ord), '{}')
+              INTO profile_ids, extras, send_ats, variants
+              FROM unnest(profile_ids, extras, send_ats, variants) WITH ORDINALITY AS i(profile_id, extra, send_at, variant, ord)
+             WHERE NOT EXISTS (SELECT FROM personalize.sends s
+                                WHERE s.campaign_id = _enqueue.campaign_id AND s.campaign_run = _enqueue.campaign_run
+                                  AND s.profile_id = i.profile_id)
+               AND NOT EXISTS (SELECT FROM personalize.send_history h
+                                WHERE h.campaign_id = _enqueue.campaign_id AND h.campaign_run = _enqueue.campaign_run
+                                  AND h.profile_id = i.profile_id);
+            existing := n - cardinality(profile_ids);
+            n := cardinality(profile_ids);
+        END IF;
+    END IF;
     WITH input AS MATERIALIZED (
-        SELECT i.* FROM unnest(profile_ids, keys, extras, send_ats, variants)
-                        WITH ORDINALITY AS i(profile_id, key, extra, send_at, variant, ord)
+        SELECT i.profile_id, CASE WHEN derived THEN 'c:' || campaign_id || ':' || campaign_run || ':' || i.profile_id
+                                  ELSE i.key END AS key,
+               i.extra, i.send_at, i.variant, i.ord,
+               -- a campaign run's send ids follow its members' order
+               CASE WHEN derived THEN nextval('personalize.send_id_seq') END AS send_id
+          FROM unnest(profile_ids, keys, extras, send_ats, variants)
+               WITH ORDINALITY AS i(profile_id, key, extra, send_at, variant, ord)
     ), pol AS MATERIALIZED (
         SELECT * FROM personalize._policy(profile_ids, array_fill(kind, ARRAY[n]), array_fill(campaign_id, ARRAY[n]),
                                           array_fill(priority, ARRAY[n]), NULL, as_of)
     ), firsts AS MATERIALIZED (
-        -- the first message of each key, in key order
-        SELECT DISTINCT ON (i.key COLLATE "C") i.*, p.decision, p.not_before, p.reason,
-               greatest(coalesce(i.send_at, as_of), p.not_before) AS available_at
+        -- the first message of each caller's key, in key order; derived keys are distinct
+        SELECT DISTINCT ON (i.key COLLATE "C") i.*, p.decision, p.not_before, p.reason
           FROM input i JOIN pol p USING (ord)
+         WHERE NOT derived
          ORDER BY i.key COLLATE "C", i.ord
     ), numbered AS MATERIALIZED (
-        SELECT f.*, nextval('personalize.send_id_seq') AS send_id FROM firsts f
+        SELECT f.profile_id, f.key, f.extra, f.send_at, f.variant, f.ord, f.decision, f.not_before, f.reason,
+               greatest(coalesce(f.send_at, as_of), f.not_before) AS available_at,
+               coalesce(f.send_id, nextval('personalize.send_id_seq')) AS send_id
+          FROM (SELECT * FROM firsts
+                UNION ALL
+                SELECT i.*, p.decision, p.not_before, p.reason FROM input i JOIN pol p USING (ord) WHERE derived) f
     ), claimed AS (
         -- keys in byte order, so that concurrent enqueues never deadlock
         INSERT INTO personalize.send_keys (idempotency_key, send_id)
-        SELECT f.key, f.send_id FROM numbered f ORDER BY f.key COLLATE "C"
+        SELECT f.key, f.send_id FROM numbered f WHERE NOT derived ORDER BY f.key COLLATE "C"
             ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING send_id
     ), fresh AS MATERIALIZED (
-        SELECT f.* FROM numbered f WHERE f.send_id IN (SELECT c.send_id FROM claimed c)
+        SELECT f.* FROM numbered f WHERE derived OR f.send_id IN (SELECT c.send_id FROM claimed c)
     ), into_queue AS (
         INSERT INTO personalize.sends (send_id, profile_id, campaign_id, campaign_run, template, template_version,
                                        variant, kind, priority, idempotency_key, status, available_at, created_at, extra)
@@ -67,14 +107,14 @@ BEGIN
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM into_queue WHERE NOT later), (SELECT count(*) FROM into_queue WHERE later),
-           (SELECT count(*) FROM into_history), n - (SELECT count(*) FROM fresh),
+           (SELECT count(*) FROM into_history), existing + n - (SELECT count(*) FROM fresh),
            (SELECT min(available_at) FROM into_queue)
       INTO queued, deferred, suppressed, existing, earliest;
     PERFORM personalize._sends_notify(queued + deferred, earliest, 'enqueue');
 END
 $$;
 COMMENT ON FUNCTION personalize._enqueue(bigint[], text[], jsonb[], timestamptz[], text[], text, text, integer, integer, bigint, timestamptz) IS
-'Enqueues a message per array element through the send policy, in one statement; keys already taken are skipped';
+'Enqueues a message per array element through the send policy, in one statement; caller''s keys already taken are skipped, and without keys (a campaign run) the profiles the run has a send for';
 
 CREATE FUNCTION personalize.enqueue_send(template text, profile_id bigint, kind text DEFAULT 'transactional',
                                          extra jsonb DEFAULT '{}', idempotency_key text DEFAULT NULL,
@@ -105,6 +145,12 @@ BEGIN
     END IF;
     IF key = '' OR octet_length(key) > 400 THEN
         RAISE EXCEPTION 'idempotency key must have 1 to 400 bytes' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF starts_with(key, 'c:') THEN
+        RAISE EXCEPTION 'idempotency keys beginning with "c:" are reserved for campaign sends'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A campaign send''s key c:<campaign>:<run>:<profile> is derived from its run, not stored.',
+                  HINT = 'Choose another prefix, such as order: or reset:.';
     END IF;
     IF send_at IS NOT NULL AND NOT isfinite(send_at) THEN
         RAISE EXCEPTION 'send_at must be a finite timestamp or NULL' USING ERRCODE = 'invalid_parameter_value';
@@ -490,8 +536,19 @@ BEGIN
         PERFORM personalize._sends_finish(dead, 'dead', as_of);
     END IF;
     SELECT t.last_tick INTO last FROM personalize.send_tick_state t FOR UPDATE;
-    SELECT count(*), min(s.available_at) INTO n, earliest FROM personalize.sends s
-     WHERE s.status = 'queued' AND s.available_at <= as_of AND (last IS NULL OR s.available_at > last);
+    -- the sends that became due since the last tick, counted in the due queue's index priority by
+    -- priority (a loose scan over its few distinct priorities, then a range of available_at each)
+    WITH RECURSIVE prios AS (
+        (SELECT s.priority FROM personalize.sends s WHERE s.status = 'queued' ORDER BY s.priority DESC LIMIT 1)
+        UNION ALL
+        SELECT (SELECT s.priority FROM personalize.sends s WHERE s.status = 'queued' AND s.priority < p.priority
+                 ORDER BY s.priority DESC LIMIT 1)
+          FROM prios p WHERE p.priority IS NOT NULL
+    )
+    SELECT count(*), min(s.available_at) INTO n, earliest
+      FROM prios p JOIN personalize.sends s
+        ON s.status = 'queued' AND s.priority = p.priority
+       AND s.available_at <= as_of AND s.available_at > coalesce(last, '-infinity');
     UPDATE personalize.send_tick_state SET last_tick = greatest(last, as_of);
     -- one-off campaigns whose sends have all finished are done
     UPDATE personalize.campaigns k SET status = 'done', updated_at = statement_timestamp()
