@@ -221,6 +221,7 @@ SELECT d.breakdown, d.segment, d.sent_day, d.variant,
        IS NOT DISTINCT FROM (v.sent, v.delivered, v.bounced, v.unique_opens, v.machine_opens, v.unique_clicks, v.unsubscribes,
                              v.complaints, v.converters, v.conversions, v.revenue, v.revenue_per_recipient, v.revenue_variance,
                              v.ctr_lower, v.p_value)
+       AND d.probability_best IS NOT DISTINCT FROM v.probability_best
        AS "equals variant_metrics"
   FROM personalize.breakdown_metrics d
   JOIN personalize.variant_metrics v ON v.campaign = d.campaign AND v.variant = d.variant

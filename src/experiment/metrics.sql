@@ -330,17 +330,30 @@ WITH r AS MATERIALIZED (
       LEFT JOIN personalize.experiment_variants ev ON ev.experiment_id = ru.experiment_id AND ev.variant = r.variant
      WHERE r.variant IS NOT NULL
      ORDER BY r.campaign_id, r.breakdown, r.segment, r.sent_day, ev.is_control DESC NULLS LAST, ev.position, r.variant
+), best AS (
+    -- the probability of being best on the primary rate among the variants of the same day or segment
+    SELECT r.campaign_id, r.breakdown, r.segment, r.sent_day, array_agg(r.variant ORDER BY r.variant) AS variants,
+           (personalize.bayes_best(array_agg(CASE ru.primary_metric WHEN 'open' THEN (r.counts).unique_opens
+                                                 WHEN 'click' THEN (r.counts).unique_clicks ELSE (r.counts).converters END
+                                             ORDER BY r.variant),
+                                   array_agg((r.counts).delivered ORDER BY r.variant))).probability_best
+      FROM r JOIN personalize.campaign_rules ru USING (campaign_id)
+     WHERE r.variant IS NOT NULL
+     GROUP BY r.campaign_id, r.breakdown, r.segment, r.sent_day HAVING count(*) BETWEEN 2 AND 32
 )
 SELECT c.name AS campaign, (r.counts).*, ru.primary_metric, ctl.variant AS control,
-       x.p_value, x.difference, x.difference_lower, x.difference_upper
+       x.p_value, x.difference, x.difference_lower, x.difference_upper,
+       b.probability_best[array_position(b.variants, r.variant)] AS probability_best
   FROM r
   JOIN personalize.campaigns c USING (campaign_id)
   JOIN personalize.campaign_rules ru USING (campaign_id)
   LEFT JOIN ctl ON r.variant IS NOT NULL AND ctl.campaign_id = r.campaign_id AND ctl.breakdown = r.breakdown
                 AND ctl.segment IS NOT DISTINCT FROM r.segment AND ctl.sent_day IS NOT DISTINCT FROM r.sent_day
+  LEFT JOIN best b ON r.variant IS NOT NULL AND b.campaign_id = r.campaign_id AND b.breakdown = r.breakdown
+                 AND b.segment IS NOT DISTINCT FROM r.segment AND b.sent_day IS NOT DISTINCT FROM r.sent_day
   LEFT JOIN LATERAL personalize._versus_control(ru.primary_metric, ctl.counts, r.counts) x ON r.variant <> ctl.variant;
 COMMENT ON VIEW personalize.breakdown_metrics IS
-'Per campaign and day of sending, segment of the recipient, and either with variant: counts, rates with 95% Wilson intervals, and a variant against the control of its day or segment';
+'Per campaign and day of sending, segment of the recipient, and either with variant: counts, rates with 95% Wilson intervals, a variant against the control of its day or segment, and its probability of being best there';
 
 CREATE VIEW personalize.daily_metrics AS
 SELECT * FROM personalize.breakdown_metrics WHERE part = 'all' AND breakdown IN ('day', 'day variant');
