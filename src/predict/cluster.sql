@@ -1,6 +1,6 @@
--- Lookalikes and clusters (src/predict/cluster.c over src/predict/kmeans_model.c): a feature
--- vector per profile as of a time (purchase recency, frequency and spend, engagement, activity,
--- interest shares), personalize.lookalike() (the profiles closest to a seed audience or segment)
+-- Clusters (src/predict/cluster.c over src/predict/kmeans_model.c): a feature vector per profile
+-- as of a time (purchase recency, frequency and spend, engagement, activity, interest shares),
+-- the moments and similarity lookalikes score with (src/predict/lookalike.sql)
 -- and personalize.kmeans() (k-means++ with a fixed seed, stored in cluster_models, clusters and
 -- profile_clusters, readable by segment rules as the field "cluster").
 
@@ -104,21 +104,20 @@ $$;
 COMMENT ON FUNCTION personalize.feature_names(timestamptz) IS
 'The names of the 13 dimensions of profile_features(as_of), in order';
 
--- One feature vector per profile as of a time (docs/predictions.md lists the dimensions). The
+-- One feature vector per profile as of a time, over the given interest categories
+-- (docs/predictions.md lists the dimensions). The
 -- stored live state is used for profiles with no event after as_of; the others are recounted
 -- from their events up to as_of (the exact path other live scores take).
-CREATE FUNCTION personalize.profile_features(as_of timestamptz DEFAULT now(), profile_ids bigint[] DEFAULT NULL)
+CREATE FUNCTION personalize._profile_features(as_of timestamptz, profile_ids bigint[], cats text[])
 RETURNS TABLE (profile_id bigint, features float8[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t timestamptz := profile_features.as_of;
-    cats text[];
+    t timestamptz := _profile_features.as_of;
     hl interval := personalize.half_life();
 BEGIN
     PERFORM personalize._check_as_of(t);
-    cats := personalize._feature_categories(t);
     RETURN QUERY
     WITH state AS (
         SELECT p.profile_id, p.purchase_count::float8 AS purchases, p.purchase_total::float8 AS spend,
@@ -172,6 +171,16 @@ BEGIN
                  coalesce(h.s7 / nullif(h.total, 0), 0), coalesce(h.s8 / nullif(h.total, 0), 0)]
       FROM state s LEFT JOIN shares h ON h.profile_id = s.profile_id;
 END
+$$;
+COMMENT ON FUNCTION personalize._profile_features(timestamptz, bigint[], text[]) IS
+'profile_features() with the interest categories given (lookalike() passes those of the stored vectors)';
+
+CREATE FUNCTION personalize.profile_features(as_of timestamptz DEFAULT now(), profile_ids bigint[] DEFAULT NULL)
+RETURNS TABLE (profile_id bigint, features float8[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM personalize._profile_features($1, $2, personalize._feature_categories($1))
 $$;
 COMMENT ON FUNCTION personalize.profile_features(timestamptz, bigint[]) IS
 'Per profile as of a time, 13 features (feature_names): purchase recency 1 / (1 + days since the last purchase / 30) (0 without one), ln(1 + purchases), ln(1 + spend), ln(1 + engagement), ln(1 + events), and the share of its interest in each of the 8 most common categories';
@@ -277,74 +286,18 @@ $$;
 COMMENT ON FUNCTION personalize.kmeans(integer, timestamptz, bigint) IS
 'Clusters every profile by k-means++ (seeded, deterministic) over profile_features(as_of), standardized; stores the run (cluster_models, clusters, profile_clusters) and refreshes the segments that read "cluster"';
 
--- The n profiles most like a seed audience, outside it, with why.
-CREATE FUNCTION personalize.lookalike(seed personalize.audience, n integer DEFAULT 1000, as_of timestamptz DEFAULT now())
-RETURNS TABLE (profile_id bigint, score float8, reason text)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    names text[];
-BEGIN
-    IF n IS NULL OR n < 0 OR n > 1000000 THEN
-        RAISE EXCEPTION 'n must be between 0 and 1000000' USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = format('Got %s.', coalesce(n::text, 'NULL'));
-    END IF;
-    IF seed IS NULL OR personalize.cardinality(seed) = 0 THEN
-        RAISE EXCEPTION 'the lookalike seed is empty' USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Seed with a segment or audience that has members.';
-    END IF;
-    PERFORM personalize._check_as_of(as_of);
-    names := personalize.feature_names(as_of);
-    RETURN QUERY
-    WITH f AS MATERIALIZED (
-        SELECT x.profile_id, x.features FROM personalize.profile_features(as_of) x
-    ), members AS (
-        SELECT m AS profile_id FROM personalize.audience_members(seed) m
-    ), pop AS (
-        SELECT (personalize.feature_moments(f.features)).* FROM f
-    ), s AS (
-        SELECT (personalize.feature_moments(f.features)).* FROM f JOIN members USING (profile_id)
-    ), best AS (
-        SELECT f.profile_id, f.features,
-               personalize.lookalike_similarity(f.features, pop.sd, s.mean, s.sd) AS score
-          FROM f LEFT JOIN members mm USING (profile_id), pop, s
-         WHERE mm.profile_id IS NULL
-         ORDER BY 3 DESC, 1
-         LIMIT lookalike.n
-    )
-    SELECT b.profile_id, b.score,
-           coalesce('shares what sets the seed apart: ' || personalize._describe_features(
-               ARRAY(SELECT CASE WHEN pop.sd[j] > 0 AND abs(b.features[j] - s.mean[j]) <= greatest(s.sd[j], 0.5 * pop.sd[j])
-                                 THEN (s.mean[j] - pop.mean[j]) / pop.sd[j] ELSE 0 END
-                       FROM generate_series(1, cardinality(names)) j ORDER BY j), names),
-                    'close to the seed''s average on every feature')
-      FROM best b, pop, s
-     ORDER BY b.score DESC, b.profile_id;
-END
-$$;
-COMMENT ON FUNCTION personalize.lookalike(personalize.audience, integer, timestamptz) IS
-'The n profiles outside the seed most similar to it (lookalike_similarity over profile_features(as_of), the seed''s own spread weighting each feature), best first, with the seed''s distinguishing features each shares';
-
-CREATE FUNCTION personalize.lookalike(seed text, n integer DEFAULT 1000, as_of timestamptz DEFAULT now())
-RETURNS TABLE (profile_id bigint, score float8, reason text)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT * FROM personalize.lookalike(personalize.audience($1, $3), $2, $3)
-$$;
-COMMENT ON FUNCTION personalize.lookalike(text, integer, timestamptz) IS
-'lookalike() seeded with a segment''s members as of as_of';
-
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA personalize FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     personalize.kmeans_fit(bigint, float8[], integer, bigint), personalize.feature_moments(float8[]),
     personalize.lookalike_similarity(float8[], float8[], float8[], float8[]),
     personalize._feature_categories(timestamptz), personalize.feature_names(timestamptz),
-    personalize.profile_features(timestamptz, bigint[]), personalize._describe_features(float8[], text[]),
-    personalize.lookalike(personalize.audience, integer, timestamptz), personalize.lookalike(text, integer, timestamptz)
+    personalize.profile_features(timestamptz, bigint[]), personalize._profile_features(timestamptz, bigint[], text[]),
+    personalize._describe_features(float8[], text[])
 TO personalize_admin, personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.kmeans(integer, timestamptz, bigint) TO personalize_admin;
+-- profile_features (and with it kmeans and lookalike) checks its as_of with core's checker, which
+-- runs in the caller's context and only refuses bad input: without it only a superuser could call them
+GRANT EXECUTE ON FUNCTION personalize._check_as_of(timestamptz) TO personalize_admin, personalize_analyst;
 GRANT SELECT ON personalize.cluster_models, personalize.clusters, personalize.profile_clusters
 TO personalize_admin, personalize_analyst;
 GRANT INSERT, DELETE ON personalize.cluster_models, personalize.clusters, personalize.profile_clusters TO personalize_admin;
