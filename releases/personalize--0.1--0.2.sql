@@ -61,8 +61,12 @@ UPDATE personalize.profiles p
   FROM (SELECT q.profile_id, personalize._cart_log_from_events(q.profile_id) AS log FROM personalize.profiles q) c
  WHERE p.profile_id = c.profile_id;
 
--- What a profile's live state holds, as one value: the cart and the purchase and engagement state
--- (a context reads it from the profile row, or recomputes it as of a time: _live_state_at).
+-- A profile's interest in a category: its score valued at as_of, the category's latest event.
+CREATE TYPE personalize.interest AS (category text, score float8, as_of timestamptz);
+
+-- What a profile's live state holds, as one value: the cart, the purchase and engagement state and
+-- the interests (NULL: none), by category in byte order. _live_read and _live_write below are the
+-- one place that knows where it is stored: profiles columns and profile_interests rows.
 CREATE TYPE personalize.live_state AS (
     cart_log           jsonb,
     cart               jsonb,
@@ -73,14 +77,19 @@ CREATE TYPE personalize.live_state AS (
     last_purchase_at   timestamptz,
     purchases_ignored  bigint,
     engagement         float8,
-    engagement_as_of   timestamptz
+    engagement_as_of   timestamptz,
+    interests          personalize.interest[]
 );
+
+-- A profile's live state, as the readers and writers of stored states pass them.
+CREATE TYPE personalize.profile_live AS (profile_id bigint, live personalize.live_state);
 
 -- The live-state fold (src/scoring/live_state.c), the one definition of how events change a
 -- profile's live state (_live_fold) and how two states add up (_live_combine): ingest folds a
 -- statement's events and combines them with each profile's state, the full recompute folds all of
 -- a profile's events (_live_state_at, rebuild_scores), a merge combines the two profiles' states.
-CREATE FUNCTION personalize._live_fold_trans(internal, timestamptz, bigint, text, jsonb, float8, text, text[])
+CREATE FUNCTION personalize._live_fold_trans(internal, timestamptz, bigint, text, jsonb, float8, float8, text, text[],
+                                             text)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'personalize_live_fold_trans'
 LANGUAGE C PARALLEL SAFE;
@@ -106,7 +115,8 @@ AS 'MODULE_PATHNAME', 'personalize_live_fold_deserialize'
 LANGUAGE C STRICT PARALLEL SAFE;
 
 CREATE AGGREGATE personalize._live_fold(occurred_at timestamptz, event_id bigint, event text, properties jsonb,
-                                         engagement_weight float8, purchase_event text, amount_properties text[]) (
+                                         engagement_weight float8, interest_weight float8, purchase_event text,
+                                         amount_properties text[], category_property text) (
     SFUNC = personalize._live_fold_trans,
     STYPE = internal,
     FINALFUNC = personalize._live_fold_final,
@@ -115,15 +125,73 @@ CREATE AGGREGATE personalize._live_fold(occurred_at timestamptz, event_id bigint
     DESERIALFUNC = personalize._live_fold_deserialize,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE personalize._live_fold(timestamptz, bigint, text, jsonb, float8, text, text[]) IS
-'The live state that these events give (purchases, engagement valued at the latest scored event, cart log), in any order';
+COMMENT ON AGGREGATE personalize._live_fold(timestamptz, bigint, text, jsonb, float8, float8, text, text[], text) IS
+'The live state that these events give (purchases, engagement valued at the latest scored event, interests per category, cart log), in any order';
 
 CREATE FUNCTION personalize._live_combine(a personalize.live_state, b personalize.live_state)
 RETURNS personalize.live_state
 AS 'MODULE_PATHNAME', 'personalize_live_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION personalize._live_combine(personalize.live_state, personalize.live_state) IS
-'The live state of the events of both: counters add up, times widen, engagements add up at the later time, cart logs merge';
+'The live state of the events of both: counters add up, times widen, engagements and each category''s interest add up at the later time, cart logs merge';
+
+-- The stored live state of these profiles (those that exist): the one list of where each field of
+-- a live state is kept, read side. Interests in byte order, as the fold gives them.
+CREATE FUNCTION personalize._live_read(profile_ids bigint[])
+RETURNS SETOF personalize.profile_live
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.profile_id,
+           ROW(p.cart_log, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, p.first_purchase_at,
+               p.last_purchase_at, p.purchases_ignored, p.engagement, p.engagement_as_of,
+               (SELECT array_agg(ROW(i.category, i.score, i.as_of)::personalize.interest ORDER BY i.category COLLATE "C")
+                  FROM personalize.profile_interests i WHERE i.profile_id = p.profile_id))::personalize.live_state
+      FROM personalize.profiles p
+     WHERE p.profile_id = ANY ($1)
+$$;
+
+-- Stores these live states as these profiles' (the caller holds their locks): the one list of
+-- where each field is kept, write side. Interests the state no longer has are removed; rows
+-- that did not change are not written.
+CREATE FUNCTION personalize._live_write(states personalize.profile_live[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE personalize.profiles p
+       SET cart_log = (s.live).cart_log, cart = (s.live).cart, cart_updated_at = (s.live).cart_updated_at,
+           purchase_count = (s.live).purchase_count, purchase_total = (s.live).purchase_total,
+           first_purchase_at = (s.live).first_purchase_at, last_purchase_at = (s.live).last_purchase_at,
+           purchases_ignored = (s.live).purchases_ignored, engagement = (s.live).engagement,
+           engagement_as_of = (s.live).engagement_as_of
+      FROM unnest($1) s
+     WHERE p.profile_id = s.profile_id;
+    DELETE FROM personalize.profile_interests i
+     USING unnest($1) s
+     WHERE i.profile_id = s.profile_id
+       AND NOT EXISTS (SELECT FROM unnest((s.live).interests) x WHERE x.category = i.category);
+    INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
+    SELECT s.profile_id, x.category, x.score, x.as_of
+      FROM unnest($1) s
+     CROSS JOIN LATERAL unnest((s.live).interests) x
+     ORDER BY 1, 2
+        ON CONFLICT (profile_id, category) DO UPDATE SET score = excluded.score, as_of = excluded.as_of
+     WHERE (i.score, i.as_of) IS DISTINCT FROM (excluded.score, excluded.as_of);
+$$;
+
+-- Adds these live states (a statement's events, a merged profile's state) to these profiles'
+-- stored ones (the caller holds their locks): ingest and merge_profiles store through here.
+CREATE FUNCTION personalize._live_add(states personalize.profile_live[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT personalize._live_write(array_agg(ROW(r.profile_id, personalize._live_combine(r.live, d.live))::personalize.profile_live))
+      FROM personalize._live_read(ARRAY(SELECT d.profile_id FROM unnest($1) d)) r
+      JOIN unnest($1) d ON d.profile_id = r.profile_id
+    HAVING count(*) > 0;
+$$;
 
 -- The exact path: a profile's live state recomputed from its events up to as_of, for a time before
 -- the live state (which holds every event folded in, including those after as_of).
@@ -133,7 +201,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT personalize._live_fold(e.occurred_at, e.event_id, e.event, e.properties, w.engagement_weight,
-                                  st.purchase_event, st.amount_properties)
+                                  w.interest_weight, st.purchase_event, st.amount_properties, st.category_property)
       FROM personalize.events e
      CROSS JOIN personalize.scoring_settings st
       LEFT JOIN personalize.scoring_events w ON w.event = e.event
@@ -148,14 +216,8 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(array_agg(t.category ORDER BY t.score DESC, t.category), '{}')
-      FROM (SELECT personalize.event_category(e.properties, st.category_property) AS category,
-                   personalize.engagement(e.occurred_at, w.interest_weight, personalize.half_life(), $3) AS score
-              FROM personalize.events e
-             CROSS JOIN personalize.scoring_settings st
-              JOIN personalize.scoring_events w ON w.event = e.event AND w.interest_weight > 0
-             WHERE e.profile_id = $1 AND e.occurred_at <= $3
-               AND personalize.event_category(e.properties, st.category_property) IS NOT NULL
-             GROUP BY 1
+      FROM (SELECT i.category, personalize.decay(i.score, i.as_of, $3, personalize.half_life()) AS score
+              FROM unnest((personalize._live_state_at($1, $3)).interests) i
              ORDER BY 2 DESC, 1
              LIMIT $2) t
 $$;
@@ -202,37 +264,19 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    n bigint;
+    n bigint := 0;
+    batch bigint[];
 BEGIN
     PERFORM FROM personalize.profiles p ORDER BY p.profile_id FOR UPDATE;
-    -- each profile's live state recomputed from all its events: the full recompute of the fold
-    UPDATE personalize.profiles p
-       SET purchase_count = (x.st).purchase_count,
-           purchase_total = (x.st).purchase_total,
-           first_purchase_at = (x.st).first_purchase_at,
-           last_purchase_at = (x.st).last_purchase_at,
-           purchases_ignored = (x.st).purchases_ignored,
-           engagement = (x.st).engagement,
-           engagement_as_of = (x.st).engagement_as_of,
-           cart_log = (x.st).cart_log,
-           cart = (x.st).cart,
-           cart_updated_at = (x.st).cart_updated_at
-      FROM (SELECT q.profile_id, personalize._live_state_at(q.profile_id, 'infinity') AS st
-              FROM personalize.profiles q OFFSET 0) x
-     WHERE p.profile_id = x.profile_id;
-    GET DIAGNOSTICS n = ROW_COUNT;
-
-    DELETE FROM personalize.profile_interests;
-    INSERT INTO personalize.profile_interests (profile_id, category, score, as_of)
-    SELECT x.profile_id, x.category, (x.s).score, (x.s).as_of
-      FROM (SELECT e.profile_id, personalize.event_category(e.properties, st.category_property) AS category,
-                   personalize._engagement_state(e.occurred_at, w.interest_weight, personalize.half_life()) AS s
-              FROM personalize.events e
-             CROSS JOIN personalize.scoring_settings st
-              JOIN personalize.scoring_events w ON w.event = e.event AND w.interest_weight > 0
-             WHERE personalize.event_category(e.properties, st.category_property) IS NOT NULL
-             GROUP BY 1, 2) x
-     ORDER BY 1, 2;
+    -- each profile's live state recomputed from all its events (the full recompute of the fold)
+    -- and stored by the one writer, 10,000 profiles at a time
+    FOR batch IN SELECT array_agg(p.profile_id ORDER BY p.profile_id) FROM personalize.profiles p
+                  GROUP BY p.profile_id / 10000 ORDER BY p.profile_id / 10000 LOOP
+        PERFORM personalize._live_write(ARRAY(
+            SELECT ROW(b.profile_id, personalize._live_state_at(b.profile_id, 'infinity'))::personalize.profile_live
+              FROM unnest(batch) AS b(profile_id)));
+        n := n + cardinality(batch);
+    END LOOP;
     RETURN n;
 END
 $$;
@@ -321,7 +365,7 @@ DROP FUNCTION personalize.drop_segment(text);
 DROP FUNCTION personalize.create_sql_segment(text, text, timestamptz);
 DROP FUNCTION personalize.refresh_segment(text, timestamptz);
 DROP FUNCTION personalize.refresh_segments(text[], timestamptz);
-DROP FUNCTION personalize.tick(timestamptz);
+DROP FUNCTION personalize.tick(timestamptz);   -- created once, whole, in the experiments section below
 DROP FUNCTION personalize._segments_on_change(bigint[], text[], text[], timestamptz, text, bigint[]);
 
 CREATE TABLE personalize.segment_sql (
@@ -658,53 +702,6 @@ $$;
 COMMENT ON FUNCTION personalize.refresh_segments(text[], timestamptz) IS
 'Recomputes the named segments (NULL: all) as of as_of, and the segments that read them, each once, in dependency order; one row per segment';
 
-CREATE FUNCTION personalize.tick(as_of timestamptz DEFAULT NULL)
-RETURNS bigint
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    seg personalize.segments;
-    ids bigint[];
-    r record;
-    changed text[] := '{}';
-    changed_ids bigint[] := '{}';
-    summary jsonb := '[]';
-    total bigint := 0;
-BEGIN
-    as_of := coalesce(as_of, personalize._clock());
-    PERFORM personalize._check_as_of(as_of);
-    FOR seg IN SELECT * FROM personalize.segments WHERE kind = 'rule' ORDER BY eval_order, segment_id LOOP
-        SELECT array_agg(profile_id) INTO ids FROM (
-            SELECT m.profile_id FROM personalize.segment_members m
-             WHERE m.segment_id = seg.segment_id AND m.recheck_at <= as_of
-            UNION
-            SELECT sp.profile_id FROM personalize.segment_pending sp
-             WHERE sp.segment_id = seg.segment_id AND sp.recheck_at <= as_of
-            UNION
-            -- profiles whose membership of a segment this one reads changed in this tick
-            SELECT unnest(changed_ids) WHERE seg.reads_segments && changed) due;
-        CONTINUE WHEN ids IS NULL;
-        r := personalize._segment_apply(seg, ids, as_of, 'tick', true);
-        IF r.entered + r.exited > 0 THEN
-            changed := changed || seg.name;
-            changed_ids := changed_ids || r.changed;
-            total := total + r.entered + r.exited;
-            summary := summary || jsonb_build_object('id', seg.segment_id, 'entered', r.entered, 'exited', r.exited);
-        END IF;
-    END LOOP;
-    UPDATE personalize.segments s SET evaluated_at = as_of
-     WHERE s.kind = 'rule' AND (s.evaluated_at IS NULL OR s.evaluated_at < as_of);
-    PERFORM personalize._segments_notify(summary, 'tick');
-    -- the outbox's share of the clock (src/send/queue.sql)
-    PERFORM personalize._sends_tick(as_of);
-    RETURN total;
-END
-$$;
-COMMENT ON FUNCTION personalize.tick(timestamptz) IS
-'Re-evaluates the memberships whose answer may have changed with time by as_of, then the outbox''s leases and due sends; pg_cron calls it every minute';
-
 REVOKE ALL ON FUNCTION personalize._segment_compile(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION personalize._segment_fields() FROM PUBLIC;
 REVOKE ALL ON FUNCTION personalize._segment_run(integer, jsonb, text, bigint[], timestamptz, text) FROM PUBLIC;
@@ -721,7 +718,6 @@ REVOKE ALL ON FUNCTION personalize.drop_segment(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION personalize.create_sql_segment(text, text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION personalize.refresh_segment(text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION personalize.refresh_segments(text[], timestamptz) FROM PUBLIC;
-REVOKE ALL ON FUNCTION personalize.tick(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION personalize._segment_compile(jsonb) TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize._segment_fields() TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize._segment_run(integer, jsonb, text, bigint[], timestamptz, text) TO personalize_admin;
@@ -738,14 +734,12 @@ GRANT EXECUTE ON FUNCTION personalize.drop_segment(text) TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize.create_sql_segment(text, text, timestamptz) TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize.refresh_segment(text, timestamptz) TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize.refresh_segments(text[], timestamptz) TO personalize_admin;
-GRANT EXECUTE ON FUNCTION personalize.tick(timestamptz) TO personalize_admin;
 GRANT EXECUTE ON FUNCTION personalize.create_segment(text, jsonb, timestamptz) TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.alter_segment(text, jsonb, timestamptz) TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.drop_segment(text) TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize._segment_drop(text) TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.refresh_segment(text, timestamptz) TO personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.refresh_segments(text[], timestamptz) TO personalize_analyst;
-GRANT EXECUTE ON FUNCTION personalize.tick(timestamptz) TO personalize_analyst;
 GRANT SELECT ON personalize.segment_sql TO personalize_admin, personalize_analyst;
 
 -- ---- security (issue 10): no path from a personalize role to the owner's rights, writers never
@@ -780,6 +774,7 @@ DECLARE
     names text[];
     consent_changed boolean;
     st personalize.scoring_settings;
+    live_states personalize.profile_live[];
     redirect_from bigint[];
     redirect_to bigint[];
     new_profiles bigint[];
@@ -868,14 +863,13 @@ BEGIN
     -- removed while this statement waited for its lock is not locked (nor anything written for it):
     -- its events go to the profile that survives it (_rehome_vanished), and are folded in again.
     LOOP
-    -- The accepted events, each with its interest category (src/scoring/interest.sql) and, for the
-    -- events whose properties the live-state fold reads (a purchase's amount, a cart line), those.
+    -- The accepted events, each with, for the events whose properties the live-state fold reads
+    -- (a purchase's amount, an interest's category, a cart line), those.
     WITH accepted AS MATERIALIZED (
         SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
                w.engagement_weight, w.interest_weight,
-               CASE WHEN w.interest_weight > 0
-                    THEN personalize.event_category(e.properties, st.category_property) END AS category,
                CASE WHEN e.event = st.purchase_event OR e.event IN ('Product Added', 'Product Removed')
+                         OR w.interest_weight > 0
                     THEN e.properties END AS live_properties
           FROM new_events e
           LEFT JOIN unnest(redirect_from, redirect_to) AS r(from_id, to_id)
@@ -894,12 +888,11 @@ BEGIN
         -- (src/scoring/live_state.c)
         SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
                personalize._live_fold(occurred_at, event_id, event, live_properties, engagement_weight,
-                                      st.purchase_event, st.amount_properties) AS live
+                                      interest_weight, st.purchase_event, st.amount_properties,
+                                      st.category_property) AS live
           FROM accepted GROUP BY profile_id
     ), locked AS MATERIALIZED (
-        SELECT p.profile_id,
-               ROW(p.cart_log, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, p.first_purchase_at,
-                   p.last_purchase_at, p.purchases_ignored, p.engagement, p.engagement_as_of)::personalize.live_state AS live
+        SELECT p.profile_id
           FROM personalize.profiles p JOIN touched t USING (profile_id)
          ORDER BY p.profile_id FOR UPDATE OF p
     ), consent_logged AS (
@@ -909,20 +902,6 @@ BEGIN
           FROM accepted
          WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
            AND profile_id IN (SELECT profile_id FROM locked)
-    -- ---- interests (src/scoring/interest.sql): decayed affinity per category
-    ), interests AS (
-        INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
-        SELECT x.profile_id, x.category, (x.st).score, (x.st).as_of
-          FROM (SELECT a.profile_id, a.category,
-                       personalize._engagement_state(a.occurred_at, a.interest_weight, personalize.half_life()) AS st
-                  FROM accepted a
-                 WHERE a.category IS NOT NULL AND a.profile_id IN (SELECT profile_id FROM locked)
-                 GROUP BY 1, 2) x
-         ORDER BY 1, 2
-            ON CONFLICT (profile_id, category) DO UPDATE
-           SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
-                                                personalize.half_life()),
-               as_of = greatest(i.as_of, excluded.as_of)
     ), counted AS (
     UPDATE personalize.profiles p
        SET event_count = p.event_count + t.n,
@@ -932,27 +911,27 @@ BEGIN
                                 THEN c.state ELSE p.email_consent END,
            consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
                              THEN c.occurred_at ELSE p.consent_at END,
-           -- the live state: the profile's and the statement's combined (src/scoring/live_state.c)
-           purchase_count = x.purchase_count, purchase_total = x.purchase_total,
-           first_purchase_at = x.first_purchase_at, last_purchase_at = x.last_purchase_at,
-           purchases_ignored = x.purchases_ignored, engagement = x.engagement, engagement_as_of = x.engagement_as_of,
-           cart_log = x.cart_log, cart = x.cart, cart_updated_at = x.cart_updated_at,
            updated_at = statement_timestamp()
       FROM touched t
       JOIN locked l ON l.profile_id = t.profile_id
-     CROSS JOIN LATERAL personalize._live_combine(l.live, t.live) AS x
       LEFT JOIN consent c ON c.profile_id = t.profile_id
      WHERE p.profile_id = t.profile_id
     RETURNING p.profile_id
     )
-    -- what segments need to know (only gathered when there are segments), and the profiles removed
+    -- what segments need to know (only gathered when there are segments), the profiles removed,
+    -- and the live state the statement's events add to each locked profile
     SELECT CASE WHEN live THEN (SELECT array_agg(profile_id) FROM counted) END,
            coalesce(names, CASE WHEN live THEN (SELECT array_agg(DISTINCT event) FROM accepted) END),
            coalesce(consent_changed, CASE WHEN live THEN EXISTS (SELECT FROM consent) END),
            (SELECT array_agg(t.profile_id ORDER BY t.profile_id) FROM touched t
-             WHERE t.profile_id NOT IN (SELECT profile_id FROM locked))
-      INTO counted_ids, names, consent_changed, vanished;
+             WHERE t.profile_id NOT IN (SELECT profile_id FROM locked)),
+           (SELECT array_agg(ROW(t.profile_id, t.live)::personalize.profile_live) FROM touched t
+             WHERE t.profile_id IN (SELECT profile_id FROM locked))
+      INTO counted_ids, names, consent_changed, vanished, live_states;
     ids := coalesce(ids || counted_ids, counted_ids);
+    -- the live state: each profile's and the statement's combined (src/scoring/live_state.c), in
+    -- a statement of its own so that it reads the state stored under the locks just taken
+    PERFORM personalize._live_add(live_states);
     EXIT WHEN vanished IS NULL;
 
     -- The events of the removed profiles, folded again once they have a profile to go to.
@@ -1017,7 +996,6 @@ DECLARE
     d personalize.profiles;
     moved bigint;
     merged_consent text;
-    live personalize.live_state;
 BEGIN
     IF keep IS NULL OR drop IS NULL OR force IS NULL OR cause IS NULL THEN
         RAISE EXCEPTION '% must not be null', CASE WHEN keep IS NULL OR drop IS NULL THEN 'profile ids'
@@ -1057,12 +1035,11 @@ BEGIN
     END IF;
     UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
     GET DIAGNOSTICS moved = ROW_COUNT;
-    -- the live state of both profiles' events (src/scoring/live_state.c); RFM waits for score_rfm
-    live := personalize._live_combine(
-        ROW(k.cart_log, k.cart, k.cart_updated_at, k.purchase_count, k.purchase_total, k.first_purchase_at,
-            k.last_purchase_at, k.purchases_ignored, k.engagement, k.engagement_as_of)::personalize.live_state,
-        ROW(d.cart_log, d.cart, d.cart_updated_at, d.purchase_count, d.purchase_total, d.first_purchase_at,
-            d.last_purchase_at, d.purchases_ignored, d.engagement, d.engagement_as_of)::personalize.live_state);
+    -- the live state of both profiles' events: drop's added to keep's (src/scoring/live_state.c);
+    -- drop's interest rows go with its profile row. RFM waits for score_rfm.
+    PERFORM personalize._live_add(ARRAY(SELECT ROW(keep, r.live)::personalize.profile_live
+                                          FROM personalize._live_read(ARRAY[drop]) r));
+    DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
     UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.consent_log SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.profiles p
@@ -1078,22 +1055,9 @@ BEGIN
            first_seen_at = least(k.first_seen_at, d.first_seen_at),
            last_seen_at = greatest(k.last_seen_at, d.last_seen_at),
            created_at = least(k.created_at, d.created_at),
-           purchase_count = live.purchase_count, purchase_total = live.purchase_total,
-           first_purchase_at = live.first_purchase_at, last_purchase_at = live.last_purchase_at,
-           purchases_ignored = live.purchases_ignored, engagement = live.engagement,
-           engagement_as_of = live.engagement_as_of,
-           cart_log = live.cart_log, cart = live.cart, cart_updated_at = live.cart_updated_at,
            rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_segment = NULL,
            updated_at = statement_timestamp()
      WHERE p.profile_id = keep;
-    INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
-    SELECT keep, x.category, x.score, x.as_of FROM personalize.profile_interests x
-     WHERE x.profile_id = drop ORDER BY x.category
-        ON CONFLICT (profile_id, category) DO UPDATE
-       SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
-                                          personalize.half_life()),
-           as_of = greatest(i.as_of, excluded.as_of);
-    DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
     -- queued sends, send history, decisions and suppressions follow the person (src/send/profile_data.sql)
     PERFORM personalize._merge_sends(keep, drop, as_of);
     -- journey runs and their log follow the person too (src/journey/profile_data.sql)
@@ -1658,7 +1622,7 @@ $$;
 CREATE INDEX merge_log_dropped_idx ON personalize.merge_log (dropped_profile);   -- ingest follows merges forward
 -- The live-state fold (src/scoring/live_state.c, created with the livestate section above):
 -- _live_state_at folds with it, so analysts (context, segments) may call it.
-GRANT EXECUTE ON FUNCTION personalize._live_fold(timestamptz, bigint, text, jsonb, float8, text, text[])
+GRANT EXECUTE ON FUNCTION personalize._live_fold(timestamptz, bigint, text, jsonb, float8, float8, text, text[], text)
     TO personalize_admin, personalize_analyst;
 
 -- The profiles that take over a statement's events whose profile was removed while the statement
@@ -1728,8 +1692,9 @@ $$;
 -- ---- end of livefold
 
 -- ---- experiments (issue 16): tick() also takes the experiments' due decisions, experiment_tick
--- (created with the experiment modules below; PL/pgSQL resolves it when tick runs).
-CREATE OR REPLACE FUNCTION personalize.tick(as_of timestamptz DEFAULT NULL)
+-- (created with the experiment modules below; PL/pgSQL resolves it when tick runs). This is the
+-- one body of tick() in this script (the segments section dropped 0.1's): it equals src/.
+CREATE FUNCTION personalize.tick(as_of timestamptz DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -1780,6 +1745,9 @@ END
 $$;
 COMMENT ON FUNCTION personalize.tick(timestamptz) IS
 'Re-evaluates the memberships whose answer may have changed with time by as_of, advances the journey runs due, then the outbox''s leases and due sends, then the experiments'' due decisions; pg_cron calls it every minute';
+REVOKE ALL ON FUNCTION personalize.tick(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION personalize.tick(timestamptz) TO personalize_admin;
+GRANT EXECUTE ON FUNCTION personalize.tick(timestamptz) TO personalize_analyst;
 -- ---- end of experiments
 
 -- ---- journeys (issue 15): tick() advances the journey runs that are due (_journeys_tick) and the
@@ -1787,8 +1755,8 @@ COMMENT ON FUNCTION personalize.tick(timestamptz) IS
 -- last copy of each function above. The journey modules (src/journey/) follow, created whole.
 
 -- ---- tick (issue 10): tick() refuses an as_of earlier than its last run or the latest refresh
--- (22023, as refresh_segment does); tick_state keeps its clock. tick() is replaced in the
--- last section above that replaces it.
+-- (22023, as refresh_segment does); tick_state keeps its clock. tick() is created, with
+-- its _tick_advance call, in the experiments section above.
 -- The clock of tick(): the time it last ran at. Dumped, so a restored database keeps it.
 CREATE TABLE personalize.tick_state (
     singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),

@@ -321,6 +321,13 @@ SELECT * FROM live_vs_recomputed();
 SELECT count(*) AS profiles FROM personalize.profiles \gset
 SELECT personalize.rebuild_scores() AS rebuilt, :profiles AS profiles;
 SELECT * FROM live_vs_recomputed();
+-- a weight set to 0: rebuild_scores() removes the interests that no longer count, then puts them back
+UPDATE personalize.scoring_events SET interest_weight = 0 WHERE event = 'Product Viewed';
+SELECT personalize.rebuild_scores() = :profiles AS rebuilt;
+SELECT * FROM live_vs_recomputed();
+UPDATE personalize.scoring_events SET interest_weight = 0.5 WHERE event = 'Product Viewed';
+SELECT personalize.rebuild_scores() = :profiles AS rebuilt;
+SELECT * FROM live_vs_recomputed();
 
 -- merge_profiles by hand: dave's engagement 1 + 3 + 5 = 9 at 01-10 and erin's 1 + 1 + 0.5 = 2.5 at 01-24
 -- (14 days later) sum to 9 / 2 + 2.5 = 7 at 01-24; purchases and interests move along

@@ -2,7 +2,10 @@
 -- writers cannot lose stored events; policy settings are the superuser's (docs/security.md).
 \set VERBOSITY terse
 CREATE ROLE regress_planter;
-DROP SCHEMA IF EXISTS personalize;            -- DROP EXTENSION leaves the (empty) schema behind
+-- DROP EXTENSION leaves the (empty) schema behind; run alone there is none: no NOTICE either way
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS personalize;
+RESET client_min_messages;
 DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO regress_planter', current_database()); END $$;
 
 -- Path 4: a role with CREATE on the database pre-creates the schema with an overload that the

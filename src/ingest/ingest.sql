@@ -255,6 +255,7 @@ DECLARE
     names text[];
     consent_changed boolean;
     st personalize.scoring_settings;
+    live_states personalize.profile_live[];
     redirect_from bigint[];
     redirect_to bigint[];
     new_profiles bigint[];
@@ -343,14 +344,13 @@ BEGIN
     -- removed while this statement waited for its lock is not locked (nor anything written for it):
     -- its events go to the profile that survives it (_rehome_vanished), and are folded in again.
     LOOP
-    -- The accepted events, each with its interest category (src/scoring/interest.sql) and, for the
-    -- events whose properties the live-state fold reads (a purchase's amount, a cart line), those.
+    -- The accepted events, each with, for the events whose properties the live-state fold reads
+    -- (a purchase's amount, an interest's category, a cart line), those.
     WITH accepted AS MATERIALIZED (
         SELECT coalesce(r.to_id, e.profile_id) AS profile_id, e.occurred_at, e.event_id, e.event,
                w.engagement_weight, w.interest_weight,
-               CASE WHEN w.interest_weight > 0
-                    THEN personalize.event_category(e.properties, st.category_property) END AS category,
                CASE WHEN e.event = st.purchase_event OR e.event IN ('Product Added', 'Product Removed')
+                         OR w.interest_weight > 0
                     THEN e.properties END AS live_properties
           FROM new_events e
           LEFT JOIN unnest(redirect_from, redirect_to) AS r(from_id, to_id)
@@ -369,12 +369,11 @@ BEGIN
         -- (src/scoring/live_state.c)
         SELECT profile_id, count(*) AS n, min(occurred_at) AS first_at, max(occurred_at) AS last_at,
                personalize._live_fold(occurred_at, event_id, event, live_properties, engagement_weight,
-                                      st.purchase_event, st.amount_properties) AS live
+                                      interest_weight, st.purchase_event, st.amount_properties,
+                                      st.category_property) AS live
           FROM accepted GROUP BY profile_id
     ), locked AS MATERIALIZED (
-        SELECT p.profile_id,
-               ROW(p.cart_log, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, p.first_purchase_at,
-                   p.last_purchase_at, p.purchases_ignored, p.engagement, p.engagement_as_of)::personalize.live_state AS live
+        SELECT p.profile_id
           FROM personalize.profiles p JOIN touched t USING (profile_id)
          ORDER BY p.profile_id FOR UPDATE OF p
     ), consent_logged AS (
@@ -384,20 +383,6 @@ BEGIN
           FROM accepted
          WHERE event IN ('Subscribed', 'Unsubscribed', 'Email Marked as Spam')
            AND profile_id IN (SELECT profile_id FROM locked)
-    -- ---- interests (src/scoring/interest.sql): decayed affinity per category
-    ), interests AS (
-        INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
-        SELECT x.profile_id, x.category, (x.st).score, (x.st).as_of
-          FROM (SELECT a.profile_id, a.category,
-                       personalize._engagement_state(a.occurred_at, a.interest_weight, personalize.half_life()) AS st
-                  FROM accepted a
-                 WHERE a.category IS NOT NULL AND a.profile_id IN (SELECT profile_id FROM locked)
-                 GROUP BY 1, 2) x
-         ORDER BY 1, 2
-            ON CONFLICT (profile_id, category) DO UPDATE
-           SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
-                                                personalize.half_life()),
-               as_of = greatest(i.as_of, excluded.as_of)
     ), counted AS (
     UPDATE personalize.profiles p
        SET event_count = p.event_count + t.n,
@@ -407,27 +392,27 @@ BEGIN
                                 THEN c.state ELSE p.email_consent END,
            consent_at = CASE WHEN c.state IS NOT NULL AND (p.consent_at IS NULL OR c.occurred_at >= p.consent_at)
                              THEN c.occurred_at ELSE p.consent_at END,
-           -- the live state: the profile's and the statement's combined (src/scoring/live_state.c)
-           purchase_count = x.purchase_count, purchase_total = x.purchase_total,
-           first_purchase_at = x.first_purchase_at, last_purchase_at = x.last_purchase_at,
-           purchases_ignored = x.purchases_ignored, engagement = x.engagement, engagement_as_of = x.engagement_as_of,
-           cart_log = x.cart_log, cart = x.cart, cart_updated_at = x.cart_updated_at,
            updated_at = statement_timestamp()
       FROM touched t
       JOIN locked l ON l.profile_id = t.profile_id
-     CROSS JOIN LATERAL personalize._live_combine(l.live, t.live) AS x
       LEFT JOIN consent c ON c.profile_id = t.profile_id
      WHERE p.profile_id = t.profile_id
     RETURNING p.profile_id
     )
-    -- what segments need to know (only gathered when there are segments), and the profiles removed
+    -- what segments need to know (only gathered when there are segments), the profiles removed,
+    -- and the live state the statement's events add to each locked profile
     SELECT CASE WHEN live THEN (SELECT array_agg(profile_id) FROM counted) END,
            coalesce(names, CASE WHEN live THEN (SELECT array_agg(DISTINCT event) FROM accepted) END),
            coalesce(consent_changed, CASE WHEN live THEN EXISTS (SELECT FROM consent) END),
            (SELECT array_agg(t.profile_id ORDER BY t.profile_id) FROM touched t
-             WHERE t.profile_id NOT IN (SELECT profile_id FROM locked))
-      INTO counted_ids, names, consent_changed, vanished;
+             WHERE t.profile_id NOT IN (SELECT profile_id FROM locked)),
+           (SELECT array_agg(ROW(t.profile_id, t.live)::personalize.profile_live) FROM touched t
+             WHERE t.profile_id IN (SELECT profile_id FROM locked))
+      INTO counted_ids, names, consent_changed, vanished, live_states;
     ids := coalesce(ids || counted_ids, counted_ids);
+    -- the live state: each profile's and the statement's combined (src/scoring/live_state.c), in
+    -- a statement of its own so that it reads the state stored under the locks just taken
+    PERFORM personalize._live_add(live_states);
     EXIT WHEN vanished IS NULL;
 
     -- The events of the removed profiles, folded again once they have a profile to go to.

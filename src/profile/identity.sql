@@ -12,7 +12,6 @@ DECLARE
     d personalize.profiles;
     moved bigint;
     merged_consent text;
-    live personalize.live_state;
 BEGIN
     IF keep IS NULL OR drop IS NULL OR force IS NULL OR cause IS NULL THEN
         RAISE EXCEPTION '% must not be null', CASE WHEN keep IS NULL OR drop IS NULL THEN 'profile ids'
@@ -52,12 +51,11 @@ BEGIN
     END IF;
     UPDATE personalize.events SET profile_id = keep WHERE profile_id = drop;
     GET DIAGNOSTICS moved = ROW_COUNT;
-    -- the live state of both profiles' events (src/scoring/live_state.c); RFM waits for score_rfm
-    live := personalize._live_combine(
-        ROW(k.cart_log, k.cart, k.cart_updated_at, k.purchase_count, k.purchase_total, k.first_purchase_at,
-            k.last_purchase_at, k.purchases_ignored, k.engagement, k.engagement_as_of)::personalize.live_state,
-        ROW(d.cart_log, d.cart, d.cart_updated_at, d.purchase_count, d.purchase_total, d.first_purchase_at,
-            d.last_purchase_at, d.purchases_ignored, d.engagement, d.engagement_as_of)::personalize.live_state);
+    -- the live state of both profiles' events: drop's added to keep's (src/scoring/live_state.c);
+    -- drop's interest rows go with its profile row. RFM waits for score_rfm.
+    PERFORM personalize._live_add(ARRAY(SELECT ROW(keep, r.live)::personalize.profile_live
+                                          FROM personalize._live_read(ARRAY[drop]) r));
+    DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
     UPDATE personalize.identities SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.consent_log SET profile_id = keep WHERE profile_id = drop;
     UPDATE personalize.profiles p
@@ -73,22 +71,9 @@ BEGIN
            first_seen_at = least(k.first_seen_at, d.first_seen_at),
            last_seen_at = greatest(k.last_seen_at, d.last_seen_at),
            created_at = least(k.created_at, d.created_at),
-           purchase_count = live.purchase_count, purchase_total = live.purchase_total,
-           first_purchase_at = live.first_purchase_at, last_purchase_at = live.last_purchase_at,
-           purchases_ignored = live.purchases_ignored, engagement = live.engagement,
-           engagement_as_of = live.engagement_as_of,
-           cart_log = live.cart_log, cart = live.cart, cart_updated_at = live.cart_updated_at,
            rfm_r = NULL, rfm_f = NULL, rfm_m = NULL, rfm_segment = NULL,
            updated_at = statement_timestamp()
      WHERE p.profile_id = keep;
-    INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
-    SELECT keep, x.category, x.score, x.as_of FROM personalize.profile_interests x
-     WHERE x.profile_id = drop ORDER BY x.category
-        ON CONFLICT (profile_id, category) DO UPDATE
-       SET score = personalize._decay_sum(i.score, i.as_of, ROW(excluded.score, excluded.as_of)::personalize.decayed,
-                                          personalize.half_life()),
-           as_of = greatest(i.as_of, excluded.as_of);
-    DELETE FROM personalize.profile_interests x WHERE x.profile_id = drop;
     -- queued sends, send history, decisions and suppressions follow the person (src/send/profile_data.sql)
     PERFORM personalize._merge_sends(keep, drop, as_of);
     -- journey runs and their log follow the person too (src/journey/profile_data.sql)

@@ -73,7 +73,7 @@ PG_FUNCTION_INFO_V1(personalize_render_emails);
 																												  "  LEFT JOIN LATERAL (SELECT l.live, CASE WHEN l.live " \
 																												  "                       THEN ROW(NULL, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, " \
 																												  "                                p.first_purchase_at, p.last_purchase_at, p.purchases_ignored, p.engagement, " \
-																												  "                                p.engagement_as_of)::personalize.live_state " \
+																												  "                                p.engagement_as_of, NULL)::personalize.live_state " \
 																												  "                       ELSE personalize._live_state_at(p.profile_id, $2) END AS st " \
 																												  "                       FROM (SELECT p.last_seen_at IS NULL OR p.last_seen_at OPERATOR(pg_catalog.<=) $2 AS live) l " \
 																												  "                     OFFSET 0) s ON true " \

@@ -124,45 +124,31 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    n bigint;
+    n bigint := 0;
+    batch bigint[];
 BEGIN
     PERFORM FROM personalize.profiles p ORDER BY p.profile_id FOR UPDATE;
-    -- each profile's live state recomputed from all its events: the full recompute of the fold
-    UPDATE personalize.profiles p
-       SET purchase_count = (x.st).purchase_count,
-           purchase_total = (x.st).purchase_total,
-           first_purchase_at = (x.st).first_purchase_at,
-           last_purchase_at = (x.st).last_purchase_at,
-           purchases_ignored = (x.st).purchases_ignored,
-           engagement = (x.st).engagement,
-           engagement_as_of = (x.st).engagement_as_of,
-           cart_log = (x.st).cart_log,
-           cart = (x.st).cart,
-           cart_updated_at = (x.st).cart_updated_at
-      FROM (SELECT q.profile_id, personalize._live_state_at(q.profile_id, 'infinity') AS st
-              FROM personalize.profiles q OFFSET 0) x
-     WHERE p.profile_id = x.profile_id;
-    GET DIAGNOSTICS n = ROW_COUNT;
-
-    DELETE FROM personalize.profile_interests;
-    INSERT INTO personalize.profile_interests (profile_id, category, score, as_of)
-    SELECT x.profile_id, x.category, (x.s).score, (x.s).as_of
-      FROM (SELECT e.profile_id, personalize.event_category(e.properties, st.category_property) AS category,
-                   personalize._engagement_state(e.occurred_at, w.interest_weight, personalize.half_life()) AS s
-              FROM personalize.events e
-             CROSS JOIN personalize.scoring_settings st
-              JOIN personalize.scoring_events w ON w.event = e.event AND w.interest_weight > 0
-             WHERE personalize.event_category(e.properties, st.category_property) IS NOT NULL
-             GROUP BY 1, 2) x
-     ORDER BY 1, 2;
+    -- each profile's live state recomputed from all its events (the full recompute of the fold)
+    -- and stored by the one writer, 10,000 profiles at a time
+    FOR batch IN SELECT array_agg(p.profile_id ORDER BY p.profile_id) FROM personalize.profiles p
+                  GROUP BY p.profile_id / 10000 ORDER BY p.profile_id / 10000 LOOP
+        PERFORM personalize._live_write(ARRAY(
+            SELECT ROW(b.profile_id, personalize._live_state_at(b.profile_id, 'infinity'))::personalize.profile_live
+              FROM unnest(batch) AS b(profile_id)));
+        n := n + cardinality(batch);
+    END LOOP;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION personalize.rebuild_scores() IS
 'Recomputes every profile''s live scoring state (purchases, engagement, interests, cart) from its events: after changing weights, settings or personalize.half_life';
 
--- What a profile's live state holds, as one value: the cart and the purchase and engagement state
--- (a context reads it from the profile row, or recomputes it as of a time: _live_state_at).
+-- A profile's interest in a category: its score valued at as_of, the category's latest event.
+CREATE TYPE personalize.interest AS (category text, score float8, as_of timestamptz);
+
+-- What a profile's live state holds, as one value: the cart, the purchase and engagement state and
+-- the interests (NULL: none), by category in byte order. _live_read and _live_write below are the
+-- one place that knows where it is stored: profiles columns and profile_interests rows.
 CREATE TYPE personalize.live_state AS (
     cart_log           jsonb,
     cart               jsonb,
@@ -173,8 +159,12 @@ CREATE TYPE personalize.live_state AS (
     last_purchase_at   timestamptz,
     purchases_ignored  bigint,
     engagement         float8,
-    engagement_as_of   timestamptz
+    engagement_as_of   timestamptz,
+    interests          personalize.interest[]
 );
+
+-- A profile's live state, as the readers and writers of stored states pass them.
+CREATE TYPE personalize.profile_live AS (profile_id bigint, live personalize.live_state);
 
 -- The live cart (src/scoring/cart.c): the log of cart events since the latest order, and its cart.
 ALTER TABLE personalize.profiles
@@ -210,7 +200,8 @@ COMMENT ON FUNCTION personalize._cart_updated_at(jsonb) IS 'The time of the late
 -- profile's live state (_live_fold) and how two states add up (_live_combine): ingest folds a
 -- statement's events and combines them with each profile's state, the full recompute folds all of
 -- a profile's events (_live_state_at, rebuild_scores), a merge combines the two profiles' states.
-CREATE FUNCTION personalize._live_fold_trans(internal, timestamptz, bigint, text, jsonb, float8, text, text[])
+CREATE FUNCTION personalize._live_fold_trans(internal, timestamptz, bigint, text, jsonb, float8, float8, text, text[],
+                                             text)
 RETURNS internal
 AS 'MODULE_PATHNAME', 'personalize_live_fold_trans'
 LANGUAGE C PARALLEL SAFE;
@@ -236,7 +227,8 @@ AS 'MODULE_PATHNAME', 'personalize_live_fold_deserialize'
 LANGUAGE C STRICT PARALLEL SAFE;
 
 CREATE AGGREGATE personalize._live_fold(occurred_at timestamptz, event_id bigint, event text, properties jsonb,
-                                         engagement_weight float8, purchase_event text, amount_properties text[]) (
+                                         engagement_weight float8, interest_weight float8, purchase_event text,
+                                         amount_properties text[], category_property text) (
     SFUNC = personalize._live_fold_trans,
     STYPE = internal,
     FINALFUNC = personalize._live_fold_final,
@@ -245,15 +237,73 @@ CREATE AGGREGATE personalize._live_fold(occurred_at timestamptz, event_id bigint
     DESERIALFUNC = personalize._live_fold_deserialize,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE personalize._live_fold(timestamptz, bigint, text, jsonb, float8, text, text[]) IS
-'The live state that these events give (purchases, engagement valued at the latest scored event, cart log), in any order';
+COMMENT ON AGGREGATE personalize._live_fold(timestamptz, bigint, text, jsonb, float8, float8, text, text[], text) IS
+'The live state that these events give (purchases, engagement valued at the latest scored event, interests per category, cart log), in any order';
 
 CREATE FUNCTION personalize._live_combine(a personalize.live_state, b personalize.live_state)
 RETURNS personalize.live_state
 AS 'MODULE_PATHNAME', 'personalize_live_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION personalize._live_combine(personalize.live_state, personalize.live_state) IS
-'The live state of the events of both: counters add up, times widen, engagements add up at the later time, cart logs merge';
+'The live state of the events of both: counters add up, times widen, engagements and each category''s interest add up at the later time, cart logs merge';
+
+-- The stored live state of these profiles (those that exist): the one list of where each field of
+-- a live state is kept, read side. Interests in byte order, as the fold gives them.
+CREATE FUNCTION personalize._live_read(profile_ids bigint[])
+RETURNS SETOF personalize.profile_live
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.profile_id,
+           ROW(p.cart_log, p.cart, p.cart_updated_at, p.purchase_count, p.purchase_total, p.first_purchase_at,
+               p.last_purchase_at, p.purchases_ignored, p.engagement, p.engagement_as_of,
+               (SELECT array_agg(ROW(i.category, i.score, i.as_of)::personalize.interest ORDER BY i.category COLLATE "C")
+                  FROM personalize.profile_interests i WHERE i.profile_id = p.profile_id))::personalize.live_state
+      FROM personalize.profiles p
+     WHERE p.profile_id = ANY ($1)
+$$;
+
+-- Stores these live states as these profiles' (the caller holds their locks): the one list of
+-- where each field is kept, write side. Interests the state no longer has are removed; rows
+-- that did not change are not written.
+CREATE FUNCTION personalize._live_write(states personalize.profile_live[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE personalize.profiles p
+       SET cart_log = (s.live).cart_log, cart = (s.live).cart, cart_updated_at = (s.live).cart_updated_at,
+           purchase_count = (s.live).purchase_count, purchase_total = (s.live).purchase_total,
+           first_purchase_at = (s.live).first_purchase_at, last_purchase_at = (s.live).last_purchase_at,
+           purchases_ignored = (s.live).purchases_ignored, engagement = (s.live).engagement,
+           engagement_as_of = (s.live).engagement_as_of
+      FROM unnest($1) s
+     WHERE p.profile_id = s.profile_id;
+    DELETE FROM personalize.profile_interests i
+     USING unnest($1) s
+     WHERE i.profile_id = s.profile_id
+       AND NOT EXISTS (SELECT FROM unnest((s.live).interests) x WHERE x.category = i.category);
+    INSERT INTO personalize.profile_interests AS i (profile_id, category, score, as_of)
+    SELECT s.profile_id, x.category, x.score, x.as_of
+      FROM unnest($1) s
+     CROSS JOIN LATERAL unnest((s.live).interests) x
+     ORDER BY 1, 2
+        ON CONFLICT (profile_id, category) DO UPDATE SET score = excluded.score, as_of = excluded.as_of
+     WHERE (i.score, i.as_of) IS DISTINCT FROM (excluded.score, excluded.as_of);
+$$;
+
+-- Adds these live states (a statement's events, a merged profile's state) to these profiles'
+-- stored ones (the caller holds their locks): ingest and merge_profiles store through here.
+CREATE FUNCTION personalize._live_add(states personalize.profile_live[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT personalize._live_write(array_agg(ROW(r.profile_id, personalize._live_combine(r.live, d.live))::personalize.profile_live))
+      FROM personalize._live_read(ARRAY(SELECT d.profile_id FROM unnest($1) d)) r
+      JOIN unnest($1) d ON d.profile_id = r.profile_id
+    HAVING count(*) > 0;
+$$;
 
 -- The full recompute of a profile's cart log from its events up to as_of: what rebuild, merge and
 -- the exact path of context() use, and what the ingest fold must always equal.
@@ -277,29 +327,23 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT personalize._live_fold(e.occurred_at, e.event_id, e.event, e.properties, w.engagement_weight,
-                                  st.purchase_event, st.amount_properties)
+                                  w.interest_weight, st.purchase_event, st.amount_properties, st.category_property)
       FROM personalize.events e
      CROSS JOIN personalize.scoring_settings st
       LEFT JOIN personalize.scoring_events w ON w.event = e.event
      WHERE e.profile_id = $1 AND e.occurred_at <= $2
 $$;
 
--- The exact path of top interests: the n categories with the highest affinity as of as_of,
--- computed from the events up to as_of (best first, ties by name).
+-- The exact path of top interests: the n categories with the highest affinity as of as_of, from
+-- the live state of the events up to as_of (best first, ties by name).
 CREATE FUNCTION personalize._interests_at(profile_id bigint, n integer, as_of timestamptz)
 RETURNS text[]
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(array_agg(t.category ORDER BY t.score DESC, t.category), '{}')
-      FROM (SELECT personalize.event_category(e.properties, st.category_property) AS category,
-                   personalize.engagement(e.occurred_at, w.interest_weight, personalize.half_life(), $3) AS score
-              FROM personalize.events e
-             CROSS JOIN personalize.scoring_settings st
-              JOIN personalize.scoring_events w ON w.event = e.event AND w.interest_weight > 0
-             WHERE e.profile_id = $1 AND e.occurred_at <= $3
-               AND personalize.event_category(e.properties, st.category_property) IS NOT NULL
-             GROUP BY 1
+      FROM (SELECT i.category, personalize.decay(i.score, i.as_of, $3, personalize.half_life()) AS score
+              FROM unnest((personalize._live_state_at($1, $3)).interests) i
              ORDER BY 2 DESC, 1
              LIMIT $2) t
 $$;
