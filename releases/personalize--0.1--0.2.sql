@@ -1187,6 +1187,14 @@ DECLARE
 BEGIN
     PERFORM personalize._check_id('previous_id'::text, alias.previous_id);
     PERFORM personalize._check_as_of(as_of);
+    -- The profiles both ids resolve to now are locked first, in profile_id order as merge_profiles
+    -- and ingest lock them: locking user_id's and then previous_id's could deadlock with a merge or
+    -- another alias of the two taking them the other way round.
+    PERFORM FROM personalize.profiles p
+     WHERE p.profile_id IN (personalize.resolve_identity('user_id'::text, alias.user_id),
+                            personalize.resolve_identity('user_id'::text, alias.previous_id),
+                            personalize.resolve_identity('anonymous_id'::text, alias.previous_id))
+     ORDER BY p.profile_id FOR UPDATE;
     pid := personalize.identify(alias.user_id, '{}'::jsonb, NULL::text, as_of);   -- locks pid
     -- previous_id's profile, locked; resolved anew if a merge or erasure removed it meanwhile
     LOOP
@@ -1292,6 +1300,18 @@ BEGIN
     DELETE FROM personalize.identities i WHERE i.profile_id = forget.profile_id;
     GET DIAGNOSTICS n_identities = ROW_COUNT;
     DELETE FROM personalize.consent_log c WHERE c.profile_id = forget.profile_id;
+    -- the causes of the merges that made this profile (the caller's text: it may name the person)
+    -- are erased; their ids, counts and times stay, as in erasure_log
+    WITH RECURSIVE made(profile_id, depth) AS (
+        SELECT forget.profile_id, 0
+        UNION ALL
+        SELECT m.dropped_profile, d.depth + 1
+          FROM made d JOIN personalize.merge_log m ON m.kept_profile = d.profile_id
+         WHERE d.depth < 1000
+    )
+    UPDATE personalize.merge_log m SET cause = 'erased'
+      FROM (SELECT DISTINCT d.profile_id FROM made d) d
+     WHERE m.kept_profile = d.profile_id;
     DELETE FROM personalize.profile_interests x WHERE x.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_members m WHERE m.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = forget.profile_id;
@@ -1792,3 +1812,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON personalize.tick_state TO personalize_ad
 GRANT SELECT ON personalize.tick_state TO personalize_analyst;
 REVOKE ALL ON FUNCTION personalize._tick_advance(timestamptz) FROM PUBLIC;
 -- ---- end of tick
+
+-- ---- house (issue 9): forget() erases the causes of the merges that made the erased profile
+-- (its body above is src's); merge_log's comment says so.
+COMMENT ON TABLE personalize.merge_log IS 'Every profile merge: ids, counts, times and the caller''s cause (forget() erases the causes of the merges that made the erased profile)';
+-- ---- end of house

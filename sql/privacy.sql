@@ -27,8 +27,19 @@ SELECT x -> 'profile' ->> 'email' AS email, jsonb_array_length(x -> 'events') AS
   FROM personalize.export_profile(:dana) x;
 SELECT personalize.export_profile(999999);
 
+-- merges that made Dana, with causes naming her (x1 into dana-old, then dana-old into Dana), and
+-- one that is Eve's
+SELECT personalize.identify('dana-old', '{}', NULL, '2026-02-06') AS dana_old \gset
+SELECT personalize.identify('x1', '{}', NULL, '2026-02-06') AS x1 \gset
+SELECT personalize.identify('eve-2', '{}', NULL, '2026-02-06') AS eve2 \gset
+SELECT personalize.merge_profiles(:dana_old, :x1, cause => 'same phone +47 555 0101', as_of => '2026-02-07') = :dana_old AS merged;
+SELECT personalize.merge_profiles(:dana, :dana_old, cause => 'dana@example.com matched', as_of => '2026-02-08') = :dana AS merged;
+SELECT personalize.merge_profiles(:eve, :eve2, cause => 'eve ticket 12', as_of => '2026-02-09') = :eve AS merged;
 -- forget: personal data and events go, a record that it happened stays
 SELECT personalize.forget(:dana, '2026-03-01') AS events_deleted;
+-- the causes of the merges that made Dana are erased; their ids, counts and times stay
+SELECT kept_profile = :dana AS into_dana, dropped_profile = :dana_old AS dana_old, cause, events_moved, merged_at
+  FROM personalize.merge_log ORDER BY merge_id;
 SELECT count(*) FROM personalize.profiles WHERE profile_id = :dana;
 SELECT count(*) FROM personalize.identities WHERE profile_id = :dana;
 SELECT count(*) FROM personalize.events WHERE profile_id = :dana;

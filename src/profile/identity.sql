@@ -222,6 +222,14 @@ DECLARE
 BEGIN
     PERFORM personalize._check_id('previous_id'::text, alias.previous_id);
     PERFORM personalize._check_as_of(as_of);
+    -- The profiles both ids resolve to now are locked first, in profile_id order as merge_profiles
+    -- and ingest lock them: locking user_id's and then previous_id's could deadlock with a merge or
+    -- another alias of the two taking them the other way round.
+    PERFORM FROM personalize.profiles p
+     WHERE p.profile_id IN (personalize.resolve_identity('user_id'::text, alias.user_id),
+                            personalize.resolve_identity('user_id'::text, alias.previous_id),
+                            personalize.resolve_identity('anonymous_id'::text, alias.previous_id))
+     ORDER BY p.profile_id FOR UPDATE;
     pid := personalize.identify(alias.user_id, '{}'::jsonb, NULL::text, as_of);   -- locks pid
     -- previous_id's profile, locked; resolved anew if a merge or erasure removed it meanwhile
     LOOP

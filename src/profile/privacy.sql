@@ -49,6 +49,18 @@ BEGIN
     DELETE FROM personalize.identities i WHERE i.profile_id = forget.profile_id;
     GET DIAGNOSTICS n_identities = ROW_COUNT;
     DELETE FROM personalize.consent_log c WHERE c.profile_id = forget.profile_id;
+    -- the causes of the merges that made this profile (the caller's text: it may name the person)
+    -- are erased; their ids, counts and times stay, as in erasure_log
+    WITH RECURSIVE made(profile_id, depth) AS (
+        SELECT forget.profile_id, 0
+        UNION ALL
+        SELECT m.dropped_profile, d.depth + 1
+          FROM made d JOIN personalize.merge_log m ON m.kept_profile = d.profile_id
+         WHERE d.depth < 1000
+    )
+    UPDATE personalize.merge_log m SET cause = 'erased'
+      FROM (SELECT DISTINCT d.profile_id FROM made d) d
+     WHERE m.kept_profile = d.profile_id;
     DELETE FROM personalize.profile_interests x WHERE x.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_members m WHERE m.profile_id = forget.profile_id;
     DELETE FROM personalize.segment_pending sp WHERE sp.profile_id = forget.profile_id;

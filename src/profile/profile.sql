@@ -47,7 +47,7 @@ CREATE TABLE personalize.merge_log (
 );
 CREATE INDEX merge_log_kept_idx ON personalize.merge_log (kept_profile);
 CREATE INDEX merge_log_dropped_idx ON personalize.merge_log (dropped_profile);   -- ingest follows merges forward
-COMMENT ON TABLE personalize.merge_log IS 'Every profile merge: ids and counts only, no personal data';
+COMMENT ON TABLE personalize.merge_log IS 'Every profile merge: ids, counts, times and the caller''s cause (forget() erases the causes of the merges that made the erased profile)';
 
 SELECT pg_catalog.pg_extension_config_dump('personalize.profiles', '');
 SELECT pg_catalog.pg_extension_config_dump('personalize.identities', '');
