@@ -78,9 +78,17 @@ wait_for() {
 # Whether the SQL condition $1 holds.
 sql_true() { [ "$(psqlc -c "SELECT ($1)::boolean")" = t ]; }
 
-# Stops what the suite started (by the ids it recorded) and the cluster.
+# Stops what the suite started and the cluster: the ids it recorded, and the sinks by the pid
+# files in their directories (sink_start runs in a command substitution, whose additions to
+# pids_started are lost), each only if it is still that sink.
 lib_cleanup() {
+  local f p
   for p in "${pids_started[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for f in "$dir"/*/pid; do
+    [ -f "$f" ] || continue
+    p=$(cat "$f")
+    grep -qF -- "$(dirname "$f")" "/proc/$p/cmdline" 2>/dev/null && kill -TERM "$p" 2>/dev/null
+  done
   [ -f "$data/postmaster.pid" ] && "${runas[@]}" "$PGBIN/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1
   return 0
 }
