@@ -544,9 +544,13 @@ iter_step(AudienceIter *it, uint32_t *out, uint32_t *out_hi, bool whole_runs)
 				if (it->word != 0)
 				{
 					uint32_t bit = (uint32_t) __builtin_ctzll(it->word);
+					uint64_t rest = ~(it->word >> bit); /* zero at the set bits from bit on */
+					uint32_t len = whole_runs ? (rest == 0 ? 64 : (uint32_t) __builtin_ctzll(rest)) : 1;
 
-					it->word &= it->word - 1;
-					*out = *out_hi = base | (it->i * 64 + bit);
+					/* clear the len bits from bit on (a whole word when len is 64) */
+					it->word &= len == 64 ? 0 : ~(((UINT64_C(1) << len) - 1) << bit);
+					*out = base | (it->i * 64 + bit);
+					*out_hi = *out + (len - 1);
 					return true;
 				}
 				if (++it->i >= BITSET_BYTES / 8)

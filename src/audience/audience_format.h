@@ -85,8 +85,9 @@ extern void audience_iter_init(AudienceIter *it, const AudienceView *v);
 extern bool audience_iter_next(AudienceIter *it, uint32_t *out);
 
 /*
- * Stores the next stretch lo..hi of consecutive members (a whole run of a run container in one
- * step, else one value); false when the set is exhausted. Adjacent stretches may touch.
+ * Stores the next stretch lo..hi of consecutive members (in one step a whole run of a run
+ * container, or the consecutive members inside one 64-bit word of a bitset; else one value);
+ * false when the set is exhausted. Adjacent stretches may touch.
  */
 extern bool audience_iter_next_run(AudienceIter *it, uint32_t *lo, uint32_t *hi);
 
