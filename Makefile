@@ -101,7 +101,7 @@ FUZZ_SECONDS ?= 60
 FORMATTED    = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src sender fuzz test bench -name '*.[ch]')
 CLANG_FORMAT ?= clang-format
 
-.PHONY: test demo bench deps fuzz fuzz-audience fuzz-schema fuzz-rule format format-check
+.PHONY: test demo bench deps fuzz fuzz-audience fuzz-schema fuzz-rule fuzz-journey format format-check
 deps:
 	@test/deps
 test:
@@ -117,12 +117,16 @@ fuzz:
 fuzz-audience:
 	@fuzz/run audience $(FUZZ_SECONDS)
 
-# libFuzzer on the JSON Schema subset's core and on the segment rule compiler's core (fuzz/README.md).
+# libFuzzer on the cores of the JSON Schema subset, the segment rule compiler and the journey
+# definition checker (fuzz/README.md).
 fuzz-schema:
 	@fuzz/run schema $(FUZZ_SECONDS)
 
 fuzz-rule:
 	@fuzz/run rule $(FUZZ_SECONDS)
+
+fuzz-journey:
+	@fuzz/run journey $(FUZZ_SECONDS)
 # Formats every C file as .clang-format says.
 format:
 	$(CLANG_FORMAT) -i $(FORMATTED)

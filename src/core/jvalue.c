@@ -100,6 +100,31 @@ jv_sprintf(const jv_alloc *a, const char *fmt, ...)
 	return b.data;
 }
 
+/* The first key of obj not in allowed, with what was expected there; NULL when all are. */
+const char *
+jv_unknown_key(const jv *obj, const char *const *allowed, const jv_alloc *a, const char **expected)
+{
+	for (size_t n = 0; n < obj->n; n++)
+	{
+		const char *key = obj->keys[n].str;
+		int			i;
+		jv_buf		b;
+
+		for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
+			;
+		if (allowed[i])
+			continue;
+		jv_buf_init(&b, a);
+		jv_buf_puts(&b, allowed[1] ? "one of the keys " : "only the key ");
+		for (i = 0; allowed[i]; i++)
+			jv_buf_printf(&b, "%s%s", i ? ", " : "", allowed[i]);
+		jv_buf_puts(&b, " in this node");
+		*expected = b.data;
+		return key;
+	}
+	return NULL;
+}
+
 /* jsonb's key order: shorter first, then bytewise. */
 static int
 key_cmp(const jv *a, const jv *b)

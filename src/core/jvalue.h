@@ -70,6 +70,14 @@ extern bool jv_equal(const jv *a, const jv *b);
 /* Appends the value as jsonb prints it ({"a": 1, "b": [true, null]}). */
 extern void jv_print(jv_buf *b, const jv *v);
 
+/*
+ * For the checkers of JSON documents (rules, journeys): the first key of an object not in
+ * allowed (NULL-terminated), with what was expected there ("one of the keys a, b in this
+ * node"); NULL when every key is allowed. A misspelt key is an error rather than ignored.
+ */
+extern const char *jv_unknown_key(const jv *obj, const char *const *allowed, const jv_alloc *a,
+								  const char **expected);
+
 /* Sorts an object's pairs into jsonb order and drops all but the last of duplicate keys. */
 extern void jv_object_finish(jv *obj, const jv_alloc *a);
 

@@ -139,23 +139,11 @@ is_array(const jv *v)
 static void
 check_keys(RuleCompiler *rc, const jv *obj, const char *path, const char *const *allowed)
 {
-	for (size_t n = 0; n < obj->n; n++)
-	{
-		const char *key = obj->keys[n].str;
-		int			i;
-		jv_buf		expected;
+	const char *expected;
+	const char *key = jv_unknown_key(obj, allowed, &rc->h->alloc, &expected);
 
-		for (i = 0; allowed[i] && strcmp(allowed[i], key) != 0; i++)
-			;
-		if (allowed[i])
-			continue;
-		jv_buf_init(&expected, &rc->h->alloc);
-		jv_buf_puts(&expected, allowed[1] ? "one of the keys " : "only the key ");
-		for (i = 0; allowed[i]; i++)
-			jv_buf_printf(&expected, "%s%s", i ? ", " : "", allowed[i]);
-		jv_buf_puts(&expected, " in this node");
-		bad_rule(rc, P("%s.%s", path, key), expected.data);
-	}
+	if (key)
+		bad_rule(rc, P("%s.%s", path, key), expected);
 }
 
 /* A string value as a palloc'd C string, or an error naming path. */

@@ -26,7 +26,6 @@
 
 #include "core/hash.h"
 #include "core/jsonb_jv.h"
-#include "segment/rule_core.h"
 #include "segment/segment.h"
 
 PG_FUNCTION_INFO_V1(personalize_compile_rule);
@@ -169,8 +168,8 @@ static const struct
 };
 
 /* The host the core compiles with: palloc, the field table, PostgreSQL's parsers. */
-static rule_host
-server_host(void)
+rule_host
+segment_rule_host(void)
 {
 	rule_host h = {jv_palloc, field_specs, interval_literal, timestamp_literal, check_interrupts, NULL};
 
@@ -201,8 +200,8 @@ to_compiled(const rule_compiled *c, SegmentCompiled *out)
 }
 
 /* Raises a core refusal as the PostgreSQL error of its kind. */
-static void
-report_rule_error(const rule_error *err)
+void
+segment_report_rule_error(const rule_error *err)
 {
 	int code = ERRCODE_INTERNAL_ERROR;
 
@@ -213,6 +212,7 @@ report_rule_error(const rule_error *err)
 			(errcode(code),
 			 errmsg("invalid segment rule at %s", err->path),
 			 errdetail("Expected %s.", err->expected)));
+	pg_unreachable();
 }
 
 /* A jsonb value (a container or a scalar) as a core tree. */
@@ -231,13 +231,13 @@ jv_from_value(JsonbValue *v)
 void
 segment_compile(Jsonb *rule, SegmentCompiled *out)
 {
-	rule_host	  h = server_host();
+	rule_host	  h = segment_rule_host();
 	rule_compiled c;
 	rule_error	  err;
 
 	check_stack_depth();
 	if (!rule_core_compile(jv_from_jsonb(rule), &h, &c, &err))
-		report_rule_error(&err);
+		segment_report_rule_error(&err);
 	to_compiled(&c, out);
 }
 
@@ -245,13 +245,13 @@ segment_compile(Jsonb *rule, SegmentCompiled *out)
 char *
 segment_match_statement(JsonbValue *rule, const char *root)
 {
-	rule_host	h = server_host();
+	rule_host	h = segment_rule_host();
 	rule_error	err;
 	const char *out;
 
 	check_stack_depth();
 	if (!rule_core_match_statement(jv_from_value(rule), root, &h, &out, &err))
-		report_rule_error(&err);
+		segment_report_rule_error(&err);
 	return pstrdup(out);
 }
 
@@ -259,14 +259,14 @@ segment_match_statement(JsonbValue *rule, const char *root)
 char *
 segment_event_filters(JsonbValue *where, const char *path)
 {
-	rule_host	h = server_host();
+	rule_host	h = segment_rule_host();
 	rule_error	err;
 	const char *out;
 
 	if (where == NULL)
 		return pstrdup("");
 	if (!rule_core_event_filters(jv_from_value(where), path, &h, &out, &err))
-		report_rule_error(&err);
+		segment_report_rule_error(&err);
 	return pstrdup(out);
 }
 
@@ -274,7 +274,7 @@ segment_event_filters(JsonbValue *where, const char *path)
 void
 segment_compile_sql(const char *where_clause, SegmentCompiled *out)
 {
-	rule_host	  h = server_host();
+	rule_host	  h = segment_rule_host();
 	rule_compiled c;
 
 	rule_core_compile_sql(where_clause, &h, &c);

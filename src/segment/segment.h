@@ -11,6 +11,8 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
+#include "segment/rule_core.h"
+
 /* A compiled rule: both statement forms and what the rule reads. */
 typedef struct SegmentCompiled
 {
@@ -33,6 +35,12 @@ extern char *segment_match_statement(JsonbValue *rule, const char *root);
 
 /* An event condition's "where" filters as SQL over an event row "e" ("" for none). */
 extern char *segment_event_filters(JsonbValue *where, const char *path);
+
+/* The rule compiler's host in the server: palloc, the profile field table, PostgreSQL's parsers. */
+extern rule_host segment_rule_host(void);
+
+/* Raises a rule compiler refusal as the PostgreSQL error of its kind. */
+extern void segment_report_rule_error(const rule_error *err) pg_attribute_noreturn();
 
 /* Parses s with a type's input function; false (no error) when it is malformed. */
 extern bool segment_try_parse(PGFunction input, const char *s, Datum *result);
