@@ -43,21 +43,21 @@ BEGIN
       ('cart_reminder',
        '{{ traits.first_name | default: "Hi" }}, your cart is waiting',
        '<h1>You left {{ journey.cart.item_count }} items in your cart</h1><table>'
-       '{% for i in journey.cart.items %}<tr><td><img src="{{ i.image_url }}" alt="{{ i.name }}"></td>'
-       '<td>{{ i.name }}</td><td>{{ i.quantity }} × {{ i.price | money: "$" }}</td></tr>{% endfor %}</table>'
+       '{% for i in journey.cart.items %}<tr><td><img src="{{ i.image_url }}" alt="{{ i.name | default: i.product_id }}"></td>'
+       '<td>{{ i.name | default: i.product_id }}</td><td>{{ i.quantity }} × {{ i.price | money: "$" }}</td></tr>{% endfor %}</table>'
        '<p>Total {{ journey.cart.total | money: "$" }}</p>'
        '{% if customer.recommendations %}<h2>You may also like</h2><ul>{% for r in customer.recommendations %}'
        '<li>{{ r.item }}</li>{% endfor %}</ul>{% endif %}'
        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
        'You left {{ journey.cart.item_count }} items in your cart:
-{% for i in journey.cart.items %}- {{ i.name }}: {{ i.quantity }} x {{ i.price }}
+{% for i in journey.cart.items %}- {{ i.name | default: i.product_id }}: {{ i.quantity }} x {{ i.price }}
 {% endfor %}Total {{ journey.cart.total }}'),
       ('cart_last_chance',
        'Last chance: ' || discount_code || ' for your cart',
-       '<p>Your cart still holds {% for i in journey.cart.items %}{{ i.name }}{% unless forloop.last %}, {% endunless %}{% endfor %}.</p>'
+       '<p>Your cart still holds {% for i in journey.cart.items %}{{ i.name | default: i.product_id }}{% unless forloop.last %}, {% endunless %}{% endfor %}.</p>'
        '<p>Use the code <b>' || discount_code || '</b> in the next 24 hours.</p>'
        '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>',
-       'Your cart still holds {% for i in journey.cart.items %}{{ i.name }}{% unless forloop.last %}, {% endunless %}{% endfor %}. Code: ' || discount_code)
+       'Your cart still holds {% for i in journey.cart.items %}{{ i.name | default: i.product_id }}{% unless forloop.last %}, {% endunless %}{% endfor %}. Code: ' || discount_code)
         ON CONFLICT (name) DO NOTHING;
     RETURN personalize.create_journey('abandoned_cart', personalize.abandoned_cart_definition(discount_code));
 END

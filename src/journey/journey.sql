@@ -76,9 +76,9 @@ CREATE TABLE personalize.journey_runs (
 CREATE INDEX journey_runs_run_idx ON personalize.journey_runs (run_id);
 -- at most one run in flight per profile and journey
 CREATE UNIQUE INDEX journey_runs_active_idx ON personalize.journey_runs (journey_id, profile_id) WHERE state <> 'done';
--- tick advances exactly the runs that are due: its cost follows them, not all waiting runs
-CREATE INDEX journey_runs_wake_idx ON personalize.journey_runs (wake_at) WHERE state = 'waiting';
-CREATE INDEX journey_runs_profile_idx ON personalize.journey_runs (profile_id) WHERE state <> 'done';
+-- tick advances exactly the runs that are due, journey by journey (a paused journey's are not
+-- read): its cost follows them, not all waiting runs
+CREATE INDEX journey_runs_wake_idx ON personalize.journey_runs (journey_id, wake_at) WHERE state = 'waiting';
 CREATE INDEX journey_runs_history_idx ON personalize.journey_runs (journey_id, profile_id, entered_at);
 COMMENT ON TABLE personalize.journey_runs IS
 'Journey runs: the step each is at, when it wakes (wake_at) or what it waits for, its context, and for finished runs the outcome';

@@ -304,39 +304,50 @@ BEGIN
 END
 $$;
 
--- Wakes the waiting runs among ids whose wake_at is at or before due_by:
--- a wait goes on to its next step, a wait_for to timed_out, each at its wake_at; then runs on.
--- The claim is a guarded UPDATE, so a goal committed meanwhile wins and the run is not woken.
+-- Wakes the waiting runs among ids whose wake_at is at or before due_by: a wait goes on to its
+-- next step, a wait_for to timed_out, each at its wake_at, logged; then runs on. Claim and move
+-- are one guarded UPDATE (still waiting at that step, still due), so a goal or a wait_for
+-- completion committed meanwhile wins and the run is not woken.
 CREATE FUNCTION personalize._journey_wake(ids bigint[], due_by timestamptz, as_of timestamptz)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    woken record;
+    woken bigint[];
 BEGIN
-    WITH claimed AS (
-        UPDATE personalize.journey_runs r SET step_at = r.wake_at, state = 'active'
+    WITH due AS (
+        SELECT r.run_id, r.step,
+               CASE WHEN d.def ? 'wait_for' THEN d.def ->> 'timed_out' ELSE d.def ->> 'next' END AS next,
+               CASE WHEN d.def ? 'wait_for' THEN 'timed out' ELSE 'waited' END AS cause
+          FROM personalize.journey_runs r JOIN personalize.journey_versions v USING (journey_id, version)
+         CROSS JOIN LATERAL (SELECT v.definition -> 'steps' -> r.step AS def) d
          WHERE r.run_id = ANY (ids) AND r.state = 'waiting' AND r.wake_at <= due_by
-        RETURNING r.run_id, r.journey_id, r.version, r.step
+    ), moved AS (
+        UPDATE personalize.journey_runs r
+           SET step = d.next, step_at = r.wake_at, state = 'active', wake_at = NULL, waiting_for = NULL
+          FROM due d
+         WHERE r.run_id = d.run_id AND r.state = 'waiting' AND r.step = d.step AND r.wake_at <= due_by
+        RETURNING r.run_id, r.journey_id, r.version, r.profile_id, r.step_at, d.step AS from_step, d.next, d.cause
+    ), logged AS (
+        INSERT INTO personalize.journey_log (run_id, journey_id, version, profile_id, from_step, to_step, cause, at)
+        SELECT m.run_id, m.journey_id, m.version, m.profile_id, m.from_step, m.next, m.cause, m.step_at
+          FROM moved m ORDER BY m.run_id
+        RETURNING run_id
     )
-    SELECT array_agg(c.run_id) AS rids,
-           array_agg(CASE WHEN d.def ? 'wait_for' THEN d.def ->> 'timed_out' ELSE d.def ->> 'next' END) AS nexts,
-           array_agg(CASE WHEN d.def ? 'wait_for' THEN 'timed out' ELSE 'waited' END) AS causes
-      INTO woken
-      FROM claimed c JOIN personalize.journey_versions v USING (journey_id, version)
-     CROSS JOIN LATERAL (SELECT v.definition -> 'steps' -> c.step AS def) d;
-    IF woken.rids IS NOT NULL THEN
-        PERFORM personalize._journey_move(woken.rids, woken.nexts, woken.causes);
-        PERFORM personalize._journey_advance(woken.rids, as_of);
+    SELECT array_agg(run_id) INTO woken FROM logged;
+    IF woken IS NOT NULL THEN
+        PERFORM personalize._journey_advance(woken, as_of);
     END IF;
 END
 $$;
 
--- tick's share: wakes the runs that are due by as_of, by the index on wake_at, in batches,
--- until none is due (a run woken may come to a wait already due). Paused journeys' runs wait.
--- Profiles are locked in profile_id order first, as ingest locks them. Returns the runs woken.
--- only_journey limits it to one journey (simulate_journey).
+-- tick's share: wakes the runs that are due by as_of, in batches of the 10,000 earliest, until
+-- none is due (a run woken may come to a wait already due). The due runs are read journey by
+-- journey through the index on (journey_id, wake_at), so a paused journey's runs (which wait)
+-- are not read at all and the cost follows the due runs. Their profiles are locked in
+-- profile_id order first, as ingest locks them. Returns the runs woken. only_journey limits it
+-- to one journey (simulate_journey).
 CREATE FUNCTION personalize._journeys_tick(as_of timestamptz, only_journey integer DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -344,19 +355,20 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     due bigint[];
+    pids bigint[];
     total bigint := 0;
-    paused integer[] := ARRAY(SELECT j.journey_id FROM personalize.journeys j WHERE j.status = 'paused');
 BEGIN
     LOOP
-        SELECT array_agg(d.run_id) INTO due
-          FROM (SELECT r.run_id FROM personalize.journey_runs r
-                 WHERE r.state = 'waiting' AND r.wake_at <= as_of AND r.journey_id <> ALL (paused)
-                   AND (only_journey IS NULL OR r.journey_id = only_journey)
+        SELECT array_agg(d.run_id), array_agg(d.profile_id) INTO due, pids
+          FROM (SELECT r.run_id, r.profile_id
+                  FROM personalize.journeys j
+                 CROSS JOIN LATERAL (SELECT r.run_id, r.profile_id, r.wake_at FROM personalize.journey_runs r
+                                      WHERE r.journey_id = j.journey_id AND r.state = 'waiting' AND r.wake_at <= as_of
+                                      ORDER BY r.wake_at LIMIT 10000) r
+                 WHERE j.status = 'active' AND (only_journey IS NULL OR j.journey_id = only_journey)
                  ORDER BY r.wake_at LIMIT 10000) d;
         EXIT WHEN due IS NULL;
-        PERFORM FROM personalize.profiles p
-         WHERE p.profile_id IN (SELECT r.profile_id FROM personalize.journey_runs r WHERE r.run_id = ANY (due))
-         ORDER BY p.profile_id FOR UPDATE OF p;
+        PERFORM FROM personalize.profiles p WHERE p.profile_id = ANY (pids) ORDER BY p.profile_id FOR UPDATE OF p;
         PERFORM personalize._journey_wake(due, as_of, as_of);
         total := total + cardinality(due);
     END LOOP;
