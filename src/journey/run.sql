@@ -412,8 +412,11 @@ DECLARE
     m_step text[] := '{}';
     m_ord integer[] := '{}';
     hits integer[];
-    -- the matches with their events, in wave order
+    -- the matches with their events, in wave order, and where each wave starts and ends in them
     w_wave integer[];
+    w_lo integer[];
+    w_hi integer[];
+    contiguous boolean;
     w_kind text[];
     w_journey integer[];
     w_version integer[];
@@ -423,6 +426,15 @@ DECLARE
     w_event text[];
     w_props jsonb[];
     waves integer;
+    -- the matches of the wave at hand (a slice of the above: each statement reads only its wave)
+    s_kind text[];
+    s_journey integer[];
+    s_version integer[];
+    s_step text[];
+    s_profile bigint[];
+    s_at timestamptz[];
+    s_event text[];
+    s_props jsonb[];
     due bigint[];
 BEGIN
     IF coalesce(cardinality(pids), 0) = 0 THEN
@@ -460,28 +472,45 @@ BEGIN
         RETURN;
     END IF;
 
-    -- wave k holds each profile's k-th matched event (by time, then event_id)
-    SELECT array_agg(x.wave ORDER BY x.wave), array_agg(x.kind ORDER BY x.wave), array_agg(x.journey_id ORDER BY x.wave),
-           array_agg(x.version ORDER BY x.wave), array_agg(x.step ORDER BY x.wave), array_agg(x.profile_id ORDER BY x.wave),
-           array_agg(x.at ORDER BY x.wave), array_agg(x.event ORDER BY x.wave), array_agg(x.properties ORDER BY x.wave),
-           max(x.wave)
+    -- wave k holds each profile's k-th matched event (by time, then event_id); the matches are
+    -- kept in wave order (then in match order), so that each wave is one slice of the arrays.
+    -- One sort feeds every array (PostgreSQL 15 would sort once per ordered aggregate).
+    SELECT array_agg(x.wave), array_agg(x.kind), array_agg(x.journey_id), array_agg(x.version), array_agg(x.step),
+           array_agg(x.profile_id), array_agg(x.at), array_agg(x.event), array_agg(x.properties), max(x.wave)
       INTO w_wave, w_kind, w_journey, w_version, w_step, w_profile, w_at, w_event, w_props, waves
-      FROM (SELECT dense_rank() OVER (PARTITION BY e.profile_id ORDER BY e.at, e.event_id)::integer AS wave,
-                   m.kind, m.journey_id, m.version, m.step, e.profile_id, e.at, e.event, e.properties
-              FROM unnest(m_kind, m_journey, m_version, m_step, m_ord) AS m(kind, journey_id, version, step, ord)
-              JOIN unnest(pids, names, props, ats, eids) WITH ORDINALITY AS e(profile_id, event, properties, at, event_id, ord)
-                ON e.ord = m.ord) x;
+      FROM (SELECT y.* FROM (
+                SELECT dense_rank() OVER (PARTITION BY e.profile_id ORDER BY e.at, e.event_id)::integer AS wave, m.i,
+                       m.kind, m.journey_id, m.version, m.step, e.profile_id, e.at, e.event, e.properties
+                  FROM unnest(m_kind, m_journey, m_version, m_step, m_ord) WITH ORDINALITY AS m(kind, journey_id, version, step, ord, i)
+                  JOIN unnest(pids, names, props, ats, eids) WITH ORDINALITY AS e(profile_id, event, properties, at, event_id, ord)
+                    ON e.ord = m.ord) y
+             ORDER BY y.wave, y.i) x;
+    SELECT array_agg(b.lo ORDER BY b.wave), array_agg(b.hi ORDER BY b.wave), sum(b.hi - b.lo + 1 - b.n) = 0
+      INTO w_lo, w_hi, contiguous
+      FROM (SELECT t.wave, min(t.i)::integer AS lo, max(t.i)::integer AS hi, count(*) AS n
+              FROM unnest(w_wave) WITH ORDINALITY AS t(wave, i) GROUP BY t.wave) b;
+    IF NOT contiguous THEN
+        -- cannot happen: the arrays come from one sorted subquery
+        RAISE EXCEPTION 'journey event waves are not contiguous' USING ERRCODE = 'internal_error';
+    END IF;
 
     FOR w IN 1 .. waves LOOP
-        -- the runs of the wave's profiles wake up to the event's time, at their own times
+        s_kind := w_kind[w_lo[w]:w_hi[w]];
+        s_journey := w_journey[w_lo[w]:w_hi[w]];
+        s_version := w_version[w_lo[w]:w_hi[w]];
+        s_step := w_step[w_lo[w]:w_hi[w]];
+        s_profile := w_profile[w_lo[w]:w_hi[w]];
+        s_at := w_at[w_lo[w]:w_hi[w]];
+        s_event := w_event[w_lo[w]:w_hi[w]];
+        s_props := w_props[w_lo[w]:w_hi[w]];
+        -- the runs of the wave's profiles wake up to the event's time, at their own times (found
+        -- by profile: each wave's profiles have one event each)
         LOOP
             SELECT array_agg(r.run_id) INTO due
-              FROM personalize.journey_runs r
-              JOIN (SELECT DISTINCT m.profile_id, m.at FROM unnest(w_wave, w_profile, w_at) AS m(wave, profile_id, at)
-                     WHERE m.wave = w) e USING (profile_id)
-              JOIN personalize.journeys j USING (journey_id)
-             WHERE r.state = 'waiting' AND r.wake_at <= e.at AND j.status = 'active'
-               AND (only_journey IS NULL OR r.journey_id = only_journey);
+              FROM (SELECT DISTINCT m.profile_id, m.at FROM unnest(s_profile, s_at) AS m(profile_id, at)) e
+             CROSS JOIN LATERAL (SELECT r.run_id FROM personalize.journey_runs r JOIN personalize.journeys j USING (journey_id)
+                                  WHERE r.profile_id = e.profile_id AND r.state = 'waiting' AND r.wake_at <= e.at
+                                    AND j.status = 'active' AND (only_journey IS NULL OR r.journey_id = only_journey)) r;
             EXIT WHEN due IS NULL;
             PERFORM personalize._journey_wake(due, 'infinity', as_of);
         END LOOP;
@@ -489,11 +518,11 @@ BEGIN
         -- goals end the runs in flight wherever they are
         FOR g IN
             SELECT m.event, array_agg(r.run_id) AS rids, array_agg(m.at) AS ats
-              FROM unnest(w_wave, w_kind, w_journey, w_version, w_profile, w_at, w_event)
-                   AS m(wave, kind, journey_id, version, profile_id, at, event)
+              FROM unnest(s_kind, s_journey, s_version, s_profile, s_at, s_event)
+                   AS m(kind, journey_id, version, profile_id, at, event)
               JOIN personalize.journey_runs r
                 ON r.journey_id = m.journey_id AND r.version = m.version AND r.profile_id = m.profile_id AND r.state <> 'done'
-             WHERE m.wave = w AND m.kind = 'goal'
+             WHERE m.kind = 'goal'
              GROUP BY m.event
         LOOP
             PERFORM personalize._journey_end(g.rids, g.ats, 'converted', 'goal: ' || g.event);
@@ -505,10 +534,10 @@ BEGIN
                SET step_at = m.at, state = 'active',
                    context = r.context || jsonb_build_object(coalesce(v.definition -> 'steps' -> r.step -> 'wait_for' ->> 'as', r.step),
                                                              m.properties)
-              FROM unnest(w_wave, w_kind, w_journey, w_version, w_step, w_profile, w_at, w_event, w_props)
-                   AS m(wave, kind, journey_id, version, step, profile_id, at, event, properties)
+              FROM unnest(s_kind, s_journey, s_version, s_step, s_profile, s_at, s_event, s_props)
+                   AS m(kind, journey_id, version, step, profile_id, at, event, properties)
               JOIN personalize.journey_versions v USING (journey_id, version)
-             WHERE m.wave = w AND m.kind = 'wait' AND r.journey_id = m.journey_id AND r.version = m.version
+             WHERE m.kind = 'wait' AND r.journey_id = m.journey_id AND r.version = m.version
                AND r.profile_id = m.profile_id AND r.step = m.step AND r.state = 'waiting'
             RETURNING r.run_id, v.definition -> 'steps' -> r.step ->> 'happened' AS next, m.event
         )
@@ -524,10 +553,10 @@ BEGIN
             SELECT m.journey_id, m.version, array_agg(m.profile_id) AS pids, array_agg(m.at) AS ats,
                    array_agg(jsonb_build_object('event', m.event, 'properties', m.properties, 'cart', p.cart)) AS ctxs,
                    array_agg('entry: ' || m.event) AS causes
-              FROM unnest(w_wave, w_kind, w_journey, w_version, w_profile, w_at, w_event, w_props)
-                   AS m(wave, kind, journey_id, version, profile_id, at, event, properties)
+              FROM unnest(s_kind, s_journey, s_version, s_profile, s_at, s_event, s_props)
+                   AS m(kind, journey_id, version, profile_id, at, event, properties)
               JOIN personalize.profiles p USING (profile_id)
-             WHERE m.wave = w AND m.kind = 'entry'
+             WHERE m.kind = 'entry'
              GROUP BY 1, 2
         LOOP
             PERFORM personalize._journey_enter(c.journey_id, c.version, c.pids, c.ats, c.ctxs, c.causes, as_of);
