@@ -77,8 +77,12 @@ CREATE INDEX journey_runs_run_idx ON personalize.journey_runs (run_id);
 -- at most one run in flight per profile and journey
 CREATE UNIQUE INDEX journey_runs_active_idx ON personalize.journey_runs (journey_id, profile_id) WHERE state <> 'done';
 -- tick advances exactly the runs that are due, journey by journey (a paused journey's are not
--- read): its cost follows them, not all waiting runs
-CREATE INDEX journey_runs_wake_idx ON personalize.journey_runs (journey_id, wake_at) WHERE state = 'waiting';
+-- read): its cost follows them, not all waiting runs. The predicate also says wake_at <
+-- 'infinity' (true of every wake-up time), which only tick's query states: so the planner never
+-- takes this index for the lookups by run or by profile that ingest makes, where one statement
+-- can grow journey_runs far past its statistics (a scan of every waiting run per lookup).
+CREATE INDEX journey_runs_wake_idx ON personalize.journey_runs (journey_id, wake_at)
+    WHERE state = 'waiting' AND wake_at < 'infinity';
 CREATE INDEX journey_runs_history_idx ON personalize.journey_runs (journey_id, profile_id, entered_at);
 COMMENT ON TABLE personalize.journey_runs IS
 'Journey runs: the step each is at, when it wakes (wake_at) or what it waits for, its context, and for finished runs the outcome';

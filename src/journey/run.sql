@@ -364,6 +364,7 @@ BEGIN
                   FROM personalize.journeys j
                  CROSS JOIN LATERAL (SELECT r.run_id, r.profile_id, r.wake_at FROM personalize.journey_runs r
                                       WHERE r.journey_id = j.journey_id AND r.state = 'waiting' AND r.wake_at <= as_of
+                                        AND r.wake_at < 'infinity'   -- the wake-up index's predicate
                                       ORDER BY r.wake_at LIMIT 10000) r
                  WHERE j.status = 'active' AND (only_journey IS NULL OR j.journey_id = only_journey)
                  ORDER BY r.wake_at LIMIT 10000) d;
