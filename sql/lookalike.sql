@@ -74,6 +74,44 @@ SELECT count(*) AS vectors_of_b5 FROM personalize.profile_vectors v
  WHERE NOT EXISTS (SELECT FROM personalize.profiles p WHERE p.profile_id = v.profile_id);
 -- a rebuild recomputes all
 SELECT personalize.refresh_profile_vectors(rebuild => true) = (SELECT count(*) FROM personalize.profiles) AS rebuilt_all;
+-- the scan in parallel: each pass of the aggregate under a forced parallel plan (partial
+-- aggregates combined) gives what a serial plan gives, and so does lookalike()
+CREATE TEMP TABLE serial_lookalike AS
+SELECT * FROM personalize.lookalike(personalize.audience_from_array(ARRAY(SELECT profile_id FROM seed)), 200, '2026-06-30 00:00+00');
+CREATE FUNCTION pg_temp.pass(pop_sd float8[], seed_mean float8[], seed_sd float8[]) RETURNS personalize.lookalike_scan_result LANGUAGE sql AS $$
+    SELECT personalize._lookalike_scan(v.profile_id, NULL, v.last_purchase_at, v.purchases, v.spend, v.engagement, v.engagement_as_of,
+                                       v.events, v.shares, '2026-06-30 00:00+00', ARRAY(SELECT profile_id FROM seed), NULL, 200,
+                                       pop_sd, seed_mean, seed_sd)
+      FROM personalize.profile_vectors v
+$$;
+SET max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE serial_passes AS SELECT (pg_temp.pass(NULL, NULL, NULL)).*;
+INSERT INTO serial_passes SELECT (pg_temp.pass(pop_sd, seed_mean, seed_sd)).* FROM serial_passes;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_leader_participation = off;
+EXPLAIN (COSTS OFF)
+SELECT personalize._lookalike_scan(v.profile_id, NULL, v.last_purchase_at, v.purchases, v.spend, v.engagement, v.engagement_as_of,
+                                   v.events, v.shares, '2026-06-30 00:00+00', '{2}', NULL, 200, NULL, NULL, NULL)
+  FROM personalize.profile_vectors v;
+WITH m AS (SELECT (pg_temp.pass(NULL, NULL, NULL)).*), b AS (SELECT (pg_temp.pass(m.pop_sd, m.seed_mean, m.seed_sd)).* FROM m),
+     sm AS (SELECT * FROM serial_passes WHERE ids IS NULL), sb AS (SELECT * FROM serial_passes WHERE ids IS NOT NULL)
+SELECT (SELECT bool_and(abs(a - c) <= 1e-12 * greatest(1, abs(c)))
+          FROM m, sm, unnest(m.pop_mean || m.pop_sd || m.seed_mean || m.seed_sd, sm.pop_mean || sm.pop_sd || sm.seed_mean || sm.seed_sd) u(a, c)) AS same_moments,
+       (SELECT b.ids = sb.ids AND bool_and(abs(a - c) <= 1e-12) FROM b, sb, unnest(b.scores, sb.scores) u(a, c) GROUP BY b.ids, sb.ids) AS same_best;
+SELECT count(*) AS same_in_parallel
+  FROM serial_lookalike s
+  JOIN personalize.lookalike(personalize.audience_from_array(ARRAY(SELECT profile_id FROM seed)), 200, '2026-06-30 00:00+00') p
+       USING (profile_id)
+ WHERE abs(s.score - p.score) <= 1e-12 AND s.reason = p.reason;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
+DROP FUNCTION pg_temp.pass(float8[], float8[], float8[]);
 -- analysts read lookalikes; only admins refresh
 CREATE ROLE regress_lookalike_analyst IN ROLE personalize_analyst;
 SET ROLE regress_lookalike_analyst;

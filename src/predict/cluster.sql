@@ -1,8 +1,7 @@
--- Clusters (src/predict/cluster.c over src/predict/kmeans_model.c): a feature vector per profile
--- as of a time (purchase recency, frequency and spend, engagement, activity, interest shares),
--- the moments and similarity lookalikes score with (src/predict/lookalike.sql)
--- and personalize.kmeans() (k-means++ with a fixed seed, stored in cluster_models, clusters and
--- profile_clusters, readable by segment rules as the field "cluster").
+-- Clusters (src/predict/cluster.c over src/predict/kmeans_model.c): personalize.kmeans() (k-means++
+-- with a fixed seed over the feature vectors of src/predict/vectors.sql, stored in cluster_models,
+-- clusters and profile_clusters, readable by segment rules as the field "cluster"), and the
+-- moments and similarity lookalikes score with (src/predict/lookalike.sql).
 
 CREATE TYPE personalize.kmeans_fit_result AS (
     centroids   float8[],
@@ -77,114 +76,6 @@ RETURNS float8 AS 'MODULE_PATHNAME', 'personalize_lookalike_similarity' LANGUAGE
 COMMENT ON FUNCTION personalize.lookalike_similarity(float8[], float8[], float8[], float8[]) IS
 '1 / (1 + d2): d2 the mean over dimensions (population sd > 0) of ((x - seed_mean) / sd)^2 / ((seed_sd / sd)^2 + 0.1)';
 
--- The categories the interest features are about: the 8 that the most profiles have an
--- interest in, as stored up to as_of (ties by name).
-CREATE FUNCTION personalize._feature_categories(as_of timestamptz)
-RETURNS text[]
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(array_agg(t.category ORDER BY t.n DESC, t.category), '{}')
-      FROM (SELECT i.category, count(*) AS n FROM personalize.profile_interests i
-             WHERE i.as_of <= $1 GROUP BY i.category ORDER BY 2 DESC, 1 LIMIT 8) t
-$$;
-COMMENT ON FUNCTION personalize._feature_categories(timestamptz) IS
-'The (up to) 8 categories the most profiles are interested in, as stored up to as_of: the interest features';
-
--- The names of the feature dimensions, in order.
-CREATE FUNCTION personalize.feature_names(as_of timestamptz DEFAULT now())
-RETURNS text[]
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT ARRAY['purchase recency', 'purchase frequency', 'spend', 'engagement', 'activity']
-           || ARRAY(SELECT 'interest in ' || coalesce(c.c[g], '(no category ' || g || ')')
-                      FROM (SELECT personalize._feature_categories($1) AS c) c, generate_series(1, 8) g ORDER BY g)
-$$;
-COMMENT ON FUNCTION personalize.feature_names(timestamptz) IS
-'The names of the 13 dimensions of profile_features(as_of), in order';
-
--- One feature vector per profile as of a time, over the given interest categories
--- (docs/predictions.md lists the dimensions). The
--- stored live state is used for profiles with no event after as_of; the others are recounted
--- from their events up to as_of (the exact path other live scores take).
-CREATE FUNCTION personalize._profile_features(as_of timestamptz, profile_ids bigint[], cats text[])
-RETURNS TABLE (profile_id bigint, features float8[])
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    t timestamptz := _profile_features.as_of;
-    hl interval := personalize.half_life();
-BEGIN
-    PERFORM personalize._check_as_of(t);
-    RETURN QUERY
-    WITH state AS (
-        SELECT p.profile_id, p.purchase_count::float8 AS purchases, p.purchase_total::float8 AS spend,
-               p.last_purchase_at AS last_at, p.engagement AS engagement, p.engagement_as_of AS engagement_at,
-               p.event_count::float8 AS events
-          FROM personalize.profiles p
-         WHERE (p.last_seen_at IS NULL OR p.last_seen_at <= t)
-           AND (profile_ids IS NULL OR p.profile_id = ANY (profile_ids))
-        UNION ALL
-        SELECT p.profile_id, (l.st).purchase_count, (l.st).purchase_total, (l.st).last_purchase_at,
-               (l.st).engagement, (l.st).engagement_as_of,
-               (SELECT count(*) FROM personalize.events e WHERE e.profile_id = p.profile_id AND e.occurred_at <= t)
-          FROM personalize.profiles p, LATERAL (SELECT personalize._live_state_at(p.profile_id, t) AS st) l
-         WHERE p.last_seen_at > t
-           AND (profile_ids IS NULL OR p.profile_id = ANY (profile_ids))
-    ), interest AS (
-        -- each profile's affinity per category, decayed to t
-        SELECT i.profile_id, i.category, personalize.decay(i.score, i.as_of, t, hl) AS score
-          FROM personalize.profiles p JOIN personalize.profile_interests i ON i.profile_id = p.profile_id
-         WHERE (p.last_seen_at IS NULL OR p.last_seen_at <= t)
-           AND (profile_ids IS NULL OR p.profile_id = ANY (profile_ids))
-        UNION ALL
-        SELECT e.profile_id, personalize.event_category(e.properties, st.category_property),
-               personalize.engagement(e.occurred_at, w.interest_weight, hl, t)
-          FROM personalize.profiles p
-          JOIN personalize.events e ON e.profile_id = p.profile_id AND e.occurred_at <= t
-         CROSS JOIN personalize.scoring_settings st
-          JOIN personalize.scoring_events w ON w.event = e.event AND w.interest_weight > 0
-         WHERE p.last_seen_at > t
-           AND (profile_ids IS NULL OR p.profile_id = ANY (profile_ids))
-           AND personalize.event_category(e.properties, st.category_property) IS NOT NULL
-         GROUP BY e.profile_id, 2
-    ), shares AS (
-        SELECT i.profile_id, sum(i.score) AS total,
-               sum(i.score) FILTER (WHERE i.category = cats[1]) AS s1, sum(i.score) FILTER (WHERE i.category = cats[2]) AS s2,
-               sum(i.score) FILTER (WHERE i.category = cats[3]) AS s3, sum(i.score) FILTER (WHERE i.category = cats[4]) AS s4,
-               sum(i.score) FILTER (WHERE i.category = cats[5]) AS s5, sum(i.score) FILTER (WHERE i.category = cats[6]) AS s6,
-               sum(i.score) FILTER (WHERE i.category = cats[7]) AS s7, sum(i.score) FILTER (WHERE i.category = cats[8]) AS s8
-          FROM interest i GROUP BY i.profile_id
-    )
-    SELECT s.profile_id,
-           ARRAY[CASE WHEN s.last_at IS NULL OR s.last_at > t THEN 0
-                      ELSE 1 / (1 + extract(epoch FROM t - s.last_at)::float8 / 2592000) END,
-                 ln(1 + s.purchases), ln(1 + greatest(s.spend, 0)),
-                 ln(1 + CASE WHEN s.engagement_at IS NULL THEN 0
-                             ELSE greatest(personalize.decay(s.engagement, s.engagement_at, t, hl), 0) END),
-                 ln(1 + s.events),
-                 coalesce(h.s1 / nullif(h.total, 0), 0), coalesce(h.s2 / nullif(h.total, 0), 0),
-                 coalesce(h.s3 / nullif(h.total, 0), 0), coalesce(h.s4 / nullif(h.total, 0), 0),
-                 coalesce(h.s5 / nullif(h.total, 0), 0), coalesce(h.s6 / nullif(h.total, 0), 0),
-                 coalesce(h.s7 / nullif(h.total, 0), 0), coalesce(h.s8 / nullif(h.total, 0), 0)]
-      FROM state s LEFT JOIN shares h ON h.profile_id = s.profile_id;
-END
-$$;
-COMMENT ON FUNCTION personalize._profile_features(timestamptz, bigint[], text[]) IS
-'profile_features() with the interest categories given (lookalike() passes those of the stored vectors)';
-
-CREATE FUNCTION personalize.profile_features(as_of timestamptz DEFAULT now(), profile_ids bigint[] DEFAULT NULL)
-RETURNS TABLE (profile_id bigint, features float8[])
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT * FROM personalize._profile_features($1, $2, personalize._feature_categories($1))
-$$;
-COMMENT ON FUNCTION personalize.profile_features(timestamptz, bigint[]) IS
-'Per profile as of a time, 13 features (feature_names): purchase recency 1 / (1 + days since the last purchase / 30) (0 without one), ln(1 + purchases), ln(1 + spend), ln(1 + engagement), ln(1 + events), and the share of its interest in each of the 8 most common categories';
-
 CREATE TABLE personalize.cluster_models (
     model_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     as_of       timestamptz NOT NULL,
@@ -249,6 +140,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     fit personalize.kmeans_fit_result;
+    stale bigint[];
+    cats text[];
     names text[];
     m bigint;
     d integer;
@@ -261,13 +154,20 @@ BEGIN
     seed := coalesce(seed, 0);
     -- one run at a time: profile_clusters holds the latest
     PERFORM pg_advisory_xact_lock(hashtext('personalize.kmeans'));
-    fit := (SELECT personalize.kmeans_fit(f.profile_id, f.features, k, seed)
-              FROM personalize.profile_features(as_of) f);
+    -- every profile's features: computed exactly where its stored vector is stale, else from it
+    SELECT * INTO stale, cats FROM personalize._feature_source(as_of);
+    fit := (SELECT personalize.kmeans_fit(coalesce(f.profile_id, v.profile_id),
+                                          coalesce(f.features,
+                                                   personalize._vector_features(v.last_purchase_at, v.purchases, v.spend, v.engagement,
+                                                                                v.engagement_as_of, v.events, v.shares, kmeans.as_of)),
+                                          k, seed)
+              FROM (SELECT * FROM personalize.profile_vectors WHERE stale IS NOT NULL) v
+              FULL JOIN personalize._profile_features(kmeans.as_of, stale, cats) f ON f.profile_id = v.profile_id);
     IF fit IS NULL THEN
         RAISE EXCEPTION 'no profiles to cluster' USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'k-means needs at least k profiles.';
     END IF;
-    names := personalize.feature_names(as_of);
+    names := personalize._feature_names(cats);
     d := cardinality(fit.means);
     INSERT INTO personalize.cluster_models (as_of, k, seed, features, means, sds, inertia, iterations, converged, profiles)
     VALUES (as_of, k, seed, names, fit.means, fit.sds, fit.inertia, fit.iterations, fit.converged, cardinality(fit.ids))
@@ -284,20 +184,15 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION personalize.kmeans(integer, timestamptz, bigint) IS
-'Clusters every profile by k-means++ (seeded, deterministic) over profile_features(as_of), standardized; stores the run (cluster_models, clusters, profile_clusters) and refreshes the segments that read "cluster"';
+'Clusters every profile by k-means++ (seeded, deterministic) over its features as of as_of (profile_features, read from the stored vectors where current), standardized; stores the run (cluster_models, clusters, profile_clusters) and refreshes the segments that read "cluster"';
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA personalize FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     personalize.kmeans_fit(bigint, float8[], integer, bigint), personalize.feature_moments(float8[]),
     personalize.lookalike_similarity(float8[], float8[], float8[], float8[]),
-    personalize._feature_categories(timestamptz), personalize.feature_names(timestamptz),
-    personalize.profile_features(timestamptz, bigint[]), personalize._profile_features(timestamptz, bigint[], text[]),
     personalize._describe_features(float8[], text[])
 TO personalize_admin, personalize_analyst;
 GRANT EXECUTE ON FUNCTION personalize.kmeans(integer, timestamptz, bigint) TO personalize_admin;
--- profile_features (and with it kmeans and lookalike) checks its as_of with core's checker, which
--- runs in the caller's context and only refuses bad input: without it only a superuser could call them
-GRANT EXECUTE ON FUNCTION personalize._check_as_of(timestamptz) TO personalize_admin, personalize_analyst;
 GRANT SELECT ON personalize.cluster_models, personalize.clusters, personalize.profile_clusters
 TO personalize_admin, personalize_analyst;
 GRANT INSERT, DELETE ON personalize.cluster_models, personalize.clusters, personalize.profile_clusters TO personalize_admin;

@@ -1,11 +1,14 @@
 /*
- * lookalike.c: the exact lookalike scan over every profile in one pass (the aggregate
- * personalize._lookalike_scan behind personalize.lookalike()). Each row is a profile with its
- * stored interest shares (personalize.profile_vectors) and live purchase, engagement and activity
- * columns, from which its features as of the scan's time are computed here (the formulas of
- * personalize.profile_features), or a profile whose features were computed by profile_features
- * itself (stale or newer than as_of). The final step takes the population's and the seed's moments,
- * scores every profile outside the seed with km_lookalike_similarity and keeps the n best.
+ * lookalike.c: the exact lookalike scan over every profile (the aggregate
+ * personalize._lookalike_scan behind personalize.lookalike()), in two passes over the same rows so
+ * that each runs in parallel with a small partial state. Each row is a profile with its stored
+ * interest shares (personalize.profile_vectors) and live purchase, engagement and activity
+ * columns, from which its features as of the scan's time are computed here (vectors.h), or a
+ * profile whose features were computed by profile_features itself (stale or newer than as_of).
+ * Pass 1 (no moments given) gathers the population's and the seed's moments (Welford, combined
+ * exactly); pass 2 (given them) scores every profile outside the seed with
+ * km_lookalike_similarity and keeps the n best in a heap (ties to the lower id), so that any plan
+ * gives the same profiles in the same order.
  */
 #include "postgres.h"
 
@@ -21,85 +24,66 @@
 #include "utils/timestamp.h"
 
 #include "predict/kmeans_model.h"
-#include "scoring/scoring.h"
+#include "predict/vectors.h"
 
 PG_FUNCTION_INFO_V1(personalize_lookalike_scan_trans);
+PG_FUNCTION_INFO_V1(personalize_lookalike_scan_combine);
+PG_FUNCTION_INFO_V1(personalize_lookalike_scan_serialize);
+PG_FUNCTION_INFO_V1(personalize_lookalike_scan_deserialize);
 PG_FUNCTION_INFO_V1(personalize_lookalike_scan_final);
 
-/* The features of a profile: 5 from the live columns, then the interest shares. */
-#define LIVE_FEATURES 5
 #define MAX_FEATURES 100
-/* 30 days in microseconds: the purchase recency's scale. */
-#define RECENCY_USECS (30.0 * USECS_PER_DAY)
+/* The most profiles a lookalike returns (lookalike() refuses more). */
+#define MAX_WANT 1000000
 
-/* The scan's state: every profile's id, whether it is in the seed, and its features. */
+/* The aggregate's arguments (after the state), in order. */
+enum
+{
+	ARG_ID = 1,
+	ARG_FEATURES,
+	ARG_LAST_PURCHASE_AT, /* the 6 live columns vectors.h reads, from here */
+	ARG_SHARES = 9,
+	ARG_AS_OF,
+	ARG_SEED_IDS,
+	ARG_SKIP_IDS,
+	ARG_N,
+	ARG_POP_SD, /* pass 2 only, with the two below */
+	ARG_SEED_MEAN,
+	ARG_SEED_SD
+};
+
+/* A candidate: a profile's score and id, and the slot of the state's buffer holding its features. */
+typedef struct Candidate
+{
+	double score;
+	int64  id;
+	int64  slot;
+} Candidate;
+
+/* The scan's state: the moments (pass 1), or the n best so far and the moments they are scored with (pass 2). */
 typedef struct LookalikeScan
 {
-	int64	n, cap;
-	int32	d;	  /* features per profile (0 until the first row) */
-	int32	want; /* n best to keep */
-	int64  *ids;  /* [cap] */
-	bool   *seed; /* [cap] */
-	double *v;	  /* [cap * d] */
-	int		nseed, nskip;
-	int64  *seed_ids; /* [nseed], sorted: the seed's members */
-	int64  *skip_ids; /* [nskip], sorted: profiles whose stored row is skipped */
+	bool	   scoring; /* pass 2 */
+	int32	   d;		/* features per profile (0 until the first row) */
+	KmMoments  pop, seed;
+	int32	   want, kept;
+	Candidate *heap;		 /* [want]: a min-heap, the worst kept at the root */
+	double	  *slots;		 /* [want * d] */
+	double	  *sd, *sm, *ss; /* [d]: population sd, seed mean and sd (pass 2) */
+	int		   nseed, nskip;
+	int64	  *seed_ids; /* [nseed], sorted: the seed's members */
+	int64	  *skip_ids; /* [nskip], sorted: profiles whose stored row is skipped */
 } LookalikeScan;
 
-/* Grows the state by doubling so that one more row fits. */
-static void
-scan_reserve(LookalikeScan *s, MemoryContext cxt)
-{
-	int64 cap;
-
-	if (s->n < s->cap)
-		return;
-	cap = s->cap ? s->cap * 2 : 4096;
-	s->ids = s->ids ? repalloc_huge(s->ids, cap * sizeof(int64)) : MemoryContextAllocHuge(cxt, cap * sizeof(int64));
-	s->seed = s->seed ? repalloc_huge(s->seed, cap * sizeof(bool)) : MemoryContextAllocHuge(cxt, cap * sizeof(bool));
-	s->v = s->v ? repalloc_huge(s->v, (Size) cap * s->d * sizeof(double))
-				: MemoryContextAllocHuge(cxt, (Size) cap * s->d * sizeof(double));
-	s->cap = cap;
-}
-
-/* The values of a float8[] without NULLs; its length in *n. */
+/* The values of a float8[] without NULLs, in storage order (a 1 x d slice reads as d values); their count in *n. */
 static const double *
 float8_values(ArrayType *a, int *n, const char *what)
 {
-	if (ARR_NDIM(a) > 1 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID)
+	if (ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a one-dimensional float8 array without NULLs", what)));
-	*n = ARR_NDIM(a) == 0 ? 0 : ARR_DIMS(a)[0];
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must be a float8 array without NULLs", what)));
+	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
 	return (const double *) ARR_DATA_PTR(a);
-}
-
-/*
- * The live features as of t (personalize.profile_features): purchase recency 1 / (1 + days since
- * the last purchase / 30) (0 without one), ln(1 + purchases), ln(1 + spend), ln(1 + engagement
- * decayed to t), ln(1 + events).
- */
-static void
-live_features(FunctionCallInfo fcinfo, TimestampTz t, double *x)
-{
-	double h = (double) personalize_half_life_s * USECS_PER_SEC;
-
-	x[0] = 0;
-	if (!PG_ARGISNULL(3) && PG_GETARG_TIMESTAMPTZ(3) <= t)
-		x[0] = 1 / (1 + (double) (t - PG_GETARG_TIMESTAMPTZ(3)) / RECENCY_USECS);
-	x[1] = log(1 + (PG_ARGISNULL(4) ? 0 : PG_GETARG_FLOAT8(4)));
-	x[2] = log(1 + (PG_ARGISNULL(5) ? 0 : fmax(PG_GETARG_FLOAT8(5), 0)));
-	x[3] = 0;
-	if (!PG_ARGISNULL(6) && !PG_ARGISNULL(7))
-	{
-		double		e = PG_GETARG_FLOAT8(6);
-		TimestampTz at = PG_GETARG_TIMESTAMPTZ(7);
-
-		if (at != t && e != 0)
-			e *= exp2(-((double) (t - at)) / h);
-		x[3] = log(1 + fmax(e, 0));
-	}
-	x[4] = log(1 + (PG_ARGISNULL(8) ? 0 : PG_GETARG_FLOAT8(8)));
 }
 
 /* Compares two int64s, for qsort and bsearch. */
@@ -138,78 +122,33 @@ has_id(const int64 *ids, int n, int64 id)
 	return n > 0 && bsearch(&id, ids, n, sizeof(int64), cmp_int64) != NULL;
 }
 
-/*
- * _lookalike_scan transition: (id, features, last_purchase_at, purchases, spend, engagement,
- * engagement_as_of, events, shares, as_of, n, seed_ids, skip_ids). A row with features uses them;
- * one without has them computed from the live columns and the shares, unless its id is in
- * skip_ids (its features come in another row). A row is in the seed when its id is in seed_ids.
- */
-Datum
-personalize_lookalike_scan_trans(PG_FUNCTION_ARGS)
+/* Sets the state's feature count, allocating what depends on it (the moments and the slots). */
+static void
+scan_set_d(LookalikeScan *s, MemoryContext cxt, int d)
 {
-	MemoryContext  aggcontext;
-	LookalikeScan *s;
-	double		  *x;
-	int			   d;
-	int64		   id;
-
-	if (!AggCheckCallContext(fcinfo, &aggcontext))
-		elog(ERROR, "_lookalike_scan transition called in a non-aggregate context");
-	s = PG_ARGISNULL(0) ? NULL : (LookalikeScan *) PG_GETARG_POINTER(0);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(10) || PG_ARGISNULL(11))
-		elog(ERROR, "_lookalike_scan needs an id, as_of and n on every row");
-	if (s == NULL)
-	{
-		s = MemoryContextAllocZero(aggcontext, sizeof(LookalikeScan));
-		s->want = PG_GETARG_INT32(11);
-		s->seed_ids = sorted_ids(fcinfo, 12, aggcontext, &s->nseed);
-		s->skip_ids = sorted_ids(fcinfo, 13, aggcontext, &s->nskip);
-	}
-	id = PG_GETARG_INT64(1);
-	if (!PG_ARGISNULL(2))
-	{
-		const double *f = float8_values(PG_GETARG_ARRAYTYPE_P(2), &d, "a feature vector");
-
-		if (s->d == 0)
-			s->d = d;
-		if (d != s->d)
-			elog(ERROR, "_lookalike_scan: feature vectors of %d and %d values", s->d, d);
-		scan_reserve(s, aggcontext);
-		x = s->v + s->n * s->d;
-		memcpy(x, f, sizeof(double) * d);
-	}
-	else
-	{
-		const double *sh;
-
-		/* a stored row whose profile comes with its features instead */
-		if (has_id(s->skip_ids, s->nskip, id))
-			PG_RETURN_POINTER(s);
-		sh = PG_ARGISNULL(9) ? NULL : float8_values(PG_GETARG_ARRAYTYPE_P(9), &d, "interest shares");
-		if (sh == NULL)
-			elog(ERROR, "_lookalike_scan: a row needs its features or its interest shares");
-		if (s->d == 0)
-			s->d = LIVE_FEATURES + d;
-		if (LIVE_FEATURES + d != s->d || s->d > MAX_FEATURES)
-			elog(ERROR, "_lookalike_scan: %d interest shares where %d were expected", d, s->d - LIVE_FEATURES);
-		scan_reserve(s, aggcontext);
-		x = s->v + s->n * s->d;
-		live_features(fcinfo, PG_GETARG_TIMESTAMPTZ(10), x);
-		memcpy(x + LIVE_FEATURES, sh, sizeof(double) * d);
-	}
-	s->ids[s->n] = id;
-	s->seed[s->n] = has_id(s->seed_ids, s->nseed, id);
-	s->n++;
-	PG_RETURN_POINTER(s);
+	if (d < 1 || d > MAX_FEATURES)
+		elog(ERROR, "_lookalike_scan: %d features per profile", d);
+	s->d = d;
+	s->pop.mean = MemoryContextAllocZero(cxt, sizeof(double) * d);
+	s->pop.m2 = MemoryContextAllocZero(cxt, sizeof(double) * d);
+	s->seed.mean = MemoryContextAllocZero(cxt, sizeof(double) * d);
+	s->seed.m2 = MemoryContextAllocZero(cxt, sizeof(double) * d);
+	if (s->scoring)
+		s->slots = MemoryContextAllocHuge(cxt, sizeof(double) * Max(s->want, 1) * d);
 }
 
-/* A candidate: a row and its score, ordered best first (higher score, then lower id). */
-typedef struct Candidate
+/* A new state in cxt: pass 2 when want and the moments are given. */
+static LookalikeScan *
+scan_new(MemoryContext cxt, bool scoring, int32 want)
 {
-	double score;
-	int64  id;
-	int64  row;
-} Candidate;
+	LookalikeScan *s = MemoryContextAllocZero(cxt, sizeof(LookalikeScan));
+
+	s->scoring = scoring;
+	s->want = scoring ? want : 0;
+	if (scoring)
+		s->heap = MemoryContextAllocHuge(cxt, sizeof(Candidate) * Max(want, 1));
+	return s;
+}
 
 /* Whether a ranks below b (a worse score, or the same score and a higher id). */
 static inline bool
@@ -240,6 +179,281 @@ sift_down(Candidate *h, int64 n, int64 i)
 	}
 }
 
+/* Offers a profile (its score, id and features x) to the n best kept so far. */
+static void
+scan_offer(LookalikeScan *s, double score, int64 id, const double *x)
+{
+	Candidate c = {score, id, 0};
+
+	if (s->kept < s->want)
+	{
+		int64 j = s->kept++;
+
+		c.slot = j;
+		memcpy(s->slots + j * s->d, x, sizeof(double) * s->d);
+		s->heap[j] = c;
+		/* sift up */
+		while (j > 0 && worse(&s->heap[j], &s->heap[(j - 1) / 2]))
+		{
+			Candidate t = s->heap[j];
+
+			s->heap[j] = s->heap[(j - 1) / 2];
+			s->heap[(j - 1) / 2] = t;
+			j = (j - 1) / 2;
+		}
+	}
+	else if (s->want > 0 && worse(&s->heap[0], &c))
+	{
+		c.slot = s->heap[0].slot;
+		memcpy(s->slots + c.slot * s->d, x, sizeof(double) * s->d);
+		s->heap[0] = c;
+		sift_down(s->heap, s->kept, 0);
+	}
+}
+
+/* A float8[] argument of exactly d values (pass 2's moments). */
+static double *
+moments_arg(FunctionCallInfo fcinfo, int arg, int d, MemoryContext cxt)
+{
+	int			  n;
+	const double *v = float8_values(PG_GETARG_ARRAYTYPE_P(arg), &n, "the moments");
+	double		 *copy;
+
+	if (n != d)
+		elog(ERROR, "_lookalike_scan: moments of %d features for rows of %d", n, d);
+	copy = MemoryContextAlloc(cxt, sizeof(double) * d);
+	memcpy(copy, v, sizeof(double) * d);
+	return copy;
+}
+
+/*
+ * _lookalike_scan transition: (id, features, last_purchase_at, purchases, spend, engagement,
+ * engagement_as_of, events, shares, as_of, seed_ids, skip_ids, n, pop_sd, seed_mean, seed_sd).
+ * A row with features uses them; one without has them computed from the live columns and the
+ * shares, unless its id is in skip_ids (its features come in another row). A row is in the seed
+ * when its id is in seed_ids. Without pop_sd (pass 1) the row adds to the moments; with pop_sd,
+ * seed_mean and seed_sd (pass 2) a row outside the seed is scored and offered to the n best.
+ */
+Datum
+personalize_lookalike_scan_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext  aggcontext;
+	LookalikeScan *s;
+	double		   x[MAX_FEATURES];
+	int			   d;
+	int64		   id;
+	bool		   in_seed;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "_lookalike_scan transition called in a non-aggregate context");
+	s = PG_ARGISNULL(0) ? NULL : (LookalikeScan *) PG_GETARG_POINTER(0);
+	if (PG_ARGISNULL(ARG_ID) || PG_ARGISNULL(ARG_AS_OF) || PG_ARGISNULL(ARG_N))
+		elog(ERROR, "_lookalike_scan needs an id, as_of and n on every row");
+	if (s == NULL)
+	{
+		bool scoring = !PG_ARGISNULL(ARG_POP_SD);
+
+		if (scoring && (PG_ARGISNULL(ARG_SEED_MEAN) || PG_ARGISNULL(ARG_SEED_SD)))
+			elog(ERROR, "_lookalike_scan: scoring needs the population's sd and the seed's mean and sd");
+		if (PG_GETARG_INT32(ARG_N) < 0 || PG_GETARG_INT32(ARG_N) > MAX_WANT)
+			elog(ERROR, "_lookalike_scan: n must be between 0 and %d", MAX_WANT);
+		s = scan_new(aggcontext, scoring, PG_GETARG_INT32(ARG_N));
+		s->seed_ids = sorted_ids(fcinfo, ARG_SEED_IDS, aggcontext, &s->nseed);
+		s->skip_ids = sorted_ids(fcinfo, ARG_SKIP_IDS, aggcontext, &s->nskip);
+	}
+	id = PG_GETARG_INT64(ARG_ID);
+	if (!PG_ARGISNULL(ARG_FEATURES))
+	{
+		const double *f = float8_values(PG_GETARG_ARRAYTYPE_P(ARG_FEATURES), &d, "a feature vector");
+
+		if (d < 1 || d > MAX_FEATURES)
+			elog(ERROR, "_lookalike_scan: a feature vector of %d values", d);
+		memcpy(x, f, sizeof(double) * d);
+	}
+	else
+	{
+		const double *sh;
+		int			  nsh;
+
+		/* a stored row whose profile comes with its features instead */
+		if (has_id(s->skip_ids, s->nskip, id))
+			PG_RETURN_POINTER(s);
+		if (PG_ARGISNULL(ARG_SHARES))
+			elog(ERROR, "_lookalike_scan: a row needs its features or its interest shares");
+		sh = float8_values(PG_GETARG_ARRAYTYPE_P(ARG_SHARES), &nsh, "interest shares");
+		d = LIVE_FEATURES + nsh;
+		if (d > MAX_FEATURES)
+			elog(ERROR, "_lookalike_scan: %d interest shares", nsh);
+		vector_live_features(fcinfo, ARG_LAST_PURCHASE_AT, PG_GETARG_TIMESTAMPTZ(ARG_AS_OF), x);
+		memcpy(x + LIVE_FEATURES, sh, sizeof(double) * nsh);
+	}
+	if (s->d == 0)
+	{
+		scan_set_d(s, aggcontext, d);
+		if (s->scoring)
+		{
+			s->sd = moments_arg(fcinfo, ARG_POP_SD, d, aggcontext);
+			s->sm = moments_arg(fcinfo, ARG_SEED_MEAN, d, aggcontext);
+			s->ss = moments_arg(fcinfo, ARG_SEED_SD, d, aggcontext);
+		}
+	}
+	if (d != s->d)
+		elog(ERROR, "_lookalike_scan: feature vectors of %d and %d values", s->d, d);
+	in_seed = has_id(s->seed_ids, s->nseed, id);
+	if (!s->scoring)
+	{
+		km_moments_add(&s->pop, d, x);
+		if (in_seed)
+			km_moments_add(&s->seed, d, x);
+	}
+	else if (!in_seed)
+		scan_offer(s, km_lookalike_similarity(x, d, s->sd, s->sm, s->ss), id, x);
+	PG_RETURN_POINTER(s);
+}
+
+/* Combines two partial scans: the moments exactly (Chan et al.), the n best by offering b's to a's. */
+Datum
+personalize_lookalike_scan_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext  aggcontext;
+	LookalikeScan *a, *b;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "_lookalike_scan combine called in a non-aggregate context");
+	a = PG_ARGISNULL(0) ? NULL : (LookalikeScan *) PG_GETARG_POINTER(0);
+	b = PG_ARGISNULL(1) ? NULL : (LookalikeScan *) PG_GETARG_POINTER(1);
+	if (b == NULL || b->d == 0)
+		PG_RETURN_POINTER(a);
+	if (a == NULL)
+		a = scan_new(aggcontext, b->scoring, b->want);
+	if (a->d == 0)
+	{
+		scan_set_d(a, aggcontext, b->d);
+		if (b->scoring)
+		{
+			a->sd = MemoryContextAlloc(aggcontext, sizeof(double) * b->d * 3);
+			a->sm = a->sd + b->d;
+			a->ss = a->sm + b->d;
+			memcpy(a->sd, b->sd, sizeof(double) * b->d);
+			memcpy(a->sm, b->sm, sizeof(double) * b->d);
+			memcpy(a->ss, b->ss, sizeof(double) * b->d);
+		}
+	}
+	if (a->d != b->d || a->scoring != b->scoring || a->want != b->want)
+		elog(ERROR, "_lookalike_scan: partial states that do not match");
+	km_moments_combine(&a->pop, &b->pop, a->d);
+	km_moments_combine(&a->seed, &b->seed, a->d);
+	for (int32 i = 0; i < b->kept; i++)
+		scan_offer(a, b->heap[i].score, b->heap[i].id, b->slots + b->heap[i].slot * b->d);
+	PG_RETURN_POINTER(a);
+}
+
+/*
+ * A serialized scan: scoring, d, want, kept, then the two moments (n, mean[d], m2[d] each), then
+ * pass 2's sd, seed mean and sd [d each] and each kept candidate's score, id and features [d];
+ * in this process's byte order (it only travels from parallel workers to their leader).
+ */
+typedef struct ScanHeader
+{
+	int32  scoring, d, want, kept;
+	double pop_n, seed_n;
+} ScanHeader;
+
+/* The doubles after a serialized scan's header. */
+static Size
+scan_doubles(const ScanHeader *h)
+{
+	return (Size) 4 * h->d + (h->scoring ? (Size) 3 * h->d + (Size) h->kept * (2 + h->d) : 0);
+}
+
+/* Serializes a partial scan. */
+Datum
+personalize_lookalike_scan_serialize(PG_FUNCTION_ARGS)
+{
+	LookalikeScan *s = (LookalikeScan *) PG_GETARG_POINTER(0);
+	ScanHeader	   h = {s->scoring, s->d, s->want, s->kept, s->pop.n, s->seed.n};
+	Size		   len = sizeof(ScanHeader) + sizeof(double) * scan_doubles(&h);
+	bytea		  *b = palloc(VARHDRSZ + len);
+	double		  *p;
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), &h, sizeof(ScanHeader));
+	p = (double *) (VARDATA(b) + sizeof(ScanHeader));
+	if (s->d > 0)
+	{
+		memcpy(p, s->pop.mean, sizeof(double) * s->d), p += s->d;
+		memcpy(p, s->pop.m2, sizeof(double) * s->d), p += s->d;
+		memcpy(p, s->seed.mean, sizeof(double) * s->d), p += s->d;
+		memcpy(p, s->seed.m2, sizeof(double) * s->d), p += s->d;
+	}
+	if (s->scoring && s->d > 0)
+	{
+		memcpy(p, s->sd, sizeof(double) * s->d), p += s->d;
+		memcpy(p, s->sm, sizeof(double) * s->d), p += s->d;
+		memcpy(p, s->ss, sizeof(double) * s->d), p += s->d;
+		for (int32 i = 0; i < s->kept; i++)
+		{
+			double id = 0;
+
+			memcpy(&id, &s->heap[i].id, sizeof(int64));
+			*p++ = s->heap[i].score;
+			*p++ = id;
+			memcpy(p, s->slots + s->heap[i].slot * s->d, sizeof(double) * s->d), p += s->d;
+		}
+	}
+	PG_RETURN_BYTEA_P(b);
+}
+
+/* Reads a serialized partial scan back, checking its length against its header. */
+Datum
+personalize_lookalike_scan_deserialize(PG_FUNCTION_ARGS)
+{
+	bytea		  *b = PG_GETARG_BYTEA_PP(0);
+	Size		   len = VARSIZE_ANY_EXHDR(b);
+	MemoryContext  aggcontext;
+	LookalikeScan *s;
+	ScanHeader	   h;
+	double		  *buf, *p;
+
+	if (!AggCheckCallContext(fcinfo, &aggcontext))
+		elog(ERROR, "_lookalike_scan deserialize called in a non-aggregate context");
+	if (len < sizeof(ScanHeader))
+		elog(ERROR, "_lookalike_scan state too short");
+	memcpy(&h, VARDATA_ANY(b), sizeof(ScanHeader));
+	if (h.d < 0 || h.d > MAX_FEATURES || h.want < 0 || h.want > MAX_WANT || h.kept < 0 || h.kept > h.want || (h.d == 0 && h.kept > 0) || len != sizeof(ScanHeader) + sizeof(double) * scan_doubles(&h))
+		elog(ERROR, "_lookalike_scan state has the wrong length");
+	/* the doubles, aligned */
+	buf = palloc(sizeof(double) * Max(scan_doubles(&h), 1));
+	memcpy(buf, VARDATA_ANY(b) + sizeof(ScanHeader), sizeof(double) * scan_doubles(&h));
+	p = buf;
+	s = scan_new(aggcontext, h.scoring, h.want);
+	if (h.d == 0)
+		PG_RETURN_POINTER(s);
+	scan_set_d(s, aggcontext, h.d);
+	s->pop.n = h.pop_n;
+	s->seed.n = h.seed_n;
+	memcpy(s->pop.mean, p, sizeof(double) * h.d), p += h.d;
+	memcpy(s->pop.m2, p, sizeof(double) * h.d), p += h.d;
+	memcpy(s->seed.mean, p, sizeof(double) * h.d), p += h.d;
+	memcpy(s->seed.m2, p, sizeof(double) * h.d), p += h.d;
+	if (h.scoring)
+	{
+		s->sd = MemoryContextAlloc(aggcontext, sizeof(double) * h.d * 3);
+		s->sm = s->sd + h.d;
+		s->ss = s->sm + h.d;
+		memcpy(s->sd, p, sizeof(double) * 3 * h.d), p += 3 * h.d;
+		for (int32 i = 0; i < h.kept; i++)
+		{
+			int64 id;
+
+			memcpy(&id, p + 1, sizeof(int64));
+			scan_offer(s, p[0], id, p + 2);
+			p += 2 + h.d;
+		}
+	}
+	PG_RETURN_POINTER(s);
+}
+
 /* Best first. */
 static int
 cmp_best(const void *a, const void *b)
@@ -262,105 +476,57 @@ float8_array(const double *v, int64 n)
 }
 
 /*
- * _lookalike_scan final: the population's moments over every row, the seed's over its rows, then
- * the n best rows outside the seed by km_lookalike_similarity: (ids, scores, features (n x d,
- * flattened), population mean and sd, seed mean and sd); NULL without rows or without a seed row.
+ * _lookalike_scan final, a lookalike_scan_result. Pass 1: the population's mean and sd over
+ * every row and the seed's over its rows (NULL without rows or without a seed row). Pass 2: the
+ * n best rows outside the seed, best first: ids, scores and features (n x d, flattened).
  */
 Datum
 personalize_lookalike_scan_final(PG_FUNCTION_ARGS)
 {
 	LookalikeScan *s = PG_ARGISNULL(0) ? NULL : (LookalikeScan *) PG_GETARG_POINTER(0);
-	KmMoments	   pop, seed;
-	double		  *sd, *ssd, *best_v;
-	Candidate	  *heap;
-	int64		   kept = 0, want;
-	int			   d;
 	TupleDesc	   desc;
-	Datum		   values[7], *idd;
-	bool		   nulls[7] = {0};
+	Datum		   values[7];
+	bool		   nulls[7] = {true, true, true, true, true, true, true};
 
-	if (s == NULL || s->n == 0)
+	if (s == NULL || s->d == 0)
 		PG_RETURN_NULL();
-	d = s->d;
-	pop.n = seed.n = 0;
-	pop.mean = palloc0(sizeof(double) * d);
-	pop.m2 = palloc0(sizeof(double) * d);
-	seed.mean = palloc0(sizeof(double) * d);
-	seed.m2 = palloc0(sizeof(double) * d);
-	for (int64 i = 0; i < s->n; i++)
-	{
-		km_moments_add(&pop, d, s->v + i * d);
-		if (s->seed[i])
-			km_moments_add(&seed, d, s->v + i * d);
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-	if (seed.n == 0)
-		PG_RETURN_NULL();
-	sd = palloc(sizeof(double) * d);
-	ssd = palloc(sizeof(double) * d);
-	for (int j = 0; j < d; j++)
-	{
-		sd[j] = sqrt(Max(pop.m2[j], 0) / pop.n);
-		ssd[j] = sqrt(Max(seed.m2[j], 0) / seed.n);
-	}
-	/* the n best outside the seed: a min-heap of the best so far, the worst at its root */
-	want = Min((int64) Max(s->want, 0), s->n);
-	heap = palloc(sizeof(Candidate) * Max(want, 1));
-	for (int64 i = 0; i < s->n && want > 0; i++)
-	{
-		Candidate c;
-
-		if (s->seed[i])
-			continue;
-		c.score = km_lookalike_similarity(s->v + i * d, d, sd, seed.mean, ssd);
-		c.id = s->ids[i];
-		c.row = i;
-		if (kept < want)
-		{
-			int64 j = kept++;
-
-			heap[j] = c;
-			/* sift up */
-			while (j > 0 && worse(&heap[j], &heap[(j - 1) / 2]))
-			{
-				Candidate t = heap[j];
-
-				heap[j] = heap[(j - 1) / 2];
-				heap[(j - 1) / 2] = t;
-				j = (j - 1) / 2;
-			}
-		}
-		else if (worse(&heap[0], &c))
-		{
-			heap[0] = c;
-			sift_down(heap, kept, 0);
-		}
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-	}
-	qsort(heap, kept, sizeof(Candidate), cmp_best);
-	idd = palloc(sizeof(Datum) * Max(kept, 1));
-	best_v = palloc(sizeof(double) * Max(kept * d, 1));
-	{
-		double *sc = palloc(sizeof(double) * Max(kept, 1));
-
-		for (int64 i = 0; i < kept; i++)
-		{
-			idd[i] = Int64GetDatum(heap[i].id);
-			sc[i] = heap[i].score;
-			memcpy(best_v + i * d, s->v + heap[i].row * d, sizeof(double) * d);
-		}
-		values[1] = float8_array(sc, kept);
-	}
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "_lookalike_scan must return a composite type");
 	desc = BlessTupleDesc(desc);
-	values[0] = PointerGetDatum(construct_array(idd, (int) kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = float8_array(best_v, kept * d);
-	values[3] = float8_array(pop.mean, d);
-	values[4] = float8_array(sd, d);
-	values[5] = float8_array(seed.mean, d);
-	values[6] = float8_array(ssd, d);
+	if (!s->scoring)
+	{
+		double *sd = palloc(sizeof(double) * s->d), *ssd = palloc(sizeof(double) * s->d);
+
+		if (s->seed.n == 0)
+			PG_RETURN_NULL();
+		for (int j = 0; j < s->d; j++)
+		{
+			sd[j] = sqrt(Max(s->pop.m2[j], 0) / s->pop.n);
+			ssd[j] = sqrt(Max(s->seed.m2[j], 0) / s->seed.n);
+		}
+		values[3] = float8_array(s->pop.mean, s->d);
+		values[4] = float8_array(sd, s->d);
+		values[5] = float8_array(s->seed.mean, s->d);
+		values[6] = float8_array(ssd, s->d);
+		nulls[3] = nulls[4] = nulls[5] = nulls[6] = false;
+	}
+	else
+	{
+		Datum  *idd = palloc(sizeof(Datum) * Max(s->kept, 1));
+		double *sc = palloc(sizeof(double) * Max(s->kept, 1));
+		double *best_v = palloc(sizeof(double) * Max(s->kept, 1) * s->d);
+
+		qsort(s->heap, s->kept, sizeof(Candidate), cmp_best);
+		for (int32 i = 0; i < s->kept; i++)
+		{
+			idd[i] = Int64GetDatum(s->heap[i].id);
+			sc[i] = s->heap[i].score;
+			memcpy(best_v + (int64) i * s->d, s->slots + s->heap[i].slot * s->d, sizeof(double) * s->d);
+		}
+		values[0] = PointerGetDatum(construct_array(idd, s->kept, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[1] = float8_array(sc, s->kept);
+		values[2] = float8_array(best_v, (int64) s->kept * s->d);
+		nulls[0] = nulls[1] = nulls[2] = false;
+	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -1,82 +1,7 @@
--- Lookalikes (src/predict/lookalike.c): personalize.lookalike() (the profiles closest to a seed
--- audience or segment, an exact scan over every profile) and what makes it fast: the inputs of
--- each profile's features stored in personalize.profile_vectors (its live purchase, engagement and
--- activity columns, and its interest shares, which do not change with time), kept current by
--- personalize.refresh_profile_vectors() (incremental: only the profiles changed since), so that a
--- scan reads one narrow row per profile and no interest rows. A profile changed since the last
--- refresh (its row in profiles is newer than the refresh's snapshot) is computed exactly by
--- profile_features, so the answer never depends on how recently the vectors were refreshed.
-
--- The inputs of each profile's feature vector as of the last refresh: its live columns and the
--- shares of its interest in the feature categories (every interest decays with the same
--- half-life, so the shares do not change with time).
-CREATE TABLE personalize.profile_vectors (
-    profile_id        bigint PRIMARY KEY REFERENCES personalize.profiles (profile_id) ON DELETE CASCADE,
-    last_purchase_at  timestamptz,
-    purchases         float8 NOT NULL,
-    spend             float8 NOT NULL,
-    engagement        float8,
-    engagement_as_of  timestamptz,
-    events            float8 NOT NULL,
-    last_seen_at      timestamptz,
-    shares            float8[] NOT NULL
-);
-COMMENT ON TABLE personalize.profile_vectors IS
-'Per profile, the inputs of its features as of the last refresh_profile_vectors(): the live purchase, engagement and activity columns, and the shares of its interest in the feature categories of profile_vector_state';
-
--- What the stored vectors were computed with (one row once refreshed).
-CREATE TABLE personalize.profile_vector_state (
-    singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    categories     text[] NOT NULL,
-    half_life      interval NOT NULL,
-    snapshot       pg_snapshot NOT NULL,
-    refreshed_at   timestamptz NOT NULL,
-    profiles       bigint NOT NULL
-);
-COMMENT ON TABLE personalize.profile_vector_state IS
-'The interest categories (in feature order) and half-life of profile_vectors, the snapshot the last refresh read (a profile row written by a transaction it could not see is recomputed), when, and how many profiles it computed';
-
--- A 32-bit transaction id with its epoch (the most recent one it can be, as of the snapshot's xmax).
-CREATE FUNCTION personalize._xid8(x xid)
-RETURNS xid8
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT (((m >> 32) - CASE WHEN x::text::bigint > (m & 4294967295) THEN 1 ELSE 0 END) * 4294967296
-            + x::text::bigint)::text::xid8
-      FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS m) s
-$$;
-COMMENT ON FUNCTION personalize._xid8(xid) IS 'A 32-bit transaction id as a full xid8 (its latest epoch as of now)';
-
--- The profiles whose stored vector may be out of date: written by a transaction the last refresh
--- could not see (or never refreshed), or holding events after as_of. NULL (every profile) when
--- there are no usable vectors: none, another half-life, or a refresh so old (20M transactions)
--- that rows written since could have been frozen by VACUUM, which hides their transaction.
-CREATE FUNCTION personalize._stale_vectors(as_of timestamptz)
-RETURNS bigint[]
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    st personalize.profile_vector_state;
-    x xid;
-BEGIN
-    SELECT * INTO st FROM personalize.profile_vector_state;
-    IF st IS NULL OR st.half_life <> personalize.half_life() THEN
-        RETURN NULL;
-    END IF;
-    x := (pg_snapshot_xmin(st.snapshot)::text::numeric % 4294967296)::text::xid;
-    IF age(x) > 20000000 THEN
-        RETURN NULL;
-    END IF;
-    -- written since the refresh's snapshot's xmin (cheap to test), and not visible to it
-    RETURN ARRAY(SELECT p.profile_id FROM personalize.profiles p
-                  WHERE (age(p.xmin) <= age(x) AND NOT pg_visible_in_snapshot(personalize._xid8(p.xmin), st.snapshot))
-                     OR p.last_seen_at > as_of);
-END
-$$;
-COMMENT ON FUNCTION personalize._stale_vectors(timestamptz) IS
-'The profiles lookalike() must compute from profile_features: changed since the last refresh_profile_vectors(), or newer than as_of; NULL when no stored vector is usable';
+-- Lookalikes (src/predict/lookalike.c): personalize.lookalike(), the profiles closest to a seed
+-- audience or segment, by an exact scan over every profile's features (src/predict/vectors.sql):
+-- the scan reads one narrow stored row per profile (profile_vectors) and computes its features
+-- as of the time in C; the profiles whose stored row is stale come computed by profile_features.
 
 CREATE TYPE personalize.lookalike_scan_result AS (
     ids        bigint[],
@@ -88,83 +13,63 @@ CREATE TYPE personalize.lookalike_scan_result AS (
     seed_sd    float8[]
 );
 COMMENT ON TYPE personalize.lookalike_scan_result IS
-'The n best profiles outside a seed (best first) with their scores and features (n x d, flattened), and the population''s and the seed''s per-feature means and standard deviations';
+'A lookalike scan''s pass: the population''s and the seed''s per-feature means and standard deviations (pass 1), or the n best profiles outside the seed (best first) with their scores and features (n x d, flattened; pass 2)';
 
-CREATE FUNCTION personalize._lookalike_scan_trans(internal, bigint, float8[], timestamptz, float8, float8,
-                                                  float8, timestamptz, float8, float8[], timestamptz, integer, bigint[], bigint[])
-RETURNS internal AS 'MODULE_PATHNAME', 'personalize_lookalike_scan_trans' LANGUAGE C;
+CREATE FUNCTION personalize._lookalike_scan_trans(internal, bigint, float8[], timestamptz, float8, float8, float8, timestamptz,
+                                                  float8, float8[], timestamptz, bigint[], bigint[], integer,
+                                                  float8[], float8[], float8[])
+RETURNS internal AS 'MODULE_PATHNAME', 'personalize_lookalike_scan_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION personalize._lookalike_scan_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'personalize_lookalike_scan_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION personalize._lookalike_scan_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME', 'personalize_lookalike_scan_serialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION personalize._lookalike_scan_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'personalize_lookalike_scan_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
 CREATE FUNCTION personalize._lookalike_scan_final(internal)
-RETURNS personalize.lookalike_scan_result AS 'MODULE_PATHNAME', 'personalize_lookalike_scan_final' LANGUAGE C;
+RETURNS personalize.lookalike_scan_result AS 'MODULE_PATHNAME', 'personalize_lookalike_scan_final' LANGUAGE C PARALLEL SAFE;
 CREATE AGGREGATE personalize._lookalike_scan(id bigint, features float8[], last_purchase_at timestamptz,
                                              purchases float8, spend float8, engagement float8,
                                              engagement_as_of timestamptz, events float8, shares float8[],
-                                             as_of timestamptz, n integer, seed_ids bigint[], skip_ids bigint[]) (
+                                             as_of timestamptz, seed_ids bigint[], skip_ids bigint[], n integer,
+                                             pop_sd float8[], seed_mean float8[], seed_sd float8[]) (
     SFUNC = personalize._lookalike_scan_trans,
     STYPE = internal,
-    FINALFUNC = personalize._lookalike_scan_final
+    FINALFUNC = personalize._lookalike_scan_final,
+    COMBINEFUNC = personalize._lookalike_scan_combine,
+    SERIALFUNC = personalize._lookalike_scan_serialize,
+    DESERIALFUNC = personalize._lookalike_scan_deserialize,
+    PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE personalize._lookalike_scan(bigint, float8[], timestamptz, float8, float8, float8, timestamptz, float8, float8[], timestamptz, integer, bigint[], bigint[]) IS
-'lookalike()''s scan: every profile''s features (given, or computed as of as_of from the live columns and the stored shares, unless in skip_ids), then the n best outside the seed (seed_ids) by lookalike_similarity';
+COMMENT ON AGGREGATE personalize._lookalike_scan(bigint, float8[], timestamptz, float8, float8, float8, timestamptz, float8, float8[], timestamptz, bigint[], bigint[], integer, float8[], float8[], float8[]) IS
+'lookalike()''s scan over every profile''s features (given, or computed as of as_of from the live columns and the stored shares, unless in skip_ids): without pop_sd the population''s and the seed''s (seed_ids) moments, with pop_sd, seed_mean and seed_sd the n best outside the seed by lookalike_similarity; parallel safe, small partial states';
 
--- Brings profile_vectors up to date: the profiles changed since the last refresh (every profile
--- when the feature categories or the half-life changed, or when asked to rebuild).
-CREATE FUNCTION personalize.refresh_profile_vectors(rebuild boolean DEFAULT false)
-RETURNS bigint
-LANGUAGE plpgsql
+-- One pass of lookalike()'s scan over every profile: the stored vectors (but the stale ones) and
+-- the given exact features (exact_features[i:i] those of exact_ids[i]); a query of its own so
+-- that it may run in parallel (PL/pgSQL plans a parallel query only for RETURN QUERY).
+CREATE FUNCTION personalize._lookalike_pass(as_of timestamptz, seed_ids bigint[], stale bigint[], exact_ids bigint[],
+                                            exact_features float8[], n integer, pop_sd float8[], seed_mean float8[],
+                                            seed_sd float8[])
+RETURNS SETOF personalize.lookalike_scan_result
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    cats text[] := personalize._feature_categories('infinity');
-    hl interval := personalize.half_life();
-    st personalize.profile_vector_state;
-    stale bigint[];
-    n bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('personalize.refresh_profile_vectors'));
-    SELECT * INTO st FROM personalize.profile_vector_state;
-    stale := personalize._stale_vectors('infinity');
-    IF rebuild OR stale IS NULL OR st.categories IS DISTINCT FROM cats THEN
-        DELETE FROM personalize.profile_vectors;
-        stale := NULL;
-    END IF;
-    WITH changed AS (
-        SELECT p.* FROM personalize.profiles p WHERE stale IS NULL OR p.profile_id = ANY (stale)
-    ), interest AS (
-        -- decayed to each profile's latest interest: the shares do not depend on the time
-        SELECT i.profile_id, i.category,
-               personalize.decay(i.score, i.as_of, max(i.as_of) OVER (PARTITION BY i.profile_id), hl) AS score
-          FROM personalize.profile_interests i JOIN changed c USING (profile_id)
-    ), shares AS (
-        SELECT i.profile_id, sum(i.score) AS total,
-               sum(i.score) FILTER (WHERE i.category = cats[1]) AS s1, sum(i.score) FILTER (WHERE i.category = cats[2]) AS s2,
-               sum(i.score) FILTER (WHERE i.category = cats[3]) AS s3, sum(i.score) FILTER (WHERE i.category = cats[4]) AS s4,
-               sum(i.score) FILTER (WHERE i.category = cats[5]) AS s5, sum(i.score) FILTER (WHERE i.category = cats[6]) AS s6,
-               sum(i.score) FILTER (WHERE i.category = cats[7]) AS s7, sum(i.score) FILTER (WHERE i.category = cats[8]) AS s8
-          FROM interest i GROUP BY i.profile_id
-    )
-    INSERT INTO personalize.profile_vectors (profile_id, last_purchase_at, purchases, spend, engagement, engagement_as_of,
-                                             events, last_seen_at, shares)
-    SELECT c.profile_id, c.last_purchase_at, c.purchase_count, c.purchase_total, c.engagement, c.engagement_as_of,
-           c.event_count, c.last_seen_at,
-           ARRAY[coalesce(h.s1 / nullif(h.total, 0), 0), coalesce(h.s2 / nullif(h.total, 0), 0),
-                 coalesce(h.s3 / nullif(h.total, 0), 0), coalesce(h.s4 / nullif(h.total, 0), 0),
-                 coalesce(h.s5 / nullif(h.total, 0), 0), coalesce(h.s6 / nullif(h.total, 0), 0),
-                 coalesce(h.s7 / nullif(h.total, 0), 0), coalesce(h.s8 / nullif(h.total, 0), 0)]
-      FROM changed c LEFT JOIN shares h USING (profile_id)
-    ON CONFLICT (profile_id) DO UPDATE
-       SET last_purchase_at = excluded.last_purchase_at, purchases = excluded.purchases, spend = excluded.spend,
-           engagement = excluded.engagement, engagement_as_of = excluded.engagement_as_of, events = excluded.events,
-           last_seen_at = excluded.last_seen_at, shares = excluded.shares;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    DELETE FROM personalize.profile_vector_state;
-    -- a profile row written by a transaction this refresh could not see is stale
-    INSERT INTO personalize.profile_vector_state (categories, half_life, snapshot, refreshed_at, profiles)
-    VALUES (cats, hl, pg_current_snapshot(), statement_timestamp(), n);
-    RETURN n;
+    RETURN QUERY
+    SELECT (s.r).* FROM (
+    SELECT personalize._lookalike_scan(x.profile_id, x.features, x.last_purchase_at, x.purchases, x.spend,
+                                       x.engagement, x.engagement_as_of, x.events, x.shares,
+                                       _lookalike_pass.as_of, seed_ids, stale, _lookalike_pass.n, pop_sd, seed_mean, seed_sd) AS r
+      FROM (SELECT v.profile_id, NULL::float8[] AS features, v.last_purchase_at, v.purchases, v.spend, v.engagement,
+                   v.engagement_as_of, v.events, v.shares
+              FROM personalize.profile_vectors v
+             WHERE stale IS NOT NULL
+            UNION ALL
+            SELECT e.id, exact_features[e.i:e.i], NULL, NULL, NULL, NULL, NULL, NULL, NULL
+              FROM unnest(exact_ids) WITH ORDINALITY e(id, i)) x) s;
 END
 $$;
-COMMENT ON FUNCTION personalize.refresh_profile_vectors(boolean) IS
-'Recomputes the stored feature inputs of the profiles changed since the last refresh (every profile when the top categories or the half-life changed, or when rebuild); returns how many';
+COMMENT ON FUNCTION personalize._lookalike_pass(timestamptz, bigint[], bigint[], bigint[], float8[], integer, float8[], float8[], float8[]) IS
+'_lookalike_scan over the stored vectors not in stale (none when stale is NULL) and the exact features given: the moments (pop_sd NULL) or the n best';
 
 -- The n profiles most like a seed audience, outside it, with why.
 CREATE FUNCTION personalize.lookalike(seed personalize.audience, n integer DEFAULT 1000, as_of timestamptz DEFAULT now())
@@ -173,11 +78,13 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    st personalize.profile_vector_state;
     stale bigint[];
     members bigint[];
+    exact_ids bigint[];
+    exact_features float8[];
     cats text[];
     names text[];
+    m personalize.lookalike_scan_result;
     r personalize.lookalike_scan_result;
     d integer;
 BEGIN
@@ -190,34 +97,30 @@ BEGIN
             HINT = 'Seed with a segment or audience that has members.';
     END IF;
     PERFORM personalize._check_as_of(as_of);
-    SELECT * INTO st FROM personalize.profile_vector_state;
-    stale := personalize._stale_vectors(as_of);
-    -- the categories of the stored vectors while they are usable; else as of as_of
-    cats := CASE WHEN stale IS NOT NULL THEN st.categories ELSE personalize._feature_categories(as_of) END;
-    names := ARRAY['purchase recency', 'purchase frequency', 'spend', 'engagement', 'activity']
-             || ARRAY(SELECT 'interest in ' || coalesce(cats[g], '(no category ' || g || ')') FROM generate_series(1, 8) g ORDER BY g);
-    -- every profile: from its stored vector when current, else computed by profile_features
+    SELECT * INTO stale, cats FROM personalize._feature_source(as_of);
+    names := personalize._feature_names(cats);
     members := ARRAY(SELECT personalize.audience_members(seed));
-    r := (SELECT personalize._lookalike_scan(x.profile_id, x.features, x.last_purchase_at, x.purchases, x.spend,
-                                             x.engagement, x.engagement_as_of, x.events, x.shares,
-                                             lookalike.as_of, lookalike.n, members, stale)
-      FROM (SELECT v.profile_id, NULL::float8[] AS features, v.last_purchase_at, v.purchases, v.spend, v.engagement,
-                   v.engagement_as_of, v.events, v.shares
-              FROM personalize.profile_vectors v
-             WHERE stale IS NOT NULL
-            UNION ALL
-            SELECT f.profile_id, f.features, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-              FROM personalize._profile_features(lookalike.as_of, stale, cats) f) x);
+    -- every profile: computed exactly where its stored vector is stale (first, so that the scan
+    -- of the stored ones may run in parallel), else from its stored vector
+    SELECT array_agg(f.profile_id ORDER BY f.profile_id), array_agg(f.features ORDER BY f.profile_id)
+      INTO exact_ids, exact_features
+      FROM personalize._profile_features(as_of, stale, cats) f;
+    -- pass 1, the moments; pass 2, the n best scored with them
+    SELECT * INTO m FROM personalize._lookalike_pass(as_of, members, stale, exact_ids, exact_features, n, NULL, NULL, NULL);
+    IF m IS NULL OR m.pop_sd IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT * INTO r FROM personalize._lookalike_pass(as_of, members, stale, exact_ids, exact_features, n, m.pop_sd, m.seed_mean, m.seed_sd);
     IF r IS NULL OR r.ids IS NULL THEN
         RETURN;
     END IF;
-    d := cardinality(r.pop_mean);
+    d := cardinality(m.pop_mean);
     RETURN QUERY
     SELECT b.id, b.score,
            coalesce('shares what sets the seed apart: ' || personalize._describe_features(
-               ARRAY(SELECT CASE WHEN r.pop_sd[j] > 0
-                                      AND abs(r.features[(b.i - 1) * d + j] - r.seed_mean[j]) <= greatest(r.seed_sd[j], 0.5 * r.pop_sd[j])
-                                 THEN (r.seed_mean[j] - r.pop_mean[j]) / r.pop_sd[j] ELSE 0 END
+               ARRAY(SELECT CASE WHEN m.pop_sd[j] > 0
+                                      AND abs(r.features[(b.i - 1) * d + j] - m.seed_mean[j]) <= greatest(m.seed_sd[j], 0.5 * m.pop_sd[j])
+                                 THEN (m.seed_mean[j] - m.pop_mean[j]) / m.pop_sd[j] ELSE 0 END
                        FROM generate_series(1, d) j ORDER BY j), names),
                     'close to the seed''s average on every feature')
       FROM unnest(r.ids, r.scores) WITH ORDINALITY b(id, score, i)
@@ -239,10 +142,7 @@ COMMENT ON FUNCTION personalize.lookalike(text, integer, timestamptz) IS
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA personalize FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    personalize._stale_vectors(timestamptz), personalize._xid8(xid),
-    personalize._lookalike_scan(bigint, float8[], timestamptz, float8, float8, float8, timestamptz, float8, float8[], timestamptz, integer, bigint[], bigint[]),
+    personalize._lookalike_pass(timestamptz, bigint[], bigint[], bigint[], float8[], integer, float8[], float8[], float8[]),
+    personalize._lookalike_scan(bigint, float8[], timestamptz, float8, float8, float8, timestamptz, float8, float8[], timestamptz, bigint[], bigint[], integer, float8[], float8[], float8[]),
     personalize.lookalike(personalize.audience, integer, timestamptz), personalize.lookalike(text, integer, timestamptz)
 TO personalize_admin, personalize_analyst;
-GRANT EXECUTE ON FUNCTION personalize.refresh_profile_vectors(boolean) TO personalize_admin;
-GRANT SELECT ON personalize.profile_vectors, personalize.profile_vector_state TO personalize_admin, personalize_analyst;
-GRANT INSERT, UPDATE, DELETE ON personalize.profile_vectors, personalize.profile_vector_state TO personalize_admin;
