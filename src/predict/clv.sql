@@ -211,8 +211,11 @@ DECLARE
     gg personalize.gamma_gamma_fit_result;
     m personalize.clv_models;
 BEGIN
+    -- one read of the purchase summary: the purchase model's fit, and the repeat buyers' purchases
+    -- and mean spends kept for the spend model's
     SELECT personalize.bgnbd_fit(s.x, s.t_x, s."T") AS bg,
-           count(*) FILTER (WHERE s.x > 0 AND s.mean_spend > 0) AS spenders
+           array_agg(s.purchases::float8) FILTER (WHERE s.x > 0 AND s.mean_spend > 0) AS purchases,
+           array_agg(s.mean_spend) FILTER (WHERE s.x > 0 AND s.mean_spend > 0) AS spends
       INTO fits
       FROM personalize.purchase_summary(as_of, time_unit) s;
     IF fits.bg IS NULL THEN
@@ -221,12 +224,11 @@ BEGIN
     END IF;
     -- the spend model on the repeat buyers, when there are enough of them
     -- (when spend does not vary between customers the model cannot be identified: no spend model)
-    IF fits.spenders >= 10 THEN
+    IF coalesce(cardinality(fits.purchases), 0) >= 10 THEN
         BEGIN
             SELECT (f.fit).* INTO gg
-              FROM (SELECT personalize.gamma_gamma_fit(s.purchases::float8, s.mean_spend) AS fit
-                      FROM personalize.purchase_summary(as_of, time_unit) s
-                     WHERE s.x > 0 AND s.mean_spend > 0) f;
+              FROM (SELECT personalize.gamma_gamma_fit(u.purchases, u.mean_spend) AS fit
+                      FROM unnest(fits.purchases, fits.spends) u(purchases, mean_spend)) f;
         EXCEPTION WHEN SQLSTATE '22000' THEN  -- the fit's own "cannot identify" error, nothing else
             RAISE NOTICE 'no spend model: %', SQLERRM
                 USING DETAIL = 'Predictions use each customer''s own mean spend.';
