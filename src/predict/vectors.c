@@ -103,7 +103,7 @@ typedef struct SharesState
 Datum
 personalize_interest_shares_trans(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcontext;
+	MemoryContext aggcontext, old;
 	SharesState	 *s;
 
 	if (!AggCheckCallContext(fcinfo, &aggcontext))
@@ -129,10 +129,10 @@ personalize_interest_shares_trans(PG_FUNCTION_ARGS)
 					 errdetail("Got %d.", n)));
 		s = MemoryContextAllocZero(aggcontext, sizeof(SharesState));
 		s->n = n;
+		old = MemoryContextSwitchTo(aggcontext);
 		for (int j = 0; j < n; j++)
-			if (!nulls[j])
-				s->cats[j] = (text *) MemoryContextAlloc(aggcontext, VARSIZE_ANY(e[j])),
-				memcpy(s->cats[j], DatumGetPointer(e[j]), VARSIZE_ANY(e[j]));
+			s->cats[j] = nulls[j] ? NULL : DatumGetTextPCopy(e[j]);
+		MemoryContextSwitchTo(old);
 	}
 	if (PG_ARGISNULL(2))
 		PG_RETURN_POINTER(s);
