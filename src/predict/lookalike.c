@@ -256,7 +256,10 @@ personalize_lookalike_scan_trans(PG_FUNCTION_ARGS)
 		if (scoring && (PG_ARGISNULL(ARG_SEED_MEAN) || PG_ARGISNULL(ARG_SEED_SD)))
 			elog(ERROR, "_lookalike_scan: scoring needs the population's sd and the seed's mean and sd");
 		if (PG_GETARG_INT32(ARG_N) < 0 || PG_GETARG_INT32(ARG_N) > MAX_WANT)
-			elog(ERROR, "_lookalike_scan: n must be between 0 and %d", MAX_WANT);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("n must be between 0 and %d", MAX_WANT),
+					 errdetail("Got %d.", PG_GETARG_INT32(ARG_N))));
 		s = scan_new(aggcontext, scoring, PG_GETARG_INT32(ARG_N));
 		s->seed_ids = sorted_ids(fcinfo, ARG_SEED_IDS, aggcontext, &s->nseed);
 		s->skip_ids = sorted_ids(fcinfo, ARG_SKIP_IDS, aggcontext, &s->nskip);
