@@ -112,6 +112,15 @@ RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 RESET parallel_leader_participation;
 DROP FUNCTION pg_temp.pass(float8[], float8[], float8[]);
+-- _interest_shares by hand: scores 1 and 3 (books), 4 (shoes), 2 (no category) and NULL (toys) over
+-- the categories books, NULL, shoes: books 4 of 10, shoes 4 of 10, the rest 0; no rows or a
+-- zero total give zeros; more than 8 categories are refused
+SELECT personalize._interest_shares(c, w, ARRAY['books', NULL, 'shoes']) AS shares
+  FROM (VALUES ('books', 1::float8), ('books', 3), ('shoes', 4), (NULL, 2), ('toys', NULL)) v(c, w);
+SELECT personalize._interest_shares(c, w, ARRAY['books']) AS zero_total
+  FROM (VALUES ('books', 0::float8)) v(c, w);
+SELECT personalize._interest_shares(c, w, ARRAY['books']) AS no_rows FROM (VALUES ('books', 1::float8)) v(c, w) WHERE false;
+SELECT personalize._interest_shares('a', 1, ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']);
 -- analysts read lookalikes; only admins refresh
 CREATE ROLE regress_lookalike_analyst IN ROLE personalize_analyst;
 SET ROLE regress_lookalike_analyst;
