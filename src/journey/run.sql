@@ -9,47 +9,51 @@
 -- the caller's clock (personalize.clock, else the statement's time; tick's as_of).
 
 -- Moves runs to the steps nexts (parallel arrays), logging each transition with its cause.
+-- The runs are found by run_id = ANY (run_ids) (an index scan of run_idx whatever the size of
+-- journey_runs; a join to the unnested arrays was planned as a scan of every run), and their
+-- steps before the move come from the same rows, read in the UPDATE's FROM.
 CREATE FUNCTION personalize._journey_move(run_ids bigint[], nexts text[], causes text[])
 RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH m AS (
-        SELECT * FROM unnest(run_ids, nexts, causes) AS m(run_id, next, cause)
-    ), old AS (
-        SELECT r.run_id, r.step FROM personalize.journey_runs r JOIN m USING (run_id)
-    ), moved AS (
+    WITH moved AS (
         UPDATE personalize.journey_runs r SET step = m.next, state = 'active', wake_at = NULL, waiting_for = NULL
-          FROM m WHERE r.run_id = m.run_id AND r.state <> 'done'
-        RETURNING r.run_id, r.journey_id, r.version, r.profile_id, r.step_at, m.next, m.cause
+          FROM (SELECT o.run_id, o.step AS from_step, x.next, x.cause
+                  FROM personalize.journey_runs o
+                  JOIN unnest(run_ids, nexts, causes) AS x(run_id, next, cause) USING (run_id)
+                 WHERE o.run_id = ANY (run_ids) AND o.state <> 'done') m
+         WHERE r.run_id = m.run_id AND r.run_id = ANY (run_ids) AND r.state <> 'done'
+        RETURNING r.run_id, r.journey_id, r.version, r.profile_id, r.step_at, m.from_step, m.next, m.cause
     )
     INSERT INTO personalize.journey_log (run_id, journey_id, version, profile_id, from_step, to_step, cause, at)
-    SELECT v.run_id, v.journey_id, v.version, v.profile_id, o.step, v.next, v.cause, v.step_at
-      FROM moved v JOIN old o USING (run_id)
+    SELECT v.run_id, v.journey_id, v.version, v.profile_id, v.from_step, v.next, v.cause, v.step_at
+      FROM moved v
      ORDER BY v.run_id
 $$;
 
 -- Ends the runs in flight among run_ids with an outcome, at ats (NULL: each run's own time).
+-- Found by run_id = ANY (run_ids), as _journey_move finds them.
 CREATE FUNCTION personalize._journey_end(run_ids bigint[], ats timestamptz[], outcome text, cause text)
 RETURNS bigint
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH m AS (
-        SELECT * FROM unnest(run_ids, coalesce(ats, array_fill(NULL::timestamptz, ARRAY[cardinality(run_ids)])))
-                      AS m(run_id, at)
-    ), old AS (
-        SELECT r.run_id, r.step FROM personalize.journey_runs r JOIN m USING (run_id)
-    ), ended AS (
+    WITH ended AS (
         UPDATE personalize.journey_runs r
            SET state = 'done', outcome = _journey_end.outcome, ended_at = coalesce(m.at, r.step_at),
                step_at = coalesce(m.at, r.step_at), wake_at = NULL, waiting_for = NULL
-          FROM m WHERE r.run_id = m.run_id AND r.state <> 'done'
-        RETURNING r.run_id, r.journey_id, r.version, r.profile_id, r.ended_at
+          FROM (SELECT o.run_id, o.step AS from_step, x.at
+                  FROM personalize.journey_runs o
+                  JOIN unnest(run_ids, coalesce(ats, array_fill(NULL::timestamptz, ARRAY[cardinality(run_ids)])))
+                       AS x(run_id, at) USING (run_id)
+                 WHERE o.run_id = ANY (run_ids) AND o.state <> 'done') m
+         WHERE r.run_id = m.run_id AND r.run_id = ANY (run_ids) AND r.state <> 'done'
+        RETURNING r.run_id, r.journey_id, r.version, r.profile_id, r.ended_at, m.from_step
     ), logged AS (
         INSERT INTO personalize.journey_log (run_id, journey_id, version, profile_id, from_step, to_step, cause, at)
-        SELECT e.run_id, e.journey_id, e.version, e.profile_id, o.step, NULL, _journey_end.cause, e.ended_at
-          FROM ended e JOIN old o USING (run_id)
+        SELECT e.run_id, e.journey_id, e.version, e.profile_id, e.from_step, NULL, _journey_end.cause, e.ended_at
+          FROM ended e
          ORDER BY e.run_id
         RETURNING 1
     )
@@ -101,8 +105,10 @@ BEGIN
                                      NULL, NULL, as_of);
     END LOOP;
     -- the origin of each send (the outbox's enqueue knows campaigns only)
+    -- (found through send_keys, by key: sends has no index on its key)
     UPDATE personalize.sends s SET journey_id = _journey_send.journey_id, journey_run = x.run_id, journey_step = step
-      FROM unnest(keys, run_ids) AS x(key, run_id) WHERE s.idempotency_key = x.key;
+      FROM unnest(keys, run_ids) AS x(key, run_id) JOIN personalize.send_keys k ON k.idempotency_key = x.key
+     WHERE s.send_id = k.send_id;
     UPDATE personalize.send_history s SET journey_id = _journey_send.journey_id, journey_run = x.run_id, journey_step = step
       FROM unnest(keys, run_ids) AS x(key, run_id) JOIN personalize.send_keys k ON k.idempotency_key = x.key
      WHERE s.send_id = k.send_id AND s.journey_id IS NULL;
