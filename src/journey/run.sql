@@ -9,9 +9,9 @@
 -- the caller's clock (personalize.clock, else the statement's time; tick's as_of).
 
 -- Moves runs to the steps nexts (parallel arrays), logging each transition with its cause.
--- The runs are found by run_id = ANY (run_ids) (an index scan of run_idx whatever the size of
--- journey_runs; a join to the unnested arrays was planned as a scan of every run), and their
--- steps before the move come from the same rows, read in the UPDATE's FROM.
+-- The runs are found by run_id through run_idx, one lookup per moved run (a join to a CTE of
+-- the unnested arrays was planned as a scan of every run), and their steps before the move
+-- come from the same rows, read in the UPDATE's FROM.
 CREATE FUNCTION personalize._journey_move(run_ids bigint[], nexts text[], causes text[])
 RETURNS void
 LANGUAGE sql
@@ -20,10 +20,10 @@ AS $$
     WITH moved AS (
         UPDATE personalize.journey_runs r SET step = m.next, state = 'active', wake_at = NULL, waiting_for = NULL
           FROM (SELECT o.run_id, o.step AS from_step, x.next, x.cause
-                  FROM personalize.journey_runs o
-                  JOIN unnest(run_ids, nexts, causes) AS x(run_id, next, cause) USING (run_id)
-                 WHERE o.run_id = ANY (run_ids) AND o.state <> 'done') m
-         WHERE r.run_id = m.run_id AND r.run_id = ANY (run_ids) AND r.state <> 'done'
+                  FROM unnest(run_ids, nexts, causes) AS x(run_id, next, cause)
+                 CROSS JOIN LATERAL (SELECT o.run_id, o.step FROM personalize.journey_runs o
+                                      WHERE o.run_id = x.run_id AND o.state <> 'done') o) m
+         WHERE r.run_id = m.run_id AND r.state <> 'done'
         RETURNING r.run_id, r.journey_id, r.version, r.profile_id, r.step_at, m.from_step, m.next, m.cause
     )
     INSERT INTO personalize.journey_log (run_id, journey_id, version, profile_id, from_step, to_step, cause, at)
@@ -33,7 +33,7 @@ AS $$
 $$;
 
 -- Ends the runs in flight among run_ids with an outcome, at ats (NULL: each run's own time).
--- Found by run_id = ANY (run_ids), as _journey_move finds them.
+-- The runs are found as _journey_move finds them.
 CREATE FUNCTION personalize._journey_end(run_ids bigint[], ats timestamptz[], outcome text, cause text)
 RETURNS bigint
 LANGUAGE sql
@@ -44,11 +44,11 @@ AS $$
            SET state = 'done', outcome = _journey_end.outcome, ended_at = coalesce(m.at, r.step_at),
                step_at = coalesce(m.at, r.step_at), wake_at = NULL, waiting_for = NULL
           FROM (SELECT o.run_id, o.step AS from_step, x.at
-                  FROM personalize.journey_runs o
-                  JOIN unnest(run_ids, coalesce(ats, array_fill(NULL::timestamptz, ARRAY[cardinality(run_ids)])))
-                       AS x(run_id, at) USING (run_id)
-                 WHERE o.run_id = ANY (run_ids) AND o.state <> 'done') m
-         WHERE r.run_id = m.run_id AND r.run_id = ANY (run_ids) AND r.state <> 'done'
+                  FROM unnest(run_ids, coalesce(ats, array_fill(NULL::timestamptz, ARRAY[cardinality(run_ids)])))
+                       AS x(run_id, at)
+                 CROSS JOIN LATERAL (SELECT o.run_id, o.step FROM personalize.journey_runs o
+                                      WHERE o.run_id = x.run_id AND o.state <> 'done') o) m
+         WHERE r.run_id = m.run_id AND r.state <> 'done'
         RETURNING r.run_id, r.journey_id, r.version, r.profile_id, r.ended_at, m.from_step
     ), logged AS (
         INSERT INTO personalize.journey_log (run_id, journey_id, version, profile_id, from_step, to_step, cause, at)
@@ -205,6 +205,7 @@ BEGIN
               JOIN personalize.journeys j USING (journey_id)
              WHERE r.run_id = ANY (ids) AND r.state = 'active' AND v.definition -> 'steps' -> r.step ? 'send'
              GROUP BY 1, 2, 3, 4
+             ORDER BY 1, 3   -- the policy decides the sends of one profile in this order
         LOOP
             PERFORM personalize._journey_send(g.journey_id, g.name, g.step, g.spec, g.rids, g.pids, g.ctxs, g.ats, as_of);
         END LOOP;
@@ -253,8 +254,9 @@ $$;
 
 -- Starts runs of one journey version for the profiles pids at ats (one candidate per profile,
 -- the earliest), with contexts and causes, where the re-entry policy and the entry rule allow
--- and no run is in flight; then runs their first steps. Returns the new run ids.
-CREATE FUNCTION personalize._journey_enter(jid integer, ver integer, pids bigint[], ats timestamptz[],
+-- and no run is in flight, at their start step; the caller runs their first steps
+-- (_journey_advance), once for the runs started in several journeys. Returns the new run ids.
+CREATE FUNCTION personalize._journey_start(jid integer, ver integer, pids bigint[], ats timestamptz[],
                                            contexts jsonb[], causes text[], as_of timestamptz)
 RETURNS bigint[]
 LANGUAGE plpgsql
@@ -303,9 +305,6 @@ BEGIN
       FROM unnest(pids, contexts) AS c(pid, context)
      WHERE r.journey_id = jid AND r.profile_id = c.pid AND r.state <> 'done' AND c.context ? 'cart'
        AND r.run_id <> ALL (coalesce(ids, '{}'));
-    IF ids IS NOT NULL THEN
-        PERFORM personalize._journey_advance(ids, as_of);
-    END IF;
     RETURN coalesce(ids, '{}');
 END
 $$;
@@ -443,6 +442,7 @@ DECLARE
     s_event text[];
     s_props jsonb[];
     due bigint[];
+    started bigint[];
 BEGIN
     IF coalesce(cardinality(pids), 0) = 0 THEN
         RETURN;
@@ -555,7 +555,9 @@ BEGIN
             PERFORM personalize._journey_advance(g.rids, as_of);
         END IF;
 
-        -- entries: the run's context is the entry event and the profile's cart
+        -- entries: the run's context is the entry event and the profile's cart; the runs
+        -- started in all journeys then run their first steps together
+        started := '{}';
         FOR c IN
             SELECT m.journey_id, m.version, array_agg(m.profile_id) AS pids, array_agg(m.at) AS ats,
                    array_agg(jsonb_build_object('event', m.event, 'properties', m.properties, 'cart', p.cart)) AS ctxs,
@@ -565,9 +567,13 @@ BEGIN
               JOIN personalize.profiles p USING (profile_id)
              WHERE m.kind = 'entry'
              GROUP BY 1, 2
+             ORDER BY 1, 2
         LOOP
-            PERFORM personalize._journey_enter(c.journey_id, c.version, c.pids, c.ats, c.ctxs, c.causes, as_of);
+            started := started || personalize._journey_start(c.journey_id, c.version, c.pids, c.ats, c.ctxs, c.causes, as_of);
         END LOOP;
+        IF cardinality(started) > 0 THEN
+            PERFORM personalize._journey_advance(started, as_of);
+        END IF;
     END LOOP;
 END
 $$;
@@ -582,6 +588,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c record;
+    started bigint[] := '{}';
 BEGIN
     FOR c IN
         SELECT v.journey_id, v.version, array_agg(l.profile_id) AS pids, array_agg(l.at) AS ats,
@@ -592,9 +599,14 @@ BEGIN
           JOIN logged l ON l.segment_id = s.segment_id AND l.change = 'entered'
          WHERE j.status = 'active' AND v.entry_kind = 'segment'
          GROUP BY 1, 2
+         ORDER BY 1, 2
     LOOP
-        PERFORM personalize._journey_enter(c.journey_id, c.version, c.pids, c.ats, c.ctxs, c.causes, personalize._clock());
+        started := started || personalize._journey_start(c.journey_id, c.version, c.pids, c.ats, c.ctxs, c.causes,
+                                                         personalize._clock());
     END LOOP;
+    IF cardinality(started) > 0 THEN
+        PERFORM personalize._journey_advance(started, personalize._clock());
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -615,6 +627,7 @@ AS $$
 DECLARE
     c record;
     as_of timestamptz := personalize._clock();
+    started bigint[] := '{}';
 BEGIN
     FOR c IN
         SELECT v.journey_id, v.version, x.before, x.after, v.definition -> 'entry' ->> 'trait' AS trait
@@ -626,11 +639,15 @@ BEGIN
            AND x.before IS DISTINCT FROM x.after
            AND (NOT v.definition -> 'entry' ? 'from' OR x.before = v.definition -> 'entry' -> 'from')
            AND (NOT v.definition -> 'entry' ? 'to' OR x.after = v.definition -> 'entry' -> 'to')
+         ORDER BY v.journey_id
     LOOP
-        PERFORM personalize._journey_enter(c.journey_id, c.version, ARRAY[NEW.profile_id], ARRAY[as_of],
-                                           ARRAY[jsonb_build_object('trait', c.trait, 'from', c.before, 'to', c.after)],
-                                           ARRAY['entry: trait ' || c.trait], as_of);
+        started := started || personalize._journey_start(c.journey_id, c.version, ARRAY[NEW.profile_id], ARRAY[as_of],
+                                                         ARRAY[jsonb_build_object('trait', c.trait, 'from', c.before, 'to', c.after)],
+                                                         ARRAY['entry: trait ' || c.trait], as_of);
     END LOOP;
+    IF cardinality(started) > 0 THEN
+        PERFORM personalize._journey_advance(started, as_of);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -658,7 +675,7 @@ REVOKE ALL ON FUNCTION personalize._journey_move(bigint[], text[], text[]),
     personalize._journey_end(bigint[], timestamptz[], text, text),
     personalize._journey_send(integer, text, text, jsonb, bigint[], bigint[], jsonb[], timestamptz[], timestamptz),
     personalize._journey_advance(bigint[], timestamptz),
-    personalize._journey_enter(integer, integer, bigint[], timestamptz[], jsonb[], text[], timestamptz),
+    personalize._journey_start(integer, integer, bigint[], timestamptz[], jsonb[], text[], timestamptz),
     personalize._journey_wake(bigint[], timestamptz, timestamptz), personalize._journeys_tick(timestamptz, integer),
     personalize._journeys_on_events(bigint[], text[], jsonb[], timestamptz[], bigint[], integer, timestamptz),
     personalize._journeys_on_segment_log(), personalize._journeys_on_traits(), personalize._journey_event_names(),
