@@ -188,6 +188,8 @@ CREATE FUNCTION personalize.refresh_recommendations(as_of timestamptz DEFAULT no
 RETURNS TABLE (items bigint, pairs bigint, profiles_changed bigint, rebuilt boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET jit = off    -- the estimates of _event_items' rows are a guess: JIT would compile for seconds a statement of milliseconds
+SET plan_cache_mode = force_custom_plan    -- each plan sees whether it rebuilds, and the changed profiles
 AS $$
 DECLARE
     st personalize.recommendation_settings;
@@ -196,6 +198,7 @@ DECLARE
     prev_lo timestamptz;
     relist_all boolean;
     n_changed bigint;
+    changed bigint[];
 BEGIN
     IF as_of IS NULL OR NOT isfinite(as_of) THEN
         RAISE EXCEPTION 'as_of must be a finite time' USING ERRCODE = 'invalid_parameter_value';
@@ -247,6 +250,10 @@ BEGIN
     END IF;
     CREATE TEMP TABLE _rec_profiles ON COMMIT DROP AS SELECT DISTINCT profile_id FROM _rec_changed;
     ANALYZE _rec_profiles;
+    -- (as a list too: a few profiles' events are read through their index, a rebuild's by a scan)
+    IF NOT rebuild THEN
+        changed := ARRAY(SELECT c.profile_id FROM _rec_profiles c ORDER BY 1);
+    END IF;
 
     -- Their items now: per profile and item the strongest weight in the window and the category of
     -- the latest interaction naming one; the profile's items_per_profile strongest.
@@ -257,10 +264,10 @@ BEGIN
                     FILTER (WHERE i.category IS NOT NULL))[1] AS category,
                  row_number() OVER (PARTITION BY i.profile_id ORDER BY max(i.weight) DESC, max(i.occurred_at) DESC, i.item) AS rank
           FROM (SELECT e.profile_id, x.item, x.category, x.weight, e.occurred_at, e.event_id
-                FROM _rec_profiles c
-                JOIN personalize.events e ON e.profile_id = c.profile_id,
+                FROM personalize.events e,
                      personalize._event_items(e.event, e.properties, st.purchase_weight, st.cart_weight, st.view_weight) x
-                WHERE e.event IN ('Order Completed', 'Product Added', 'Product Viewed')
+                WHERE (rebuild OR e.profile_id = ANY (changed))
+                  AND e.event IN ('Order Completed', 'Product Added', 'Product Viewed')
                   AND e.occurred_at > lo AND e.occurred_at <= as_of) i
           WHERE i.weight > 0
           GROUP BY i.profile_id, i.item) s
