@@ -17,12 +17,12 @@ SQL_MODULES = core/schema_setup core/checks core/hash profile/profile audience/a
               ingest/partition profile/identity profile/privacy render/render render/templates core/roles \
               ingest/retention predict/clv predict/recommend predict/vectors predict/cluster predict/lookalike send/outbox send/links send/campaign send/policy send/queue send/feedback \
               send/grants send/settle experiment/statistics experiment/experiment experiment/outcomes experiment/metrics experiment/launch \
-              experiment/report send/profile_data journey/journey journey/run journey/profile_data journey/example journey/simulate profile/by_user_id core/config_restore
+              experiment/report send/profile_data journey/journey journey/run journey/profile_data predict/profile_data journey/example journey/simulate profile/by_user_id core/config_restore
 # Modules first shipped in 0.2: the upgrade from 0.1 creates them whole, after the hand-written
 # changes to 0.1's objects in releases/personalize--0.1--0.2.sql.
 NEW_IN_0_2  = ingest/retention predict/clv predict/recommend predict/vectors predict/cluster predict/lookalike send/outbox send/links send/campaign send/policy send/queue send/feedback send/grants send/settle \
               experiment/statistics experiment/experiment experiment/outcomes experiment/metrics experiment/launch experiment/report \
-              send/profile_data journey/journey journey/run journey/profile_data journey/example journey/simulate profile/by_user_id core/config_restore
+              send/profile_data journey/journey journey/run journey/profile_data predict/profile_data journey/example journey/simulate profile/by_user_id core/config_restore
 
 # Released install scripts are frozen in releases/; every later version adds an upgrade script.
 MODULE_big  = personalize

@@ -1320,6 +1320,8 @@ BEGIN
     n_sends := personalize._forget_sends(forget.profile_id);
     -- journey runs and their log (a run's context holds event properties and the cart)
     PERFORM personalize._forget_journeys(forget.profile_id);
+    -- the profile's cluster and its items in the stored recommendation state
+    PERFORM personalize._forget_predictions(forget.profile_id);
     DELETE FROM personalize.profiles p WHERE p.profile_id = forget.profile_id;
     INSERT INTO personalize.erasure_log VALUES (forget.profile_id, as_of, n_events, n_identities, n_rejected,
                                                 session_user, n_sends);
@@ -1572,7 +1574,7 @@ $$;
 -- merge_profiles are replaced in the security section above (one copy each, from src/).
 ALTER TABLE personalize.erasure_log ADD COLUMN sends_deleted bigint NOT NULL DEFAULT 0;
 COMMENT ON FUNCTION personalize.forget(bigint, timestamptz) IS
-'Right to erasure: deletes the profile, its identities, consent history, events, quarantined events, sends and journey runs; logs the fact';
+'Right to erasure: deletes the profile, its identities, consent history, events, quarantined events, sends, journey runs, cluster and recommendation items; logs the fact';
 
 CREATE OR REPLACE FUNCTION personalize.export_profile(profile_id bigint)
 RETURNS jsonb

@@ -175,5 +175,15 @@ SELECT p.user_id, count(*) AS items,
  GROUP BY 1 ORDER BY 1;
 SELECT count(*) FROM personalize.recommendations(NULL, 3, '2026-03-31 00:00+00');
 SELECT personalize.recommendations('{1}', -1, '2026-03-31 00:00+00');
+-- forget erases what the predictions keep of the person: the cluster of the latest kmeans() run
+-- (and the stored feature vector, which goes with the profile row)
+SELECT personalize.refresh_profile_vectors() IS NOT NULL AS refreshed;
+SELECT profile_id AS b_id FROM personalize.profiles WHERE user_id = 'b' \gset
+SELECT (SELECT count(*) FROM personalize.profile_clusters WHERE profile_id = :b_id) AS clusters_before,
+       (SELECT count(*) FROM personalize.profile_vectors WHERE profile_id = :b_id) AS vectors_before;
+SELECT personalize.forget(:b_id, '2026-03-31 00:00+00') IS NOT NULL AS forgotten;
+SELECT (SELECT count(*) FROM personalize.profile_clusters WHERE profile_id = :b_id) AS clusters_after,
+       (SELECT count(*) FROM personalize.profile_vectors WHERE profile_id = :b_id) AS vectors_after,
+       (SELECT count(*) FROM personalize.profile_clusters) AS clusters_left;
 DROP VIEW leaving_now;
 DROP EXTENSION personalize;

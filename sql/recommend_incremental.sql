@@ -128,7 +128,14 @@ SELECT * FROM pg_temp.step('2026-04-01 00:00+00');
 SELECT count(*) AS p77_neighbors FROM personalize.item_neighbors WHERE neighbor = 'p77';
 SELECT personalize.merge_profiles((SELECT profile_id FROM personalize.profiles WHERE user_id = 'c7'),
                                   (SELECT profile_id FROM personalize.profiles WHERE user_id = 'c8'), force => true) IS NOT NULL AS merged;
+SELECT (SELECT profile_id FROM personalize.profiles WHERE user_id = 'c9') AS c9_id \gset
 SELECT personalize.forget('c9', '2026-04-01 00:00+00') IS NOT NULL AS forgotten;
+-- forget takes c9 out at once, without waiting for the next refresh: no stored row of c9 and
+-- p77 (only c9 had it) gone from item_stats and every list; the refresh it ran also took in
+-- the merge, so the refresh that follows finds nothing logged.
+SELECT count(*) AS c9_rows_after_forget FROM personalize.recommendation_profile_items WHERE profile_id = :c9_id;
+SELECT count(*) AS p77_stats, (SELECT count(*) FROM personalize.item_neighbors WHERE 'p77' IN (item, neighbor)) AS p77_neighbors
+  FROM personalize.item_stats WHERE item = 'p77';
 SELECT * FROM pg_temp.step('2026-04-01 00:00+00');
 -- c9's contribution left: no stored item of it, p77 gone from item_stats and every list, and
 -- no stored row of the merged-away profile.
