@@ -209,6 +209,15 @@ main(void)
 	ro.max_iterations = 50;
 	expect_err("{% for i in (1..10) %}{% for j in (1..10) %}{% endfor %}{% endfor %}", ctx, &ro, LIQ_ERR_LIMIT);
 	expect_out("{% for i in (1..6) %}{% for j in (1..6) %}{% endfor %}{% endfor %}done", ctx, &ro, "done");
+	/* ranges of 2^63 values or more (fuzz finding: their length overflowed to a negative count,
+	 * so the loop ran no time and rendered nothing, silently) */
+	expect_err("{% for i in (0..9223372036854775807) %}x{% endfor %}", ctx, &ro, LIQ_ERR_LIMIT);
+	expect_err("{% for i in (-9223372036854775807..9223372036854775807) %}x{% endfor %}", ctx, &ro, LIQ_ERR_LIMIT);
+	expect_err("{% for i in (0..38888888888888888888888888) %}x{% endfor %}", ctx, &ro, LIQ_ERR_LIMIT);
+	expect_out("{{ (1..9223372036854775807) | size }}|{{ (-1..9223372036854775805) | size }}", ctx, &ro,
+			   "9223372036854775807|9223372036854775807");
+	expect_err("{{ (0..9223372036854775807) | size }}", ctx, &ro, LIQ_ERR_RANGE);
+	expect_err("{{ (-2..9223372036854775806) | size }}", ctx, &ro, LIQ_ERR_RANGE);
 	ro.max_iterations = 0;
 	{
 		char deep[4096] = "";

@@ -1308,7 +1308,6 @@ FILTER(f_default)
 FILTER(f_size)
 {
 	UNUSED_ARGS;
-	(void) rs;
 	switch (in.type)
 	{
 		case LIQ_STRING:
@@ -1321,6 +1320,9 @@ FILTER(f_size)
 			*out = liq_int((int64_t) in.u.o->len);
 			break;
 		case LIQ_RANGE:
+			/* a range of 2^63 values or more has no 64-bit size (liq_seq_len clamps) */
+			if (in.u.r->hi >= in.u.r->lo && (uint64_t) in.u.r->hi - (uint64_t) in.u.r->lo >= (uint64_t) INT64_MAX)
+				return liq_rs_fail(rs, LIQ_ERR_RANGE, "size: the range has 2^63 values or more");
 			*out = liq_int(liq_seq_len(in));
 			break;
 		case LIQ_INT:
@@ -1540,7 +1542,7 @@ value_hash(liq_value v, int depth)
 		case LIQ_OBJECT:
 			return h ^ (uint32_t) v.u.o->len;
 		case LIQ_RANGE:
-			return h ^ (uint32_t) (v.u.r->lo * 31 + v.u.r->hi);
+			return h ^ (uint32_t) ((uint64_t) v.u.r->lo * 31u + (uint64_t) v.u.r->hi);
 		default:
 			return h;
 	}

@@ -329,11 +329,11 @@ liq_seq_len(liq_value v)
 		return (int64_t) v.u.a->len;
 	if (v.type == LIQ_RANGE)
 	{
+		uint64_t span; /* hi - lo, exact in unsigned arithmetic since hi >= lo */
 		if (v.u.r->hi < v.u.r->lo)
 			return 0;
-		if (v.u.r->lo < 0 && v.u.r->hi > INT64_MAX + v.u.r->lo - 1)
-			return INT64_MAX;
-		return v.u.r->hi - v.u.r->lo + 1;
+		span = (uint64_t) v.u.r->hi - (uint64_t) v.u.r->lo;
+		return span >= (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) span + 1;
 	}
 	return 0;
 }
