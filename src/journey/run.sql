@@ -393,6 +393,18 @@ AS $$
         OR EXISTS (SELECT FROM personalize.journey_runs r WHERE r.journey_id = $1 AND r.version = $2 AND r.state <> 'done')
 $$;
 
+-- The statement's pass in C (src/journey/journey_pass.c): the matched events m_* (kind entry,
+-- goal or wait, the version, a wait_for's step, the event's 1-based position) applied to the
+-- runs of their profiles in memory, in the waves _journeys_on_events describes, each run then
+-- written once; false (nothing done) when a version in play has an update step.
+CREATE FUNCTION personalize._journey_pass(pids bigint[], names text[], props jsonb[], ats timestamptz[], eids bigint[],
+                                          m_kind text[], m_journey integer[], m_version integer[], m_step text[],
+                                          m_ord integer[], only_journey integer, as_of timestamptz)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'personalize_journey_pass'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp;
+
 -- The ingest statement's share: the accepted events whose names a live journey reads, as
 -- parallel arrays (profile, event, properties, time, event_id). The matching events are taken
 -- in waves, each profile's k-th event in the k-th, in time order; in each wave the runs of
@@ -476,6 +488,11 @@ BEGIN
         m_ord := m_ord || hits;
     END LOOP;
     IF cardinality(m_ord) = 0 THEN
+        RETURN;
+    END IF;
+    -- the pass in C takes the statement, unless an update step is in play: then the waves below
+    IF personalize._journey_pass(pids, names, props, ats, eids, m_kind, m_journey, m_version, m_step, m_ord,
+                                 only_journey, as_of) THEN
         RETURN;
     END IF;
 
@@ -679,4 +696,6 @@ REVOKE ALL ON FUNCTION personalize._journey_move(bigint[], text[], text[]),
     personalize._journey_wake(bigint[], timestamptz, timestamptz), personalize._journeys_tick(timestamptz, integer),
     personalize._journeys_on_events(bigint[], text[], jsonb[], timestamptz[], bigint[], integer, timestamptz),
     personalize._journeys_on_segment_log(), personalize._journeys_on_traits(), personalize._journey_event_names(),
-    personalize._journey_version_live(integer, integer) FROM PUBLIC;
+    personalize._journey_version_live(integer, integer),
+    personalize._journey_pass(bigint[], text[], jsonb[], timestamptz[], bigint[], text[], integer[], integer[], text[],
+                              integer[], integer, timestamptz) FROM PUBLIC;
