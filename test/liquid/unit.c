@@ -218,6 +218,11 @@ main(void)
 			   "9223372036854775807|9223372036854775807");
 	expect_err("{{ (0..9223372036854775807) | size }}", ctx, &ro, LIQ_ERR_RANGE);
 	expect_err("{{ (-2..9223372036854775806) | size }}", ctx, &ro, LIQ_ERR_RANGE);
+	/* slices of an empty array (fuzz finding: UBSan, an offset added to the empty array's null
+	 * items) are empty */
+	expect_out("{{ nothing | sort | slice: 0, 2 | size }}|{{ nothing | sort | slice: 0 | join: \",\" }}|"
+			   "{{ nothing | sort | slice: -1, 5 | size }}",
+			   ctx, &ro, "0||0");
 	ro.max_iterations = 0;
 	{
 		char deep[4096] = "";

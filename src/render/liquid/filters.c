@@ -936,6 +936,11 @@ FILTER(f_slice)
 		}
 		if (len > n - off)
 			len = n - off;
+		if (len == 0) /* an empty array may have no items at all: nothing to point into */
+		{
+			*out = liq_array_new(rs->ar, 0);
+			return 0;
+		}
 		*out = liq_array_from(rs->ar, in.u.a->items + off, (size_t) len);
 		return 0;
 	}
