@@ -39,37 +39,37 @@ extern Datum personalize_bucket(PG_FUNCTION_ARGS);
 /* One step of a version, its exits resolved to steps. */
 typedef struct PStep
 {
-	const char	 *name;
-	char		  kind; /* 'w' wait, 'f' wait_for, 'b' branch, 's' split, 'm' send, 'u' update, 'x' exit */
-	const char	 *next_name[2];
-	struct PStep *next[2];	/* next (or happened, yes), timed_out (or no) */
-	Interval	 *duration; /* a wait's or a wait_for's timeout */
-	const char	 *until;	/* a wait until a time of day */
-	const char	 *event;	/* a wait_for's event */
-	const char	 *as;		/* where a wait_for puts its event's properties */
-	int			  rule;		/* a branch's rule */
-	int			  shares;
-	Datum		 *bound; /* a split: each share's cumulative percentage times 100 */
-	const char	**share_name;
+	const char	  *name;
+	char		   kind; /* 'w' wait, 'f' wait_for, 'b' branch, 's' split, 'm' send, 'u' update, 'x' exit */
+	const char	  *next_name[2];
+	struct PStep  *next[2];	 /* next (or happened, yes), timed_out (or no) */
+	Interval	  *duration; /* a wait's or a wait_for's timeout */
+	const char	  *until;	 /* a wait until a time of day */
+	const char	  *event;	 /* a wait_for's event */
+	const char	  *as;		 /* where a wait_for puts its event's properties */
+	int			   rule;	 /* a branch's rule */
+	int			   shares;
+	Datum		  *bound; /* a split: each share's cumulative percentage times 100 */
+	const char	 **share_name;
 	struct PStep **share;
-	const char	 *salt;
-	Jsonb		 *spec;		/* a send's spec */
-	const char	 *template; /* a send's template */
+	const char	  *salt;
+	Jsonb		  *spec;  /* a send's spec */
+	const char *template; /* a send's template */
 } PStep;
 
 /* One journey version in play. */
 typedef struct PVersion
 {
-	int32	  journey, version;
+	int32		journey, version;
 	const char *journey_name;
-	bool	  active; /* its journey is active: its runs wake */
-	PStep	 *start;
-	PStep	 *steps;
-	int		  n_steps;
-	int		  entry_rule, exit_rule; /* -1: none */
-	char	  reentry;				 /* 'a' whenever not in the journey, 'o' once, 'i' after an interval */
-	Interval *reentry_after;
-	bool	  has_update;
+	bool		active; /* its journey is active: its runs wake */
+	PStep	   *start;
+	PStep	   *steps;
+	int			n_steps;
+	int			entry_rule, exit_rule; /* -1: none */
+	char		reentry;			   /* 'a' whenever not in the journey, 'o' once, 'i' after an interval */
+	Interval   *reentry_after;
+	bool		has_update;
 } PVersion;
 
 /* One run, as loaded or started, with its state as the pass leaves it. */
@@ -133,32 +133,46 @@ typedef struct PLog
 	TimestampTz at;
 } PLog;
 
+/* A send step a run took: sent when the pass ends (send_all). */
+typedef struct PSend
+{
+	PRun	   *run;
+	PVersion   *v;
+	PStep	   *step;
+	Jsonb	   *context;
+	TimestampTz at;
+	int			seq;  /* in the order the steps were taken */
+	int			turn; /* the profile's earlier sends of this step in the statement */
+} PSend;
+
 /* The whole pass. */
 typedef struct Pass
 {
 	TimestampTz as_of;
 	char	   *default_timezone;
 	/* the statement's events */
-	int			n_events;
-	int64	   *ev_profile, *ev_id;
-	char	  **ev_name;
-	Jsonb	  **ev_props; /* NULL: SQL NULL */
+	int			 n_events;
+	int64		*ev_profile, *ev_id;
+	char	   **ev_name;
+	Jsonb	   **ev_props; /* NULL: SQL NULL */
 	TimestampTz *ev_at;
 	/* versions, rules, profiles, runs */
-	PVersion   *versions;
-	int			n_versions;
-	Jsonb	  **rules;
-	int			n_rules, cap_rules;
-	HTAB	   *rule_hits;
-	HTAB	   *profiles;
-	int64	   *profile_ids;
-	int			n_profiles;
-	PRun	  **runs;
-	int			n_runs, cap_runs;
-	PLog	   *log;
-	int			n_log, cap_log;
-	Oid			run_seq;
-	SPIPlanPtr	send_plan, local_time_plan;
+	PVersion  *versions;
+	int		   n_versions;
+	Jsonb	 **rules;
+	int		   n_rules, cap_rules;
+	HTAB	  *rule_hits;
+	HTAB	  *profiles;
+	int64	  *profile_ids;
+	int		   n_profiles;
+	PRun	 **runs;
+	int		   n_runs, cap_runs;
+	PLog	  *log;
+	int		   n_log, cap_log;
+	PSend	  *sends;
+	int		   n_sends, cap_sends;
+	Oid		   run_seq;
+	SPIPlanPtr send_plan, local_time_plan;
 } Pass;
 
 /* Grows an array of elements of size sz to hold n + 1. */
@@ -396,7 +410,7 @@ static void
 log_transition(Pass *p, PRun *r, const char *from, const char *to, const char *cause, TimestampTz at)
 {
 	p->log = grow(p->log, p->n_log, &p->cap_log, sizeof(PLog));
-	p->log[p->n_log++] = (PLog) {r, from, to, cause, at};
+	p->log[p->n_log++] = (PLog){r, from, to, cause, at};
 }
 
 /* Orders runs by run_id. */
@@ -513,20 +527,39 @@ split_share(PRun *r)
 	return s->share[s->shares - 1];
 }
 
-/* Orders send steps as the SQL does: by journey, then step name, then version. */
+/* Orders sends by journey, step name and version (one _journey_send each, as in SQL), then by
+ * the profile's turn (a profile is in a call at most once), then as they came. */
 static int
-by_send_group(const void *a, const void *b)
+by_send_call(const void *a, const void *b)
 {
-	PRun *x = *(PRun *const *) a, *y = *(PRun *const *) b;
-	int	  c;
+	const PSend *x = a, *y = b;
+	int			 c;
 
-	if (x->v->journey != y->v->journey)
-		return x->v->journey < y->v->journey ? -1 : 1;
-	if ((c = strcmp(x->step->name, y->step->name)) != 0)
-		return c;
-	if (x->v->version != y->v->version)
-		return x->v->version < y->v->version ? -1 : 1;
-	return x->run_id < y->run_id ? -1 : x->run_id > y->run_id;
+	if (x->step != y->step)
+	{
+		if (x->v->journey != y->v->journey)
+			return x->v->journey < y->v->journey ? -1 : 1;
+		if ((c = strcmp(x->step->name, y->step->name)) != 0)
+			return c;
+		if (x->v->version != y->v->version)
+			return x->v->version < y->v->version ? -1 : 1;
+	}
+	if (x->turn != y->turn)
+		return x->turn - y->turn;
+	return x->seq - y->seq;
+}
+
+/* Orders sends by step, profile, then as they came: to count each profile's turns. */
+static int
+by_step_profile(const void *a, const void *b)
+{
+	const PSend *x = a, *y = b;
+
+	if (x->step != y->step)
+		return x->step < y->step ? -1 : 1;
+	if (x->run->profile != y->run->profile)
+		return x->run->profile < y->run->profile ? -1 : 1;
+	return x->seq - y->seq;
 }
 
 /* Builds a one-dimensional array from n datums of a type (nulls may be NULL). */
@@ -542,22 +575,42 @@ array_of(Datum *values, bool *nulls, int n, Oid type)
 	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, type, len, byval, align));
 }
 
-/* The send steps of a round: one _journey_send per journey, step and spec, in SQL's order. */
+/* Notes a run's send step, with the run's context and time as they are now. */
 static void
-send_round(Pass *p, PRun **runs, int n)
+note_send(Pass *p, PRun *r)
 {
-	int i = 0;
+	p->sends = grow(p->sends, p->n_sends, &p->cap_sends, sizeof(PSend));
+	p->sends[p->n_sends] = (PSend){r, r->v, r->step, r->context, r->step_at, p->n_sends, 0};
+	p->n_sends++;
+}
 
-	qsort(runs, n, sizeof(PRun *), by_send_group);
+/*
+ * Sends what the pass's send steps noted, through the send policy and the outbox: one
+ * _journey_send per journey, step and turn, where a profile's k-th send of a step in the
+ * statement is in its k-th turn. The policy judges each call on its own (what it counts is sent
+ * or leased, never queued), and a call never holds a profile twice, as a round's call in SQL
+ * never does, so each send is judged as the SQL path judges it; only the order of send_ids
+ * differs.
+ */
+static void
+send_all(Pass *p)
+{
+	PSend *s = p->sends;
+	int	   n = p->n_sends, i = 0;
+
+	if (n == 0)
+		return;
+	qsort(s, n, sizeof(PSend), by_step_profile);
+	for (int k = 1; k < n; k++)
+		if (s[k].step == s[k - 1].step && s[k].run->profile == s[k - 1].run->profile)
+			s[k].turn = s[k - 1].turn + 1;
+	qsort(s, n, sizeof(PSend), by_send_call);
 	while (i < n)
 	{
-		int		j = i;
-		Datum  *ids, *pids, *ctxs, *ats, args[9];
-		PRun   *r = runs[i];
+		int	   j = i;
+		Datum *ids, *pids, *ctxs, *ats, args[9];
 
-		while (j < n && runs[j]->v->journey == r->v->journey && strcmp(runs[j]->step->name, r->step->name) == 0 &&
-			   (runs[j]->step->spec == r->step->spec ||
-				DatumGetInt32(DirectFunctionCall2(jsonb_cmp, JsonbPGetDatum(runs[j]->step->spec), JsonbPGetDatum(r->step->spec))) == 0))
+		while (j < n && s[j].step == s[i].step && s[j].turn == s[i].turn)
 			j++;
 		ids = palloc(sizeof(Datum) * (j - i));
 		pids = palloc(sizeof(Datum) * (j - i));
@@ -565,10 +618,10 @@ send_round(Pass *p, PRun **runs, int n)
 		ats = palloc(sizeof(Datum) * (j - i));
 		for (int k = i; k < j; k++)
 		{
-			ids[k - i] = Int64GetDatum(runs[k]->run_id);
-			pids[k - i] = Int64GetDatum(runs[k]->profile);
-			ctxs[k - i] = JsonbPGetDatum(runs[k]->context);
-			ats[k - i] = TimestampTzGetDatum(runs[k]->step_at);
+			ids[k - i] = Int64GetDatum(s[k].run->run_id);
+			pids[k - i] = Int64GetDatum(s[k].run->profile);
+			ctxs[k - i] = JsonbPGetDatum(s[k].context);
+			ats[k - i] = TimestampTzGetDatum(s[k].at);
 		}
 		if (p->send_plan == NULL)
 		{
@@ -578,10 +631,10 @@ send_round(Pass *p, PRun **runs, int n)
 			if (p->send_plan == NULL)
 				elog(ERROR, "journey pass: could not prepare the send statement");
 		}
-		args[0] = Int32GetDatum(r->v->journey);
-		args[1] = CStringGetTextDatum(r->v->journey_name);
-		args[2] = CStringGetTextDatum(r->step->name);
-		args[3] = JsonbPGetDatum(r->step->spec);
+		args[0] = Int32GetDatum(s[i].v->journey);
+		args[1] = CStringGetTextDatum(s[i].v->journey_name);
+		args[2] = CStringGetTextDatum(s[i].step->name);
+		args[3] = JsonbPGetDatum(s[i].step->spec);
 		args[4] = array_of(ids, NULL, j - i, INT8OID);
 		args[5] = array_of(pids, NULL, j - i, INT8OID);
 		args[6] = array_of(ctxs, NULL, j - i, JSONBOID);
@@ -602,7 +655,7 @@ send_round(Pass *p, PRun **runs, int n)
 static void
 advance(Pass *p, RunList *list)
 {
-	RunList cur = *list, sends = {0}, moves = {0};
+	RunList cur = *list, moves = {0};
 	int		rounds = 0;
 
 	for (;;)
@@ -629,7 +682,7 @@ advance(Pass *p, RunList *list)
 		for (int i = 0; i < cur.n; i++)
 			if (cur.runs[i]->state == 'a' && cur.runs[i]->step->kind == 'x')
 				end_run(p, cur.runs[i], NULL, "completed", "exit step");
-		sends.n = moves.n = 0;
+		moves.n = 0;
 		for (int i = 0; i < cur.n; i++)
 		{
 			PRun  *r = cur.runs[i];
@@ -648,7 +701,7 @@ advance(Pass *p, RunList *list)
 					r->changed = true;
 					break;
 				case 'm':
-					runs_add(&sends, r);
+					note_send(p, r);
 					/* fall through */
 				case 'b':
 				case 's':
@@ -658,11 +711,9 @@ advance(Pass *p, RunList *list)
 					ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("journey pass: update steps take the SQL path")));
 			}
 		}
-		if (sends.n > 0)
-			send_round(p, sends.runs, sends.n);
 		for (int i = 0; i < moves.n; i++)
 		{
-			PRun *r = moves.runs[i];
+			PRun  *r = moves.runs[i];
 			PStep *s = r->step;
 
 			if (s->kind == 'b')
@@ -842,8 +893,8 @@ enter(Pass *p, PMatch *m, int n)
 				continue;
 			last = entered_of(pr, v->journey);
 			if (last && (v->reentry == 'o' || (v->reentry == 'i' && last->at > DatumGetTimestampTz(DirectFunctionCall2(
-																					 timestamptz_mi_interval, TimestampTzGetDatum(at),
-																					 IntervalPGetDatum(v->reentry_after))))))
+																				   timestamptz_mi_interval, TimestampTzGetDatum(at),
+																				   IntervalPGetDatum(v->reentry_after))))))
 				continue;
 			ctx = with_key(NULL, "event", text_jsonb(p->ev_name[e]));
 			ctx = with_key(ctx, "properties", p->ev_props[e]);
@@ -1065,14 +1116,14 @@ col_text(int i, int c)
 static bool
 load(Pass *p, PMatch *m, int n_matches, Datum only_journey, bool only_null)
 {
-	Datum	  pids = array_of((Datum *) p->profile_ids, NULL, p->n_profiles, INT8OID);
-	Oid		  t2[2] = {INT8ARRAYOID, INT4OID};
-	Datum	  a2[2] = {pids, only_journey};
-	char	  n2[2] = {' ', only_null ? 'n' : ' '};
-	int		  n_runs;
-	Datum	 *run_j, *run_v, *vj, *vv;
-	int		  nv = 0;
-	PRun	 *loaded;
+	Datum  pids = array_of((Datum *) p->profile_ids, NULL, p->n_profiles, INT8OID);
+	Oid	   t2[2] = {INT8ARRAYOID, INT4OID};
+	Datum  a2[2] = {pids, only_journey};
+	char   n2[2] = {' ', only_null ? 'n' : ' '};
+	int	   n_runs;
+	Datum *run_j, *run_v, *vj, *vv;
+	int	   nv = 0;
+	PRun  *loaded;
 
 	/* runs in flight; their versions and the matches' versions */
 	run_sql("SELECT r.run_id, r.journey_id, r.version, r.profile_id, r.step, r.state, r.step_at, r.wake_at,"
@@ -1235,7 +1286,8 @@ load(Pass *p, PMatch *m, int n_matches, Datum only_journey, bool only_null)
 static const char *
 state_text(char state)
 {
-	return state == 'a' ? "active" : state == 'w' ? "waiting" : "done";
+	return state == 'a' ? "active" : state == 'w' ? "waiting"
+												  : "done";
 }
 
 /* Writes every run the pass started or changed, once, and the transitions in order. */
@@ -1420,7 +1472,8 @@ personalize_journey_pass(PG_FUNCTION_ARGS)
 	{
 		char *kind = TextDatumGetCString(mk[i]);
 
-		m[i].kind = kind[0] == 'e' ? 'e' : kind[0] == 'g' ? 'g' : 'w';
+		m[i].kind = kind[0] == 'e' ? 'e' : kind[0] == 'g' ? 'g'
+														  : 'w';
 		placeholders[i].journey = DatumGetInt32(mj[i]);
 		placeholders[i].version = DatumGetInt32(mv[i]);
 		m[i].v = &placeholders[i];
@@ -1492,6 +1545,7 @@ personalize_journey_pass(PG_FUNCTION_ARGS)
 			run_wave(&p, m + i, j - i);
 			i = j;
 		}
+		send_all(&p);
 		write_back(&p);
 	}
 	SPI_finish();
