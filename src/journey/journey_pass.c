@@ -1111,8 +1111,68 @@ col_text(int i, int c)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-/* Loads the runs in flight of the statement's profiles, the versions in play, the profiles'
- * carts, zones and entries; false when a version in play has an update step. */
+/* Loads the statement's profiles' carts and zones, and when each last entered each journey. */
+static void
+load_profiles(Pass *p, Datum pids)
+{
+	Oid	  t[1] = {INT8ARRAYOID};
+	Datum a[1] = {pids};
+
+	run_sql("SELECT p.profile_id, p.cart, p.traits ->> 'timezone' FROM personalize.profiles p"
+			" WHERE p.profile_id = ANY ($1)",
+			1, t, a, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool	  isnull;
+		int64	  id = DatumGetInt64(col(i, 1, &isnull));
+		PProfile *pr = profile_of(p, id);
+		Datum	  cart = col(i, 2, &isnull);
+
+		pr->cart = isnull ? NULL : DatumGetJsonbP(cart);
+		pr->timezone = col_text(i, 3);
+	}
+	run_sql("SELECT r.journey_id, r.profile_id, max(r.entered_at) FROM personalize.journey_runs r"
+			" WHERE r.profile_id = ANY ($1) GROUP BY 1, 2",
+			1, t, a, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool  isnull;
+		int32 j = DatumGetInt32(col(i, 1, &isnull));
+		int64 id = DatumGetInt64(col(i, 2, &isnull));
+
+		note_entered(profile_of(p, id), j, DatumGetTimestampTz(col(i, 3, &isnull)));
+	}
+}
+
+/* Evaluates every rule in play once for all the statement's profiles (pids) at its as_of. */
+static void
+evaluate_rules(Pass *p, Datum pids)
+{
+	for (int i = 0; i < p->n_rules; i++)
+	{
+		JsonbValue root;
+		Oid		   t[2] = {TIMESTAMPTZOID, INT8ARRAYOID};
+		Datum	   a[2] = {TimestampTzGetDatum(p->as_of), pids};
+
+		root.type = jbvBinary;
+		root.val.binary.data = &p->rules[i]->root;
+		root.val.binary.len = VARSIZE(p->rules[i]) - VARHDRSZ;
+		run_sql(segment_match_statement(&root, "$"), 2, t, a, NULL, SPI_OK_SELECT);
+		for (uint64 k = 0; k < SPI_processed; k++)
+		{
+			PRuleHit key;
+			bool	 isnull;
+
+			memset(&key, 0, sizeof key);
+			key.rule = i;
+			key.profile = DatumGetInt64(col(k, 1, &isnull));
+			(void) hash_search(p->rule_hits, &key, HASH_ENTER, NULL);
+		}
+	}
+}
+
+/* Loads the runs in flight of the statement's profiles and the versions in play, then the
+ * profiles and the rules; false (nothing more loaded) when a version in play has an update step. */
 static bool
 load(Pass *p, PMatch *m, int n_matches, Datum only_journey, bool only_null)
 {
@@ -1121,7 +1181,8 @@ load(Pass *p, PMatch *m, int n_matches, Datum only_journey, bool only_null)
 	Datum  a2[2] = {pids, only_journey};
 	char   n2[2] = {' ', only_null ? 'n' : ' '};
 	int	   n_runs;
-	Datum *run_j, *run_v, *vj, *vv;
+	Datum *run_j, *run_v;
+	char **steps;
 	int	   nv = 0;
 	PRun  *loaded;
 
@@ -1135,6 +1196,7 @@ load(Pass *p, PMatch *m, int n_matches, Datum only_journey, bool only_null)
 	loaded = palloc0(sizeof(PRun) * (n_runs + 1));
 	run_j = palloc(sizeof(Datum) * (n_runs + n_matches + 1));
 	run_v = palloc(sizeof(Datum) * (n_runs + n_matches + 1));
+	steps = palloc(sizeof(char *) * (n_runs + 1));
 	for (int i = 0; i < n_runs; i++)
 	{
 		PRun *r = &loaded[i];
@@ -1145,7 +1207,7 @@ load(Pass *p, PMatch *m, int n_matches, Datum only_journey, bool only_null)
 		run_j[i] = col(i, 2, &isnull);
 		run_v[i] = col(i, 3, &isnull);
 		r->profile = DatumGetInt64(col(i, 4, &isnull));
-		r->step = (PStep *) col_text(i, 5); /* the step's name until the versions are read */
+		steps[i] = col_text(i, 5);
 		r->state = state[0] == 'w' ? 'w' : 'a';
 		r->step_at = DatumGetTimestampTz(col(i, 7, &isnull));
 		r->wake_at = DatumGetTimestampTz(col(i, 8, &isnull));
@@ -1159,11 +1221,9 @@ load(Pass *p, PMatch *m, int n_matches, Datum only_journey, bool only_null)
 		run_j[n_runs + i] = Int32GetDatum(m[i].v->journey);
 		run_v[n_runs + i] = Int32GetDatum(m[i].v->version);
 	}
-	vj = run_j;
-	vv = run_v;
 	{
 		Oid	  t[2] = {INT4ARRAYOID, INT4ARRAYOID};
-		Datum a[2] = {array_of(vj, NULL, n_runs + n_matches, INT4OID), array_of(vv, NULL, n_runs + n_matches, INT4OID)};
+		Datum a[2] = {array_of(run_j, NULL, n_runs + n_matches, INT4OID), array_of(run_v, NULL, n_runs + n_matches, INT4OID)};
 
 		run_sql("SELECT v.journey_id, v.version, j.name, j.status = 'active', v.definition"
 				" FROM personalize.journey_versions v JOIN personalize.journeys j USING (journey_id)"
@@ -1210,75 +1270,21 @@ load(Pass *p, PMatch *m, int n_matches, Datum only_journey, bool only_null)
 	{
 		PRun	 *r = &loaded[i];
 		PVersion *v = version_of(p, DatumGetInt32(run_j[i]), DatumGetInt32(run_v[i]));
-		char	 *step = (char *) r->step;
 
 		if (v == NULL)
 			elog(ERROR, "journey pass: the version of run " INT64_FORMAT " is gone", r->run_id);
 		r->v = v;
-		r->step = step_named(v, step);
+		r->step = step_named(v, steps[i]);
 		if (r->step == NULL)
 			elog(ERROR, "journey pass: run " INT64_FORMAT " is at an unknown step", r->run_id);
 		add_run(p, r);
 	}
 
-	/* the profiles' carts and zones, when each last entered the journeys with entries */
-	{
-		Oid	  t[1] = {INT8ARRAYOID};
-		Datum a[1] = {pids};
-
-		run_sql("SELECT p.profile_id, p.cart, p.traits ->> 'timezone' FROM personalize.profiles p"
-				" WHERE p.profile_id = ANY ($1)",
-				1, t, a, NULL, SPI_OK_SELECT);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool	  isnull;
-			int64	  id = DatumGetInt64(col(i, 1, &isnull));
-			PProfile *pr = profile_of(p, id);
-			Datum	  cart = col(i, 2, &isnull);
-
-			pr->cart = isnull ? NULL : DatumGetJsonbP(cart);
-			pr->timezone = col_text(i, 3);
-		}
-		run_sql("SELECT r.journey_id, r.profile_id, max(r.entered_at) FROM personalize.journey_runs r"
-				" WHERE r.profile_id = ANY ($1) GROUP BY 1, 2",
-				1, t, a, NULL, SPI_OK_SELECT);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool  isnull;
-			int32 j = DatumGetInt32(col(i, 1, &isnull));
-			int64 id = DatumGetInt64(col(i, 2, &isnull));
-
-			note_entered(profile_of(p, id), j, DatumGetTimestampTz(col(i, 3, &isnull)));
-		}
-	}
-
-	/* every rule in play, once for all the statement's profiles */
-	for (int i = 0; i < p->n_rules; i++)
-	{
-		JsonbValue root;
-		Oid		   t[2] = {TIMESTAMPTZOID, INT8ARRAYOID};
-		Datum	   a[2] = {TimestampTzGetDatum(p->as_of), pids};
-
-		root.type = jbvBinary;
-		root.val.binary.data = &p->rules[i]->root;
-		root.val.binary.len = VARSIZE(p->rules[i]) - VARHDRSZ;
-		run_sql(segment_match_statement(&root, "$"), 2, t, a, NULL, SPI_OK_SELECT);
-		for (uint64 k = 0; k < SPI_processed; k++)
-		{
-			PRuleHit key;
-			bool	 isnull;
-
-			memset(&key, 0, sizeof key);
-			key.rule = i;
-			key.profile = DatumGetInt64(col(k, 1, &isnull));
-			(void) hash_search(p->rule_hits, &key, HASH_ENTER, NULL);
-		}
-	}
-	{
-		run_sql("SELECT coalesce((SELECT s.default_timezone FROM personalize.send_settings s), 'UTC')", 0, NULL, NULL, NULL,
-				SPI_OK_SELECT);
-		p->default_timezone = col_text(0, 1);
-	}
+	load_profiles(p, pids);
+	evaluate_rules(p, pids);
+	run_sql("SELECT coalesce((SELECT s.default_timezone FROM personalize.send_settings s), 'UTC')", 0, NULL, NULL, NULL,
+			SPI_OK_SELECT);
+	p->default_timezone = col_text(0, 1);
 	return true;
 }
 
