@@ -86,6 +86,7 @@ typedef struct PRun
 	Jsonb		*context;
 	const char	*outcome;
 	bool		 started, changed;
+	int			 started_in; /* the entry group that started it (enter) */
 	struct PRun *next_of_profile;
 } PRun;
 
@@ -171,6 +172,7 @@ typedef struct Pass
 	int		   n_log, cap_log;
 	PSend	  *sends;
 	int		   n_sends, cap_sends;
+	int		   entries; /* entry groups so far */
 	Oid		   run_seq;
 	SPIPlanPtr send_plan, local_time_plan;
 } Pass;
@@ -873,6 +875,7 @@ enter(Pass *p, PMatch *m, int n)
 
 		while (j < n && m[j].v == v)
 			j++;
+		p->entries++; /* the runs this group starts are marked with it */
 		/* one candidate per profile, the earliest; started in profile order */
 		for (int k = i; k < j; k++)
 		{
@@ -908,6 +911,7 @@ enter(Pass *p, PMatch *m, int n)
 			r->step_at = r->entered_at = at;
 			r->context = ctx;
 			r->started = r->changed = true;
+			r->started_in = p->entries;
 			add_run(p, r);
 			note_entered(pr, v->journey, at);
 			runs_add(&now, r);
@@ -918,11 +922,8 @@ enter(Pass *p, PMatch *m, int n)
 		{
 			PProfile *pr = profile_of(p, p->ev_profile[m[k].event]);
 			PRun	 *r = run_in_flight(pr, v->journey);
-			bool	  fresh = false;
 
-			for (int x = 0; r && x < now.n; x++)
-				fresh |= now.runs[x] == r;
-			if (r && !fresh)
+			if (r && r->started_in != p->entries)
 			{
 				r->context = with_key(r->context, "cart", pr->cart);
 				r->changed = true;
