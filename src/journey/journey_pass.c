@@ -86,8 +86,8 @@ typedef struct PRun
 	Jsonb		*context;
 	const char	*outcome;
 	bool		 started, changed;
-	int			 started_in; /* the entry group that started it (enter) */
-	struct PRun *next_of_profile;
+	int			 started_in;	  /* the entry group that started it (enter) */
+	struct PRun *next_of_profile; /* the next run in flight of its profile */
 } PRun;
 
 /* When a profile last entered a journey (any run, in flight or not). */
@@ -98,7 +98,7 @@ typedef struct PEntered
 	struct PEntered *next;
 } PEntered;
 
-/* A profile of the statement: its runs, its cart and time zone, its entries. */
+/* A profile of the statement: its runs in flight, its cart and time zone, its entries. */
 typedef struct PProfile
 {
 	int64	  profile; /* the hash key */
@@ -467,6 +467,13 @@ end_run(Pass *p, PRun *r, const TimestampTz *at, const char *outcome, const char
 	r->waiting_for = NULL;
 	r->changed = true;
 	log_transition(p, r, r->step->name, NULL, cause, r->ended_at);
+	/* its profile's list keeps the runs in flight only (one per journey at most) */
+	for (PRun **at = &profile_of(p, r->profile)->runs; *at; at = &(*at)->next_of_profile)
+		if (*at == r)
+		{
+			*at = r->next_of_profile;
+			break;
+		}
 }
 
 /* Moves a run in flight to a step, logged at its own time. */
