@@ -62,7 +62,7 @@ $$;
 
 -- The send steps among the runs of one step: through the experiment's assignment if it has
 -- one, then the send policy and the outbox (one _enqueue per template), each send marked with
--- its journey, run and step; the run's context is journey.* in the render context.
+-- its journey, run and step (by _enqueue); the run's context is journey.* in the render context.
 CREATE FUNCTION personalize._journey_send(journey_id integer, journey_name text, step text, spec jsonb,
                                           run_ids bigint[], profile_ids bigint[], contexts jsonb[],
                                           step_ats timestamptz[], as_of timestamptz)
@@ -86,7 +86,7 @@ BEGIN
     END IF;
     FOR v IN
         SELECT x.variant, coalesce(ev.template, spec ->> 'template') AS template, ev.subject,
-               array_agg(x.profile_id) AS pids, array_agg(x.key) AS ks,
+               array_agg(x.profile_id) AS pids, array_agg(x.key) AS ks, array_agg(x.run_id) AS rids,
                array_agg(jsonb_build_object('journey', x.context || jsonb_build_object(
                    'name', journey_name, 'step', step, 'run_id', x.run_id))
                    || CASE WHEN x.variant IS NULL THEN '{}'::jsonb
@@ -102,16 +102,8 @@ BEGIN
         PERFORM personalize._enqueue(v.pids, v.ks, v.extras, array_fill(NULL::timestamptz, ARRAY[n]),
                                      array_fill(v.variant, ARRAY[n]), v.template,
                                      coalesce(spec ->> 'kind', 'marketing'), coalesce((spec ->> 'priority')::integer, 0),
-                                     NULL, NULL, as_of);
+                                     NULL, NULL, as_of, journey_id, v.rids, step);
     END LOOP;
-    -- the origin of each send (the outbox's enqueue knows campaigns only)
-    -- (found through send_keys, by key: sends has no index on its key)
-    UPDATE personalize.sends s SET journey_id = _journey_send.journey_id, journey_run = x.run_id, journey_step = step
-      FROM unnest(keys, run_ids) AS x(key, run_id) JOIN personalize.send_keys k ON k.idempotency_key = x.key
-     WHERE s.send_id = k.send_id;
-    UPDATE personalize.send_history s SET journey_id = _journey_send.journey_id, journey_run = x.run_id, journey_step = step
-      FROM unnest(keys, run_ids) AS x(key, run_id) JOIN personalize.send_keys k ON k.idempotency_key = x.key
-     WHERE s.send_id = k.send_id AND s.journey_id IS NULL;
 END
 $$;
 

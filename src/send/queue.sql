@@ -12,7 +12,8 @@
 CREATE FUNCTION personalize._enqueue(profile_ids bigint[], keys text[], extras jsonb[], send_ats timestamptz[],
                                      variants text[], template text, kind text, priority integer,
                                      campaign_id integer, campaign_run bigint, as_of timestamptz,
-                                     OUT queued bigint, OUT deferred bigint, OUT suppressed bigint,
+                                     origin_journey integer DEFAULT NULL, origin_runs bigint[] DEFAULT NULL,
+                                     origin_step text DEFAULT NULL, OUT queued bigint, OUT deferred bigint, OUT suppressed bigint,
                                      OUT existing bigint)
 RETURNS record
 LANGUAGE plpgsql
@@ -54,11 +55,11 @@ BEGIN
     WITH input AS MATERIALIZED (
         SELECT i.profile_id, CASE WHEN derived THEN 'c:' || campaign_id || ':' || campaign_run || ':' || i.profile_id
                                   ELSE i.key END AS key,
-               i.extra, i.send_at, i.variant, i.ord,
+               i.extra, i.send_at, i.variant, i.journey_run, i.ord,
                -- a campaign run's send ids follow its members' order
                CASE WHEN derived THEN nextval('personalize.send_id_seq') END AS send_id
-          FROM unnest(profile_ids, keys, extras, send_ats, variants)
-               WITH ORDINALITY AS i(profile_id, key, extra, send_at, variant, ord)
+          FROM unnest(profile_ids, keys, extras, send_ats, variants, origin_runs)
+               WITH ORDINALITY AS i(profile_id, key, extra, send_at, variant, journey_run, ord)
     ), pol AS MATERIALIZED (
         SELECT * FROM personalize._policy(profile_ids, array_fill(kind, ARRAY[n]), array_fill(campaign_id, ARRAY[n]),
                                           array_fill(priority, ARRAY[n]), NULL, as_of)
@@ -69,7 +70,7 @@ BEGIN
          WHERE NOT derived
          ORDER BY i.key COLLATE "C", i.ord
     ), numbered AS MATERIALIZED (
-        SELECT f.profile_id, f.key, f.extra, f.send_at, f.variant, f.ord, f.decision, f.not_before, f.reason,
+        SELECT f.profile_id, f.key, f.extra, f.send_at, f.variant, f.journey_run, f.ord, f.decision, f.not_before, f.reason,
                greatest(coalesce(f.send_at, as_of), f.not_before) AS available_at,
                coalesce(f.send_id, nextval('personalize.send_id_seq')) AS send_id
           FROM (SELECT * FROM firsts
@@ -84,19 +85,22 @@ BEGIN
     ), fresh AS MATERIALIZED (
         SELECT f.* FROM numbered f WHERE derived OR f.send_id IN (SELECT c.send_id FROM claimed c)
     ), into_queue AS (
-        INSERT INTO personalize.sends (send_id, profile_id, campaign_id, campaign_run, template, template_version,
-                                       variant, kind, priority, idempotency_key, status, available_at, created_at, extra)
-        SELECT f.send_id, f.profile_id, _enqueue.campaign_id, _enqueue.campaign_run, template, version,
-               f.variant, kind, coalesce(priority, 0), f.key, 'queued', f.available_at, as_of, coalesce(f.extra, '{}')
+        INSERT INTO personalize.sends (send_id, profile_id, campaign_id, campaign_run, journey_id, journey_run,
+                                       journey_step, template, template_version, variant, kind, priority,
+                                       idempotency_key, status, available_at, created_at, extra)
+        SELECT f.send_id, f.profile_id, _enqueue.campaign_id, _enqueue.campaign_run, origin_journey, f.journey_run,
+               origin_step, template, version, f.variant, kind, coalesce(priority, 0), f.key, 'queued', f.available_at,
+               as_of, coalesce(f.extra, '{}')
           FROM fresh f WHERE f.decision <> 'suppress'
         RETURNING sends.available_at, sends.available_at > as_of AS later
     ), into_history AS (
-        INSERT INTO personalize.send_history (send_id, profile_id, campaign_id, campaign_run, template, template_version,
-                                              variant, kind, priority, idempotency_key, status, available_at, created_at,
-                                              last_error, extra, finished_at)
-        SELECT f.send_id, f.profile_id, _enqueue.campaign_id, _enqueue.campaign_run, template, version,
-               f.variant, kind, coalesce(priority, 0), f.key, 'suppressed', f.available_at, as_of,
-               'suppressed by policy: ' || f.reason, coalesce(f.extra, '{}'), as_of
+        INSERT INTO personalize.send_history (send_id, profile_id, campaign_id, campaign_run, journey_id, journey_run,
+                                              journey_step, template, template_version, variant, kind, priority,
+                                              idempotency_key, status, available_at, created_at, last_error, extra,
+                                              finished_at)
+        SELECT f.send_id, f.profile_id, _enqueue.campaign_id, _enqueue.campaign_run, origin_journey, f.journey_run,
+               origin_step, template, version, f.variant, kind, coalesce(priority, 0), f.key, 'suppressed',
+               f.available_at, as_of, 'suppressed by policy: ' || f.reason, coalesce(f.extra, '{}'), as_of
           FROM fresh f WHERE f.decision = 'suppress'
         RETURNING 1
     ), logged AS (
@@ -113,8 +117,8 @@ BEGIN
     PERFORM personalize._sends_notify(queued + deferred, earliest, 'enqueue');
 END
 $$;
-COMMENT ON FUNCTION personalize._enqueue(bigint[], text[], jsonb[], timestamptz[], text[], text, text, integer, integer, bigint, timestamptz) IS
-'Enqueues a message per array element through the send policy, in one statement; caller''s keys already taken are skipped, and without keys (a campaign run) the profiles the run has a send for';
+COMMENT ON FUNCTION personalize._enqueue(bigint[], text[], jsonb[], timestamptz[], text[], text, text, integer, integer, bigint, timestamptz, integer, bigint[], text) IS
+'Enqueues a message per array element through the send policy, in one statement; caller''s keys already taken are skipped, and without keys (a campaign run) the profiles the run has a send for; a journey''s sends carry their journey, run and step';
 
 CREATE FUNCTION personalize.enqueue_send(template text, profile_id bigint, kind text DEFAULT 'transactional',
                                          extra jsonb DEFAULT '{}', idempotency_key text DEFAULT NULL,
