@@ -422,6 +422,11 @@ DECLARE
     m_step text[] := '{}';
     m_ord integer[] := '{}';
     hits integer[];
+    -- the events of one name (the conditions come by name): their positions, names, properties
+    named text;
+    named_at integer[];
+    named_names text[];
+    named_props jsonb[];
     -- the matches with their events, in wave order, and where each wave starts and ends in them
     w_wave integer[];
     w_lo integer[];
@@ -454,6 +459,7 @@ BEGIN
     -- each event condition of the versions that read these names: entries of active journeys'
     -- current versions, goals and wait_for steps of those and of versions with runs in flight
     FOR c IN
+        SELECT * FROM (
         SELECT 'entry' AS kind, v.journey_id, v.version, NULL::text AS step, e.cond
           FROM personalize.journeys j JOIN personalize.journey_versions v ON v.journey_id = j.journey_id AND v.version = j.version
          CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN v.definition -> 'entry' ? 'events' THEN v.definition -> 'entry' -> 'events'
@@ -471,8 +477,16 @@ BEGIN
          WHERE v.wait_events && names AND s.value ? 'wait_for' AND (s.value -> 'wait_for' ->> 'event') = ANY (names)
            AND (only_journey IS NULL OR v.journey_id = only_journey)
            AND personalize._journey_version_live(v.journey_id, v.version)
+        ) x ORDER BY x.cond ->> 'event'
     LOOP
-        hits := ARRAY(SELECT personalize._journey_event_matches(c.cond, names, props));
+        -- each condition reads only the events of its name, picked once per name
+        IF (c.cond ->> 'event') IS DISTINCT FROM named THEN
+            named := c.cond ->> 'event';
+            SELECT coalesce(array_agg(u.i), '{}'), coalesce(array_agg(u.n), '{}'), coalesce(array_agg(u.p), '{}')
+              INTO named_at, named_names, named_props
+              FROM unnest(names, props) WITH ORDINALITY AS u(n, p, i) WHERE u.n = named;
+        END IF;
+        hits := ARRAY(SELECT named_at[h] FROM personalize._journey_event_matches(c.cond, named_names, named_props) AS h);
         m_kind := m_kind || array_fill(c.kind, ARRAY[cardinality(hits)]);
         m_journey := m_journey || array_fill(c.journey_id, ARRAY[cardinality(hits)]);
         m_version := m_version || array_fill(c.version, ARRAY[cardinality(hits)]);
