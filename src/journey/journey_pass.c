@@ -6,10 +6,10 @@
  * wave; in each wave wake-ups at the runs' own times, then goals, wait_for completions and
  * entries, each followed by the steps that happen at once). Waits, timeouts, goals, wait_for,
  * splits, exits and branches need no SQL: entry, exit and branch rules are evaluated once for
- * the statement's profiles at its as_of (nothing in the pass changes what they read), and sends
- * go through _journey_send at the same points, in the same order, as in SQL. Each run is then
- * written once and the transitions in one INSERT, in the order the SQL steps would have logged
- * them. A statement with an update step in play (an update changes the profile rules read, and
+ * the statement's profiles at its as_of (nothing in the pass changes what they read), and the
+ * send steps taken are sent when the pass ends (send_all: each send judged by the policy as
+ * the SQL path judges it). Each run is then written once and the transitions in one INSERT, in
+ * the order the SQL steps would have logged them. A statement with an update step in play (an update changes the profile rules read, and
  * can start runs through the trait trigger) is left to the SQL path: the pass says so.
  */
 #include "postgres.h"
