@@ -9,8 +9,9 @@
  * the statement's profiles at its as_of (nothing in the pass changes what they read), and the
  * send steps taken are sent when the pass ends (send_all: each send judged by the policy as
  * the SQL path judges it). Each run is then written once and the transitions in one INSERT, in
- * the order the SQL steps would have logged them. A statement with an update step in play (an update changes the profile rules read, and
- * can start runs through the trait trigger) is left to the SQL path: the pass says so.
+ * the order the SQL steps would have logged them. A statement with an update step in play (an
+ * update changes the profile rules read, and can start runs through the trait trigger) is left
+ * to the SQL path: the pass says so.
  */
 #include "postgres.h"
 
