@@ -1,6 +1,10 @@
 -- personalize 0.1 → 0.2: the changes to objects that 0.1 created. The modules first shipped in
 -- 0.2 (NEW_IN_0_2 in the Makefile) follow this file in the built upgrade script, created whole.
 -- test/suites/upgrade installs 0.1, updates, and compares the catalog with a fresh 0.2 install.
+-- CREATE OR REPLACE appears here only for functions 0.1 created (extension members already),
+-- the one use PostgreSQL's "Security Considerations for Extension Scripts" allows; PostgreSQL
+-- also refuses to replace a function that is not a member. 0.1's GRANT ALL to personalize_admin
+-- (releases/personalize--0.1.sql, frozen) is narrowed under "Privileges" below.
 
 -- ---- livestate (issues 9, 11, 13): the live cart kept by ingest (src/scoring/cart.c), back-filled
 -- from the events; context() and render_email() in C (src/render/email.c), the set form
